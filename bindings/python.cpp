@@ -1,0 +1,219 @@
+// Python bindings: numpy arrays in, numpy arrays out. Argument checking that concerns Python
+// objects (types, dtypes) lives in python/deblurcore; shapes and values are checked by the
+// C++ front ends. Computation runs with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <cstring>
+#include <optional>
+#include <vector>
+#include <string>
+
+#include "deblurcore/deblurcore.h"
+
+namespace py = pybind11;
+using namespace deblurcore;
+
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::CPU;
+  if (name == "cuda") return Device::CUDA;
+  fail<ValueError>("device must be 'cpu' or 'cuda', got '", name, "'");
+}
+
+Context make_context(const std::string& device, int num_threads, bool reference) {
+  Context ctx(parse_device(device), num_threads);
+  ctx.set_reference_kernels(reference);
+  return ctx;
+}
+
+// Copies a numpy array into a tensor on the context's device (host memory is 64-byte aligned).
+Tensor to_tensor(const Context& ctx, const FloatArray& a) {
+  Shape shape(a.shape(), a.shape() + a.ndim());
+  Tensor host = Tensor::empty(shape);
+  if (host.numel()) std::memcpy(host.data(), a.data(), host.nbytes());
+  return host.to(ctx.device());
+}
+
+Tensor optional_tensor(const Context& ctx, const std::optional<FloatArray>& a) {
+  return a ? to_tensor(ctx, *a) : Tensor();
+}
+
+// A numpy array that shares the tensor's host memory and keeps it alive.
+py::array to_numpy(const Tensor& t) {
+  auto* keep = new Tensor(t.to(Device::CPU));
+  py::capsule owner(keep, [](void* p) { delete static_cast<Tensor*>(p); });
+  return py::array_t<float>(keep->shape(), keep->data(), owner);
+}
+
+Epilogue make_epilogue(const Context& ctx, const std::string& activation, float slope,
+                       const std::optional<FloatArray>& residual, bool residual_before) {
+  Epilogue e;
+  if (activation == "none")
+    e.activation = Activation::None;
+  else if (activation == "relu")
+    e.activation = Activation::ReLU;
+  else if (activation == "leaky_relu")
+    e.activation = Activation::LeakyReLU;
+  else
+    fail<ValueError>("activation must be 'none', 'relu' or 'leaky_relu', got '", activation,
+                     "'");
+  e.negative_slope = slope;
+  e.residual = optional_tensor(ctx, residual);
+  e.residual_position =
+      residual_before ? Epilogue::Residual::BeforeActivation : Epilogue::Residual::AfterActivation;
+  return e;
+}
+
+PadMode parse_pad_mode(const std::string& mode) {
+  if (mode == "constant" || mode == "zeros") return PadMode::Zeros;
+  if (mode == "replicate") return PadMode::Replicate;
+  if (mode == "reflect") return PadMode::Reflect;
+  fail<ValueError>("mode must be 'constant', 'replicate' or 'reflect', got '", mode, "'");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "deblurcore native core (use the deblurcore package, not this module)";
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const deblurcore::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const deblurcore::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const deblurcore::Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+
+  m.def("cuda_available", [] { return cuda_available(); });
+  m.def("cpu_isa", [] { return std::string(isa_name(detect_isa())); });
+  m.def("default_num_threads", [] { return Context().num_threads(); });
+
+  // Every op binding: build the context, copy arrays in, release the GIL, run, copy out.
+  m.def(
+      "conv2d",
+      [](const FloatArray& x, const FloatArray& w, const std::optional<FloatArray>& b,
+         std::pair<int, int> stride, std::pair<int, int> padding, std::pair<int, int> dilation,
+         const std::string& activation, float slope, const std::optional<FloatArray>& residual,
+         bool residual_before, const std::string& device, int threads, bool reference) {
+        Context ctx = make_context(device, threads, reference);
+        Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
+        Epilogue e = make_epilogue(ctx, activation, slope, residual, residual_before);
+        Tensor out;
+        {
+          py::gil_scoped_release nogil;
+          out = conv2d(ctx, tx, tw, tb, {stride.first, stride.second},
+                       {padding.first, padding.second}, {dilation.first, dilation.second}, e);
+        }
+        return to_numpy(out);
+      });
+
+  m.def(
+      "conv_transpose2d",
+      [](const FloatArray& x, const FloatArray& w, const std::optional<FloatArray>& b,
+         std::pair<int, int> stride, std::pair<int, int> padding,
+         std::pair<int, int> output_padding, std::pair<int, int> dilation,
+         const std::string& activation, float slope, const std::optional<FloatArray>& residual,
+         bool residual_before, const std::string& device, int threads, bool reference) {
+        Context ctx = make_context(device, threads, reference);
+        Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
+        Epilogue e = make_epilogue(ctx, activation, slope, residual, residual_before);
+        Tensor out;
+        {
+          py::gil_scoped_release nogil;
+          out = conv_transpose2d(ctx, tx, tw, tb, {stride.first, stride.second},
+                                 {padding.first, padding.second},
+                                 {output_padding.first, output_padding.second},
+                                 {dilation.first, dilation.second}, e);
+        }
+        return to_numpy(out);
+      });
+
+  m.def("fac", [](const FloatArray& x, const FloatArray& kernel, int k, const std::string& device,
+                  int threads, bool reference) {
+    Context ctx = make_context(device, threads, reference);
+    Tensor tx = to_tensor(ctx, x), tk = to_tensor(ctx, kernel), out;
+    {
+      py::gil_scoped_release nogil;
+      out = fac(ctx, tx, tk, k);
+    }
+    return to_numpy(out);
+  });
+
+  m.def("fac_backward", [](const FloatArray& g, const FloatArray& x, const FloatArray& kernel,
+                           int k, const std::string& device, int threads, bool reference) {
+    Context ctx = make_context(device, threads, reference);
+    Tensor tg = to_tensor(ctx, g), tx = to_tensor(ctx, x), tk = to_tensor(ctx, kernel);
+    std::pair<Tensor, Tensor> grads;
+    {
+      py::gil_scoped_release nogil;
+      grads = fac_backward(ctx, tg, tx, tk, k);
+    }
+    return py::make_tuple(to_numpy(grads.first), to_numpy(grads.second));
+  });
+
+  m.def("unary", [](const std::string& op, const FloatArray& x, float slope,
+                    const std::string& device, int threads, bool reference) {
+    Context ctx = make_context(device, threads, reference);
+    Tensor tx = to_tensor(ctx, x), out;
+    {
+      py::gil_scoped_release nogil;
+      if (op == "relu")
+        out = relu(ctx, tx);
+      else if (op == "leaky_relu")
+        out = leaky_relu(ctx, tx, slope);
+      else if (op == "sigmoid")
+        out = sigmoid(ctx, tx);
+      else if (op == "softmax")
+        out = softmax(ctx, tx, static_cast<int>(slope));
+      else
+        fail<ValueError>("unknown unary op '", op, "'");
+    }
+    return to_numpy(out);
+  });
+
+  m.def("add", [](const FloatArray& a, const FloatArray& b, const std::string& device,
+                  int threads, bool reference) {
+    Context ctx = make_context(device, threads, reference);
+    Tensor ta = to_tensor(ctx, a), tb = to_tensor(ctx, b), out;
+    {
+      py::gil_scoped_release nogil;
+      out = add(ctx, ta, tb);
+    }
+    return to_numpy(out);
+  });
+
+  m.def("concat", [](const std::vector<FloatArray>& xs, int dim, const std::string& device,
+                     int threads, bool reference) {
+    Context ctx = make_context(device, threads, reference);
+    std::vector<Tensor> ts;
+    for (const auto& x : xs) ts.push_back(to_tensor(ctx, x));
+    Tensor out;
+    {
+      py::gil_scoped_release nogil;
+      out = concat(ctx, ts, dim);
+    }
+    return to_numpy(out);
+  });
+
+  m.def("pad", [](const FloatArray& x, std::array<int, 4> pads, const std::string& mode,
+                  float value, const std::string& device, int threads, bool reference) {
+    Context ctx = make_context(device, threads, reference);
+    Tensor tx = to_tensor(ctx, x), out;
+    const PadMode pm = parse_pad_mode(mode);
+    {
+      py::gil_scoped_release nogil;
+      out = pad(ctx, tx, pads, pm, value);
+    }
+    return to_numpy(out);
+  });
+}

@@ -1,0 +1,117 @@
+#include "deblurcore/context.h"
+#include "deblurcore/deblurcore.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "backends.h"
+#include "deblurcore/error.h"
+
+namespace deblurcore {
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Generic: return "generic";
+    case Isa::AVX2: return "avx2";
+    case Isa::AVX512: return "avx512";
+  }
+  return "unknown";
+}
+
+Isa detect_isa() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    return Isa::AVX512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::AVX2;
+#endif
+  return Isa::Generic;
+}
+
+namespace {
+
+class HostAllocator final : public Allocator {
+ public:
+  std::shared_ptr<void> allocate(size_t bytes) override {
+    // aligned_alloc needs a size that is a multiple of the alignment.
+    const size_t rounded = ((bytes + 63) / 64) * 64;
+    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    if (!p) fail<RuntimeError>("out of host memory allocating ", bytes, " bytes");
+    return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  }
+};
+
+class CudaAllocator final : public Allocator {
+ public:
+  std::shared_ptr<void> allocate(size_t bytes) override {
+    void* p = cuda::malloc_device(bytes == 0 ? 64 : bytes);
+    return std::shared_ptr<void>(p, [](void* q) { cuda::free_device(q); });
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<Allocator> default_allocator(Device device) {
+  // Stateless allocators: one shared instance each is enough.
+  static const std::shared_ptr<Allocator> host = std::make_shared<HostAllocator>();
+  static const std::shared_ptr<Allocator> gpu = std::make_shared<CudaAllocator>();
+  return device == Device::CUDA ? gpu : host;
+}
+
+static int resolve_threads(int n) {
+  if (n > 0) return n;
+  const int hw = omp_get_num_procs();
+  return hw > 0 ? hw : 1;
+}
+
+Context::Context(Device device, int num_threads)
+    : device_(device),
+      num_threads_(resolve_threads(num_threads)),
+      isa_(detect_isa()),
+      allocator_(default_allocator(device)) {
+  if (device == Device::CUDA)
+    check<RuntimeError>(cuda::available(),
+                        "device 'cuda' requested but no CUDA device is available");
+}
+
+Context& Context::set_num_threads(int n) {
+  num_threads_ = resolve_threads(n);
+  return *this;
+}
+
+Context& Context::set_isa(Isa isa) {
+  check(static_cast<int>(isa) <= static_cast<int>(detect_isa()), "instruction set ",
+        isa_name(isa), " is not supported by this CPU (best: ", isa_name(detect_isa()), ")");
+  isa_ = isa;
+  return *this;
+}
+
+Context& Context::set_allocator(std::shared_ptr<Allocator> allocator) {
+  check(allocator != nullptr, "Context::set_allocator: null allocator");
+  allocator_ = std::move(allocator);
+  return *this;
+}
+
+Tensor Context::empty(const Shape& shape) const {
+  const int64_t n = shape_numel(shape);
+  auto block = allocator_->allocate(static_cast<size_t>(n) * sizeof(float));
+  return Tensor::wrap(static_cast<float*>(block.get()), shape, std::move(block), device_);
+}
+
+Tensor Context::zeros(const Shape& shape) const {
+  Tensor t = empty(shape);
+  if (device_ == Device::CPU)
+    std::memset(t.data(), 0, t.nbytes());
+  else
+    cuda::memset_device(t.data(), 0, t.nbytes());
+  return t;
+}
+
+}  // namespace deblurcore
+
+namespace deblurcore {
+bool cuda_available() { return cuda::available(); }
+}  // namespace deblurcore

@@ -1,0 +1,97 @@
+// The op API, declared once. Names, argument order and defaults follow
+// torch.nn.functional. Every op validates its arguments (throwing ValueError/TypeError with
+// a message that names the argument), allocates its output from the context and dispatches
+// on ctx.device() to the cpu:: or cuda:: backend. All tensors must be on ctx.device().
+#pragma once
+
+#include <array>
+#include <utility>
+#include <vector>
+
+#include "deblurcore/context.h"
+#include "deblurcore/export.h"
+#include "deblurcore/tensor.h"
+
+namespace deblurcore {
+
+// An (h, w) pair that may be given as one int, as in PyTorch.
+struct Pair {
+  int h, w;
+  Pair(int v) : h(v), w(v) {}  // NOLINT: implicit on purpose, like torch's int-or-tuple
+  Pair(int h_, int w_) : h(h_), w(w_) {}
+};
+
+enum class Activation : int { None = 0, ReLU = 1, LeakyReLU = 2 };
+
+// Fused output stage of conv2d / conv_transpose2d:
+//   AfterActivation  (default): y = act(conv(x) + bias) + residual
+//   BeforeActivation:           y = act(conv(x) + bias + residual)
+// The first is STFAN's (`img_prd(...) + img_blur`, and a ResnetBlock's second conv with no
+// activation); the second is IFAN's ResnetBlock (`lrelu(x + stem(x))`).
+struct Epilogue {
+  enum class Residual : int { AfterActivation = 0, BeforeActivation = 1 };
+  Activation activation = Activation::None;
+  float negative_slope = 0.01f;  // LeakyReLU only
+  Tensor residual;               // optional, shape of the output
+  Residual residual_position = Residual::AfterActivation;
+
+  static Epilogue leaky_relu(float slope) { return {Activation::LeakyReLU, slope, {}, {}}; }
+  static Epilogue relu() { return {Activation::ReLU, 0.f, {}, {}}; }
+};
+
+enum class PadMode : int { Zeros = 0, Replicate = 1, Reflect = 2 };
+
+// ---- convolutions ------------------------------------------------------------------------
+
+// x (N, Cin, H, W), weight (Cout, Cin, kh, kw), bias (Cout) or undefined
+// -> (N, Cout, Hout, Wout), Hout = (H + 2*padding.h - dilation.h*(kh-1) - 1) / stride.h + 1.
+// Zero padding, groups = 1.
+DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight,
+                             const Tensor& bias = {}, Pair stride = 1, Pair padding = 0,
+                             Pair dilation = 1, const Epilogue& epilogue = {});
+
+// x (N, Cin, H, W), weight (Cin, Cout, kh, kw) as in PyTorch, bias (Cout) or undefined
+// -> (N, Cout, Hout, Wout),
+// Hout = (H-1)*stride.h - 2*padding.h + dilation.h*(kh-1) + output_padding.h + 1.
+DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x,
+                                       const Tensor& weight, const Tensor& bias = {},
+                                       Pair stride = 1, Pair padding = 0,
+                                       Pair output_padding = 0, Pair dilation = 1,
+                                       const Epilogue& epilogue = {});
+
+// ---- filter adaptive convolution (STFAN's KernelConv2D) --------------------------------
+
+// x (N, C, H, W), kernel (N, C*k*k, H, W) -> (N, C, H, W):
+//   out[n,c,y,x] = sum_{ky,kx} x[n, c, clamp(y+ky-r), clamp(x+kx-r)] * kernel[n, c*k*k + ky*k + kx, y, x]
+// with r = (k-1)/2 and replicate (edge-clamp) padding; k odd.
+DEBLURCORE_API Tensor fac(const Context& ctx, const Tensor& x, const Tensor& kernel,
+                          int kernel_size);
+
+// Gradients of fac with respect to x (the unpadded input: the replicate padding's gradient is
+// folded back onto the border) and to kernel, given grad_out (N, C, H, W).
+// Returns {grad_x (N, C, H, W), grad_kernel (N, C*k*k, H, W)}.
+DEBLURCORE_API std::pair<Tensor, Tensor> fac_backward(const Context& ctx, const Tensor& grad_out,
+                                                      const Tensor& x, const Tensor& kernel,
+                                                      int kernel_size);
+
+// ---- elementwise -------------------------------------------------------------------------
+
+DEBLURCORE_API Tensor relu(const Context& ctx, const Tensor& x);
+DEBLURCORE_API Tensor leaky_relu(const Context& ctx, const Tensor& x,
+                                 float negative_slope = 0.01f);
+DEBLURCORE_API Tensor sigmoid(const Context& ctx, const Tensor& x);
+// a, b of the same shape -> a + b.
+DEBLURCORE_API Tensor add(const Context& ctx, const Tensor& a, const Tensor& b);
+
+// ---- channel ops -------------------------------------------------------------------------
+
+// x (N, C, H, W) -> softmax over C (dim 1), computed stably (max subtracted).
+DEBLURCORE_API Tensor softmax(const Context& ctx, const Tensor& x, int dim = 1);
+// tensors (N, Ci, H, W) -> (N, sum Ci, H, W); dim must be 1.
+DEBLURCORE_API Tensor concat(const Context& ctx, const std::vector<Tensor>& tensors, int dim = 1);
+// x (N, C, H, W), pads {left, right, top, bottom} (>= 0) -> (N, C, H+top+bottom, W+left+right).
+// Reflect needs each pad < the size it reflects along, as in PyTorch.
+DEBLURCORE_API Tensor pad(const Context& ctx, const Tensor& x, std::array<int, 4> pads,
+                          PadMode mode = PadMode::Zeros, float value = 0.f);
+
+}  // namespace deblurcore

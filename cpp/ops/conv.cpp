@@ -1,0 +1,139 @@
+// Front ends of conv2d and conv_transpose2d: validate, derive output shapes, dispatch.
+#include "backends.h"
+#include "deblurcore/ops.h"
+#include "ops/validate.h"
+
+namespace deblurcore {
+
+namespace {
+
+EpilogueParams epilogue_params(const Context& ctx, const char* op, const Epilogue& e,
+                               const Shape& out_shape) {
+  if (e.residual.defined()) {
+    check_any(ctx, op, "epilogue.residual", e.residual);
+    check_same_shape(op, "epilogue.residual", e.residual, "the output", out_shape);
+  }
+  check(e.activation == Activation::None || e.activation == Activation::ReLU ||
+            e.activation == Activation::LeakyReLU,
+        op, ": unknown epilogue activation ", static_cast<int>(e.activation));
+  EpilogueParams p;
+  p.activation = e.activation;
+  p.negative_slope = e.activation == Activation::LeakyReLU ? e.negative_slope : 0.f;
+  p.residual_before_activation = e.residual_position == Epilogue::Residual::BeforeActivation;
+  return p;
+}
+
+void check_bias(const Context& ctx, const char* op, const Tensor& bias, int64_t cout) {
+  if (!bias.defined()) return;
+  check_any(ctx, op, "bias", bias);
+  check(bias.dim() == 1 && bias.size(0) == cout, op, ": bias must have shape (", cout,
+        ",) to match the weight's output channels, got ", bias.shape_str());
+}
+
+const float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
+
+}  // namespace
+
+Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+              Pair stride, Pair padding, Pair dilation, const Epilogue& epilogue) {
+  const char* op = "conv2d";
+  check_input(ctx, op, "x", x, 4, "(N, Cin, H, W)");
+  check_input(ctx, op, "weight", weight, 4, "(Cout, Cin, kh, kw)");
+  check_positive(op, "stride", stride.h);
+  check_positive(op, "stride", stride.w);
+  check_positive(op, "dilation", dilation.h);
+  check_positive(op, "dilation", dilation.w);
+  check_non_negative(op, "padding", padding.h);
+  check_non_negative(op, "padding", padding.w);
+  check(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1),
+        " input channels (shape ", weight.shape_str(), ") but x has ", x.size(1),
+        " channels (shape ", x.shape_str(), ")");
+  check_bias(ctx, op, bias, weight.size(0));
+
+  Conv2dParams p{};
+  p.N = x.size(0), p.Cin = x.size(1), p.H = x.size(2), p.W = x.size(3);
+  p.Cout = weight.size(0), p.kh = weight.size(2), p.kw = weight.size(3);
+  p.sh = stride.h, p.sw = stride.w, p.ph = padding.h, p.pw = padding.w;
+  p.dh = dilation.h, p.dw = dilation.w;
+  const int64_t span_h = p.dh * (p.kh - 1) + 1, span_w = p.dw * (p.kw - 1) + 1;
+  check(p.H + 2 * p.ph >= span_h && p.W + 2 * p.pw >= span_w, op, ": the padded input (",
+        p.H + 2 * p.ph, "x", p.W + 2 * p.pw, ") is smaller than the dilated kernel (", span_h,
+        "x", span_w, "), which would give an empty output");
+  p.Hout = (p.H + 2 * p.ph - span_h) / p.sh + 1;
+  p.Wout = (p.W + 2 * p.pw - span_w) / p.sw + 1;
+  const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
+  p.epilogue = epilogue_params(ctx, op, epilogue, out_shape);
+
+  Tensor out = ctx.empty(out_shape);
+  const float* res = ptr_or_null(epilogue.residual);
+  switch (ctx.device()) {
+    case Device::CPU:
+      if (ctx.reference_kernels())
+        cpu::ref::conv2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res, out.data());
+      else
+        cpu::conv2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res, out.data());
+      break;
+    case Device::CUDA:
+      cuda::conv2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res, out.data());
+      break;
+  }
+  return out;
+}
+
+Tensor conv_transpose2d(const Context& ctx, const Tensor& x, const Tensor& weight,
+                        const Tensor& bias, Pair stride, Pair padding, Pair output_padding,
+                        Pair dilation, const Epilogue& epilogue) {
+  const char* op = "conv_transpose2d";
+  check_input(ctx, op, "x", x, 4, "(N, Cin, H, W)");
+  check_input(ctx, op, "weight", weight, 4, "(Cin, Cout, kh, kw)");
+  check_positive(op, "stride", stride.h);
+  check_positive(op, "stride", stride.w);
+  check_positive(op, "dilation", dilation.h);
+  check_positive(op, "dilation", dilation.w);
+  check_non_negative(op, "padding", padding.h);
+  check_non_negative(op, "padding", padding.w);
+  check_non_negative(op, "output_padding", output_padding.h);
+  check_non_negative(op, "output_padding", output_padding.w);
+  check(output_padding.h < stride.h || output_padding.h < dilation.h, op,
+        ": output_padding must be smaller than stride or dilation, got output_padding.h=",
+        output_padding.h);
+  check(output_padding.w < stride.w || output_padding.w < dilation.w, op,
+        ": output_padding must be smaller than stride or dilation, got output_padding.w=",
+        output_padding.w);
+  check(weight.size(0) == x.size(1), op, ": weight has ", weight.size(0),
+        " input channels (dim 0 of shape ", weight.shape_str(), ", layout (Cin, Cout, kh, kw)) but x has ",
+        x.size(1), " channels (shape ", x.shape_str(), ")");
+  check_bias(ctx, op, bias, weight.size(1));
+
+  ConvTranspose2dParams p{};
+  p.N = x.size(0), p.Cin = x.size(1), p.H = x.size(2), p.W = x.size(3);
+  p.Cout = weight.size(1), p.kh = weight.size(2), p.kw = weight.size(3);
+  p.sh = stride.h, p.sw = stride.w, p.ph = padding.h, p.pw = padding.w;
+  p.dh = dilation.h, p.dw = dilation.w;
+  p.Hout = (p.H - 1) * p.sh - 2 * p.ph + p.dh * (p.kh - 1) + output_padding.h + 1;
+  p.Wout = (p.W - 1) * p.sw - 2 * p.pw + p.dw * (p.kw - 1) + output_padding.w + 1;
+  check(p.Hout > 0 && p.Wout > 0, op, ": these parameters give an empty output (", p.Hout, "x",
+        p.Wout, ") for input ", x.shape_str());
+  const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
+  p.epilogue = epilogue_params(ctx, op, epilogue, out_shape);
+
+  Tensor out = ctx.empty(out_shape);
+  const float* res = ptr_or_null(epilogue.residual);
+  switch (ctx.device()) {
+    case Device::CPU:
+      if (ctx.reference_kernels())
+        cpu::ref::conv_transpose2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res,
+                                   out.data());
+      else
+        cpu::conv_transpose2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res,
+                              out.data());
+      break;
+    case Device::CUDA:
+      cuda::conv_transpose2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res,
+                             out.data());
+      break;
+  }
+  return out;
+}
+
+}  // namespace deblurcore

@@ -1,0 +1,259 @@
+"""Ops on numpy arrays, named and parameterised like ``torch.nn.functional``.
+
+Conventions shared by every op:
+
+* Arrays are float32 in PyTorch's dimension order (NCHW for images). Non-contiguous float32
+  input is copied to a contiguous array first. Any other dtype, float64 included, raises
+  ``TypeError``: convert explicitly with ``x.astype(numpy.float32)``.
+* ``stride``, ``padding``, ``dilation`` and ``output_padding`` take an int or an (h, w) pair.
+* Bad shapes or values raise ``ValueError`` naming the argument; wrong types ``TypeError``.
+* Keyword-only ``device`` ('cpu' or 'cuda'; with 'cuda' the arrays are copied to the GPU and
+  the result back), ``num_threads`` (None: all hardware threads) and ``reference`` (run the
+  plain scalar reference kernel, the executable spec of the op: slow, for testing).
+* The result is a new float32 array; inputs are never modified.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _core
+from ._arrays import IntPair, as_device, as_float32, as_int, as_pair, as_threads
+
+__all__ = [
+    "conv2d",
+    "conv_transpose2d",
+    "fac",
+    "fac_backward",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "softmax",
+    "add",
+    "concat",
+    "pad",
+]
+
+_ACTIVATIONS = ("none", "relu", "leaky_relu")
+_NCHW = "(N, C, H, W)"
+
+
+def _run_opts(device: str, num_threads: Optional[int], reference: bool):
+    return as_device(device), as_threads(num_threads), bool(reference)
+
+
+def _epilogue(activation: Optional[str], negative_slope: float, residual, residual_before):
+    act = "none" if activation is None else activation
+    if act not in _ACTIVATIONS:
+        raise ValueError(f"activation must be None, 'relu' or 'leaky_relu', got {activation!r}")
+    res = None if residual is None else as_float32(residual, "residual", 4, _NCHW)
+    return act, float(negative_slope), res, bool(residual_before)
+
+
+def conv2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: Optional[np.ndarray] = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    *,
+    activation: Optional[str] = None,
+    negative_slope: float = 0.01,
+    residual: Optional[np.ndarray] = None,
+    residual_before_activation: bool = False,
+    device: str = "cpu",
+    num_threads: Optional[int] = None,
+    reference: bool = False,
+) -> np.ndarray:
+    """2-D convolution (cross-correlation) with zero padding, like ``F.conv2d`` (groups=1).
+
+    Args:
+        x: input ``(N, Cin, H, W)``.
+        weight: ``(Cout, Cin, kh, kw)``.
+        bias: ``(Cout,)`` or None.
+        stride, padding, dilation: int or (h, w); stride and dilation >= 1, padding >= 0.
+        activation: fused output activation: None, 'relu' or 'leaky_relu'.
+        negative_slope: slope of 'leaky_relu'.
+        residual: optional ``(N, Cout, Hout, Wout)`` array added in the epilogue:
+            ``act(conv + bias) + residual``, or ``act(conv + bias + residual)`` when
+            ``residual_before_activation`` is true.
+
+    Returns:
+        ``(N, Cout, Hout, Wout)`` with ``Hout = (H + 2p - d(kh-1) - 1) // s + 1``.
+    """
+    run = _run_opts(device, num_threads, reference)
+    x = as_float32(x, "x", 4, "(N, Cin, H, W)")
+    weight = as_float32(weight, "weight", 4, "(Cout, Cin, kh, kw)")
+    bias = None if bias is None else as_float32(bias, "bias", 1, "(Cout,)")
+    epi = _epilogue(activation, negative_slope, residual, residual_before_activation)
+    return _core.conv2d(
+        x, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
+        as_pair(dilation, "dilation"), *epi, *run,
+    )
+
+
+def conv_transpose2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: Optional[np.ndarray] = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    output_padding: IntPair = 0,
+    dilation: IntPair = 1,
+    *,
+    activation: Optional[str] = None,
+    negative_slope: float = 0.01,
+    residual: Optional[np.ndarray] = None,
+    residual_before_activation: bool = False,
+    device: str = "cpu",
+    num_threads: Optional[int] = None,
+    reference: bool = False,
+) -> np.ndarray:
+    """2-D transposed convolution, like ``F.conv_transpose2d`` (groups=1).
+
+    Args:
+        x: input ``(N, Cin, H, W)``.
+        weight: ``(Cin, Cout, kh, kw)``, PyTorch's layout for transposed convolutions.
+        bias: ``(Cout,)`` or None.
+        stride, padding, output_padding, dilation: int or (h, w); output_padding must be
+            smaller than stride or dilation.
+        activation, negative_slope, residual, residual_before_activation: as in :func:`conv2d`.
+
+    Returns:
+        ``(N, Cout, Hout, Wout)`` with ``Hout = (H-1)s - 2p + d(kh-1) + output_padding + 1``.
+    """
+    run = _run_opts(device, num_threads, reference)
+    x = as_float32(x, "x", 4, "(N, Cin, H, W)")
+    weight = as_float32(weight, "weight", 4, "(Cin, Cout, kh, kw)")
+    bias = None if bias is None else as_float32(bias, "bias", 1, "(Cout,)")
+    epi = _epilogue(activation, negative_slope, residual, residual_before_activation)
+    return _core.conv_transpose2d(
+        x, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
+        as_pair(output_padding, "output_padding"), as_pair(dilation, "dilation"), *epi, *run,
+    )
+
+
+def fac(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    kernel_size: int,
+    *,
+    device: str = "cpu",
+    num_threads: Optional[int] = None,
+    reference: bool = False,
+) -> np.ndarray:
+    """Filter adaptive convolution (STFAN's KernelConv2D).
+
+    Each pixel of each channel is filtered by its own ``k x k`` filter, with replicate
+    padding of ``(k-1)//2``::
+
+        out[n,c,y,x] = sum_{ky,kx} x[n, c, clamp(y+ky-r), clamp(x+kx-r)]
+                                   * kernel[n, c*k*k + ky*k + kx, y, x]
+
+    Args:
+        x: ``(N, C, H, W)``.
+        kernel: ``(N, C*k*k, H, W)``; filter channel index ``c*k*k + ky*k + kx``.
+        kernel_size: k, odd.
+
+    Returns:
+        ``(N, C, H, W)``.
+    """
+    run = _run_opts(device, num_threads, reference)
+    x = as_float32(x, "x", 4, _NCHW)
+    kernel = as_float32(kernel, "kernel", 4, "(N, C*k*k, H, W)")
+    return _core.fac(x, kernel, as_int(kernel_size, "kernel_size"), *run)
+
+
+def fac_backward(
+    grad_out: np.ndarray,
+    x: np.ndarray,
+    kernel: np.ndarray,
+    kernel_size: int,
+    *,
+    device: str = "cpu",
+    num_threads: Optional[int] = None,
+    reference: bool = False,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Gradients of :func:`fac`: what autograd gives for replicate-pad followed by FAC.
+
+    Args:
+        grad_out: ``(N, C, H, W)``, the gradient of the loss with respect to fac's output.
+        x, kernel, kernel_size: the forward arguments.
+
+    Returns:
+        ``(grad_x, grad_kernel)``: ``grad_x`` ``(N, C, H, W)`` with respect to the unpadded
+        input (border pixels collect the gradients of the padding that replicates them), and
+        ``grad_kernel`` ``(N, C*k*k, H, W)``.
+    """
+    run = _run_opts(device, num_threads, reference)
+    grad_out = as_float32(grad_out, "grad_out", 4, _NCHW)
+    x = as_float32(x, "x", 4, _NCHW)
+    kernel = as_float32(kernel, "kernel", 4, "(N, C*k*k, H, W)")
+    gx, gk = _core.fac_backward(grad_out, x, kernel, as_int(kernel_size, "kernel_size"), *run)
+    return gx, gk
+
+
+def relu(x: np.ndarray, *, device: str = "cpu", num_threads: Optional[int] = None,
+         reference: bool = False) -> np.ndarray:
+    """``max(x, 0)`` elementwise, any shape."""
+    return _core.unary("relu", as_float32(x, "x"), 0.0, *_run_opts(device, num_threads, reference))
+
+
+def leaky_relu(x: np.ndarray, negative_slope: float = 0.01, *, device: str = "cpu",
+               num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
+    """``x if x > 0 else negative_slope * x`` elementwise, any shape."""
+    return _core.unary("leaky_relu", as_float32(x, "x"), float(negative_slope),
+                       *_run_opts(device, num_threads, reference))
+
+
+def sigmoid(x: np.ndarray, *, device: str = "cpu", num_threads: Optional[int] = None,
+            reference: bool = False) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` elementwise, any shape."""
+    return _core.unary("sigmoid", as_float32(x, "x"), 0.0, *_run_opts(device, num_threads, reference))
+
+
+def softmax(x: np.ndarray, dim: int = 1, *, device: str = "cpu",
+            num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
+    """Softmax over the channels of ``(N, C, H, W)`` (only ``dim=1`` is supported)."""
+    dim = as_int(dim, "dim")
+    return _core.unary("softmax", as_float32(x, "x", 4, _NCHW), float(dim),
+                       *_run_opts(device, num_threads, reference))
+
+
+def add(a: np.ndarray, b: np.ndarray, *, device: str = "cpu",
+        num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
+    """``a + b`` for arrays of the same shape (no broadcasting)."""
+    return _core.add(as_float32(a, "a"), as_float32(b, "b"), *_run_opts(device, num_threads, reference))
+
+
+def concat(tensors: Sequence[np.ndarray], dim: int = 1, *, device: str = "cpu",
+           num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
+    """Concatenate ``(N, Ci, H, W)`` arrays along the channels (only ``dim=1``), like ``torch.cat``."""
+    if isinstance(tensors, np.ndarray) or not isinstance(tensors, (list, tuple)):
+        raise TypeError("tensors must be a list or tuple of numpy arrays")
+    arrays = [as_float32(t, f"tensors[{i}]", 4, _NCHW) for i, t in enumerate(tensors)]
+    return _core.concat(arrays, as_int(dim, "dim"), *_run_opts(device, num_threads, reference))
+
+
+def pad(x: np.ndarray, pad: Sequence[int], mode: str = "constant", value: float = 0.0, *,
+        device: str = "cpu", num_threads: Optional[int] = None,
+        reference: bool = False) -> np.ndarray:
+    """Pad the last two dimensions of ``(N, C, H, W)``, like ``F.pad``.
+
+    Args:
+        pad: ``(left, right, top, bottom)``, each >= 0 (a 2-tuple pads left/right only).
+        mode: 'constant' (fills ``value``), 'replicate' or 'reflect' (each pad smaller than
+            the dimension it reflects).
+    """
+    if isinstance(pad, (int, np.integer)) or not hasattr(pad, "__len__"):
+        raise TypeError(f"pad must be a sequence of 2 or 4 ints, got {pad!r}")
+    if len(pad) not in (2, 4):
+        raise ValueError(f"pad must have 2 or 4 entries (left, right[, top, bottom]), got {len(pad)}")
+    pads = [as_int(p, "pad") for p in pad] + [0] * (4 - len(pad))
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a string, got {mode!r}")
+    return _core.pad(as_float32(x, "x", 4, _NCHW), pads, mode, float(value),
+                     *_run_opts(device, num_threads, reference))
