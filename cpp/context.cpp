@@ -98,7 +98,8 @@ Context& Context::set_allocator(std::shared_ptr<Allocator> allocator) {
 Tensor Context::empty(const Shape& shape) const {
   const int64_t n = shape_numel(shape);
   auto block = allocator_->allocate(static_cast<size_t>(n) * sizeof(float));
-  return Tensor::wrap(static_cast<float*>(block.get()), shape, std::move(block), device_);
+  float* data = static_cast<float*>(block.get());  // read before block is moved from
+  return Tensor::wrap(data, shape, std::move(block), device_);
 }
 
 Tensor Context::zeros(const Shape& shape) const {

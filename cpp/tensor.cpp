@@ -42,7 +42,8 @@ Tensor::Tensor(float* data, Shape shape, std::shared_ptr<void> owner, Device dev
 Tensor Tensor::empty(const Shape& shape, Device device) {
   const int64_t n = shape_numel(shape);
   auto block = default_allocator(device)->allocate(static_cast<size_t>(n) * sizeof(float));
-  return Tensor(static_cast<float*>(block.get()), shape, std::move(block), device);
+  float* data = static_cast<float*>(block.get());  // read before block is moved from
+  return Tensor(data, shape, std::move(block), device);
 }
 
 Tensor Tensor::zeros(const Shape& shape, Device device) {
