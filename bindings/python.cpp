@@ -32,6 +32,20 @@ Context make_context(const std::string& device, int num_threads, bool reference)
   return ctx;
 }
 
+// Selects the CPU instruction set of the fast kernels ("" keeps the best one this CPU has).
+// Exposed on the convolutions so tests can run the AVX2 and generic paths on any machine.
+void apply_isa(Context& ctx, const std::string& isa) {
+  if (isa.empty()) return;
+  if (isa == "avx512")
+    ctx.set_isa(Isa::AVX512);
+  else if (isa == "avx2")
+    ctx.set_isa(Isa::AVX2);
+  else if (isa == "generic")
+    ctx.set_isa(Isa::Generic);
+  else
+    fail<ValueError>("isa must be 'avx512', 'avx2' or 'generic', got '", isa, "'");
+}
+
 // Copies a numpy array into a tensor on the context's device (host memory is 64-byte aligned).
 Tensor to_tensor(const Context& ctx, const FloatArray& a) {
   Shape shape(a.shape(), a.shape() + a.ndim());
@@ -79,6 +93,8 @@ PadMode parse_pad_mode(const std::string& mode) {
 
 }  // namespace
 
+void bind_models(py::module_& m);  // bindings/models.cpp
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deblurcore native core (use the deblurcore package, not this module)";
 
@@ -95,6 +111,7 @@ PYBIND11_MODULE(_core, m) {
   });
 
   m.def("cuda_available", [] { return cuda_available(); });
+  bind_models(m);
   m.def("cpu_isa", [] { return std::string(isa_name(detect_isa())); });
   m.def("default_num_threads", [] { return Context().num_threads(); });
 
@@ -104,8 +121,10 @@ PYBIND11_MODULE(_core, m) {
       [](const FloatArray& x, const FloatArray& w, const std::optional<FloatArray>& b,
          std::pair<int, int> stride, std::pair<int, int> padding, std::pair<int, int> dilation,
          const std::string& activation, float slope, const std::optional<FloatArray>& residual,
-         bool residual_before, const std::string& device, int threads, bool reference) {
+         bool residual_before, const std::string& device, int threads, bool reference,
+         const std::string& isa) {
         Context ctx = make_context(device, threads, reference);
+        apply_isa(ctx, isa);
         Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
         Epilogue e = make_epilogue(ctx, activation, slope, residual, residual_before);
         Tensor out;
@@ -123,8 +142,10 @@ PYBIND11_MODULE(_core, m) {
          std::pair<int, int> stride, std::pair<int, int> padding,
          std::pair<int, int> output_padding, std::pair<int, int> dilation,
          const std::string& activation, float slope, const std::optional<FloatArray>& residual,
-         bool residual_before, const std::string& device, int threads, bool reference) {
+         bool residual_before, const std::string& device, int threads, bool reference,
+         const std::string& isa) {
         Context ctx = make_context(device, threads, reference);
+        apply_isa(ctx, isa);
         Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
         Epilogue e = make_epilogue(ctx, activation, slope, residual, residual_before);
         Tensor out;
@@ -157,6 +178,33 @@ PYBIND11_MODULE(_core, m) {
     {
       py::gil_scoped_release nogil;
       grads = fac_backward(ctx, tg, tx, tk, k);
+    }
+    return py::make_tuple(to_numpy(grads.first), to_numpy(grads.second));
+  });
+
+  m.def("iac", [](const FloatArray& x, const FloatArray& filters, int n_iterations, int k,
+                  bool reuse_vertical_filter, bool final_activation, const std::string& device,
+                  int threads, bool reference) {
+    Context ctx = make_context(device, threads, reference);
+    Tensor tx = to_tensor(ctx, x), tf = to_tensor(ctx, filters), out;
+    {
+      py::gil_scoped_release nogil;
+      out = iac(ctx, tx, tf, n_iterations, k, reuse_vertical_filter, final_activation);
+    }
+    return to_numpy(out);
+  });
+
+  m.def("iac_backward", [](const FloatArray& g, const FloatArray& x, const FloatArray& filters,
+                           int n_iterations, int k, bool reuse_vertical_filter,
+                           bool final_activation, const std::string& device, int threads,
+                           bool reference) {
+    Context ctx = make_context(device, threads, reference);
+    Tensor tg = to_tensor(ctx, g), tx = to_tensor(ctx, x), tf = to_tensor(ctx, filters);
+    std::pair<Tensor, Tensor> grads;
+    {
+      py::gil_scoped_release nogil;
+      grads = iac_backward(ctx, tg, tx, tf, n_iterations, k, reuse_vertical_filter,
+                           final_activation);
     }
     return py::make_tuple(to_numpy(grads.first), to_numpy(grads.second));
   });
@@ -204,6 +252,25 @@ PYBIND11_MODULE(_core, m) {
     }
     return to_numpy(out);
   });
+
+  m.def(
+      "deform_conv2d",
+      [](const FloatArray& x, const FloatArray& offset, const FloatArray& w,
+         const std::optional<FloatArray>& b, std::pair<int, int> stride,
+         std::pair<int, int> padding, std::pair<int, int> dilation,
+         const std::optional<FloatArray>& mask, const std::string& device, int threads,
+         bool reference) {
+        Context ctx = make_context(device, threads, reference);
+        Tensor tx = to_tensor(ctx, x), to = to_tensor(ctx, offset), tw = to_tensor(ctx, w);
+        Tensor tb = optional_tensor(ctx, b), tm = optional_tensor(ctx, mask), out;
+        {
+          py::gil_scoped_release nogil;
+          out = deform_conv2d(ctx, tx, to, tw, tb, {stride.first, stride.second},
+                              {padding.first, padding.second}, {dilation.first, dilation.second},
+                              tm);
+        }
+        return to_numpy(out);
+      });
 
   m.def("pad", [](const FloatArray& x, std::array<int, 4> pads, const std::string& mode,
                   float value, const std::string& device, int threads, bool reference) {

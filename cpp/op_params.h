@@ -51,4 +51,49 @@ struct SoftmaxParams {
   int64_t outer, C, inner;
 };
 
+// Modulated deformable convolution (DCNv2, torchvision.ops.deform_conv2d / mmcv
+// ModulatedDeformConv2d). Input channels are split into `offset_groups` equal groups; group g
+// reads offset channels [g*2*kh*kw, (g+1)*2*kh*kw) as (dy, dx) pairs per tap k = ky*kw + kx and
+// mask channel g*kh*kw + k (when a mask is given). Tap (ky, kx) of output (oy, ox) samples
+//   py = oy*sh - ph + ky*dh + dy,  px = ox*sw - pw + kx*dw + dx
+// bilinearly, each corner outside the image counting as 0 and the whole sample 0 unless
+// -1 < py < H and -1 < px < W; the sample is multiplied by the mask, then contracted with the
+// weight as in conv2d.
+struct DeformConv2dParams {
+  int64_t N, Cin, H, W;      // input
+  int64_t Cout, kh, kw;      // weight (Cout, Cin, kh, kw)
+  int64_t sh, sw, ph, pw, dh, dw;
+  int64_t offset_groups;     // divides Cin
+  int64_t Hout, Wout;        // output; offset (N, G*2*kh*kw, Hout, Wout), mask (N, G*kh*kw, Hout, Wout)
+  bool has_mask;
+  EpilogueParams epilogue;
+};
+
+// out[n,c,i] = sum_b weights[n,b,i] * inputs[b][n,c,i], summed over b = 0..B-1 in that order
+// in float32 (ASPDC's per-pixel blend of its branches). inputs: B tensors (N, C, HW),
+// weights (N, B, HW).
+struct WeightedSumParams {
+  int64_t N, B, C, HW;
+};
+
+// Iterative adaptive convolution (IFAN's IAC). Per iteration i, on every (n, c) plane:
+//   v = vertical k-tap per-pixel filter of the input (rows clamped), taps F_v;
+//   u = horizontal k-tap per-pixel filter of v (columns clamped), taps F_h;
+//   out = act(u + b_i), act = LeakyReLU(0.1) (not after the last iteration when
+//   final_activation is false).
+// Filter channels (dim 1 of `filters`, filter_channels in all) are located by base + i*step:
+// tap t of channel c of iteration i is channel f1_base + i*f1_step + c*k + t (F1) or
+// f2_base + i*f2_step + c*k + t (F2); its bias is channel bias_base + i*bias_step + c.
+// F_v = F1; F_h = F1 when reuse_vertical_filter (the released IFAN checkpoints), else F2.
+struct IacParams {
+  int64_t N, C, H, W;          // x and out (N, C, H, W); filters (N, filter_channels, H, W)
+  int64_t k;                   // odd number of taps per pass; replicate padding (k-1)/2
+  int64_t iterations;          // >= 1
+  int64_t filter_channels;
+  int64_t f1_base, f1_step, f2_base, f2_step, bias_base, bias_step;
+  bool reuse_vertical_filter;  // F2 is never read (and its gradient is zero) when true
+  bool final_activation;
+  float negative_slope;        // 0.1 in IFAN
+};
+
 }  // namespace deblurcore

@@ -35,6 +35,15 @@ void sigmoid(const Context& ctx, const float* x, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = 1.f / (1.f + std::exp(-x[i]));
 }
 
+void clamp(const Context& ctx, const float* x, float* out, int64_t n, float lo, float hi) {
+  // Comparisons written so that NaN falls through unchanged, like torch.clamp.
+#pragma omp parallel for simd num_threads(threads_for(ctx, n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    out[i] = v < lo ? lo : (v > hi ? hi : v);
+  }
+}
+
 void add(const Context& ctx, const float* a, const float* b, float* out, int64_t n) {
 #pragma omp parallel for simd num_threads(threads_for(ctx, n)) schedule(static)
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];

@@ -154,6 +154,14 @@ void sigmoid(const Context& ctx, const float* x, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(1.0 / (1.0 + std::exp(-double(x[i]))));
 }
 
+void clamp(const Context& ctx, const float* x, float* out, int64_t n, float lo, float hi) {
+#pragma omp parallel for num_threads(ctx.num_threads())
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    out[i] = std::isnan(v) ? v : std::min(std::max(v, lo), hi);
+  }
+}
+
 void add(const Context& ctx, const float* a, const float* b, float* out, int64_t n) {
 #pragma omp parallel for num_threads(ctx.num_threads())
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];

@@ -49,6 +49,22 @@ Tensor sigmoid(const Context& ctx, const Tensor& x) {
   return out;
 }
 
+Tensor clamp(const Context& ctx, const Tensor& x, float lo, float hi) {
+  check_any(ctx, "clamp", "x", x);
+  check(lo <= hi, "clamp: lo must be <= hi, got lo=", lo, ", hi=", hi);
+  Tensor out = ctx.empty(x.shape());
+  switch (ctx.device()) {
+    case Device::CPU:
+      if (ctx.reference_kernels())
+        cpu::ref::clamp(ctx, x.data(), out.data(), x.numel(), lo, hi);
+      else
+        cpu::clamp(ctx, x.data(), out.data(), x.numel(), lo, hi);
+      break;
+    case Device::CUDA: cuda::clamp(ctx, x.data(), out.data(), x.numel(), lo, hi); break;
+  }
+  return out;
+}
+
 Tensor add(const Context& ctx, const Tensor& a, const Tensor& b) {
   check_any(ctx, "add", "a", a);
   check_any(ctx, "add", "b", b);

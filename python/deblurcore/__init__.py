@@ -1,11 +1,16 @@
 """deblurcore: filter-adaptive deblurring networks (STFAN, IFAN, ASPDC) without a framework.
 
-The numerical core is C++ (``deblurcore._core``); this package gives it a numpy API.
-Ops live in :mod:`deblurcore.ops`.
+The numerical core is C++ (``deblurcore._core``); this package gives it a numpy API:
+
+* :mod:`deblurcore.ops`: the ops (conv2d, fac, ...) on numpy arrays, named like
+  ``torch.nn.functional``;
+* the models :class:`STFAN` (and :func:`load_model` for any converted weights file);
+* ``deblurcore convert`` / ``deblurcore deblur`` on the command line.
 """
 
 from ._version import __version__
 from . import _core, ops
+from .models import STFAN, Model, load_model
 
 
 def cuda_available() -> bool:
@@ -18,4 +23,4 @@ def cpu_isa() -> str:
     return str(_core.cpu_isa())
 
 
-__all__ = ["__version__", "ops", "cuda_available", "cpu_isa"]
+__all__ = ["__version__", "ops", "Model", "STFAN", "load_model", "cuda_available", "cpu_isa"]

@@ -27,6 +27,8 @@ __all__ = [
     "conv_transpose2d",
     "fac",
     "fac_backward",
+    "iac",
+    "iac_backward",
     "relu",
     "leaky_relu",
     "sigmoid",
@@ -34,6 +36,7 @@ __all__ = [
     "add",
     "concat",
     "pad",
+    "deform_conv2d",
 ]
 
 _ACTIVATIONS = ("none", "relu", "leaky_relu")
@@ -42,6 +45,14 @@ _NCHW = "(N, C, H, W)"
 
 def _run_opts(device: str, num_threads: Optional[int], reference: bool):
     return as_device(device), as_threads(num_threads), bool(reference)
+
+
+def _isa(isa: Optional[str]) -> str:
+    if isa is None:
+        return ""
+    if isa not in ("avx512", "avx2", "generic"):
+        raise ValueError(f"isa must be None, 'avx512', 'avx2' or 'generic', got {isa!r}")
+    return isa
 
 
 def _epilogue(activation: Optional[str], negative_slope: float, residual, residual_before):
@@ -67,6 +78,7 @@ def conv2d(
     device: str = "cpu",
     num_threads: Optional[int] = None,
     reference: bool = False,
+    isa: Optional[str] = None,
 ) -> np.ndarray:
     """2-D convolution (cross-correlation) with zero padding, like ``F.conv2d`` (groups=1).
 
@@ -80,6 +92,9 @@ def conv2d(
         residual: optional ``(N, Cout, Hout, Wout)`` array added in the epilogue:
             ``act(conv + bias) + residual``, or ``act(conv + bias + residual)`` when
             ``residual_before_activation`` is true.
+        isa: CPU instruction set of the fast kernel: None (the best this CPU has), 'avx512',
+            'avx2' or 'generic' (portable C++); one the CPU lacks raises ``ValueError``. For
+            testing and benchmarking the portable paths.
 
     Returns:
         ``(N, Cout, Hout, Wout)`` with ``Hout = (H + 2p - d(kh-1) - 1) // s + 1``.
@@ -91,7 +106,7 @@ def conv2d(
     epi = _epilogue(activation, negative_slope, residual, residual_before_activation)
     return _core.conv2d(
         x, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
-        as_pair(dilation, "dilation"), *epi, *run,
+        as_pair(dilation, "dilation"), *epi, *run, _isa(isa),
     )
 
 
@@ -111,6 +126,7 @@ def conv_transpose2d(
     device: str = "cpu",
     num_threads: Optional[int] = None,
     reference: bool = False,
+    isa: Optional[str] = None,
 ) -> np.ndarray:
     """2-D transposed convolution, like ``F.conv_transpose2d`` (groups=1).
 
@@ -120,7 +136,8 @@ def conv_transpose2d(
         bias: ``(Cout,)`` or None.
         stride, padding, output_padding, dilation: int or (h, w); output_padding must be
             smaller than stride or dilation.
-        activation, negative_slope, residual, residual_before_activation: as in :func:`conv2d`.
+        activation, negative_slope, residual, residual_before_activation, isa: as in
+            :func:`conv2d`.
 
     Returns:
         ``(N, Cout, Hout, Wout)`` with ``Hout = (H-1)s - 2p + d(kh-1) + output_padding + 1``.
@@ -133,6 +150,7 @@ def conv_transpose2d(
     return _core.conv_transpose2d(
         x, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
         as_pair(output_padding, "output_padding"), as_pair(dilation, "dilation"), *epi, *run,
+        _isa(isa),
     )
 
 
@@ -257,3 +275,157 @@ def pad(x: np.ndarray, pad: Sequence[int], mode: str = "constant", value: float 
         raise TypeError(f"mode must be a string, got {mode!r}")
     return _core.pad(as_float32(x, "x", 4, _NCHW), pads, mode, float(value),
                      *_run_opts(device, num_threads, reference))
+
+
+def deform_conv2d(
+    x: np.ndarray,
+    offset: np.ndarray,
+    weight: np.ndarray,
+    bias: Optional[np.ndarray] = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    mask: Optional[np.ndarray] = None,
+    *,
+    device: str = "cpu",
+    num_threads: Optional[int] = None,
+    reference: bool = False,
+) -> np.ndarray:
+    """Modulated deformable convolution (DCNv2), like ``torchvision.ops.deform_conv2d``.
+
+    Same argument order and conventions as torchvision (and mmcv's
+    ``ModulatedDeformConv2d``). For output pixel ``(oy, ox)`` and kernel tap
+    ``k = ky*kw + kx`` of offset group ``g``, the input is sampled at::
+
+        py = oy*stride_h - padding_h + ky*dilation_h + offset[n, g*2*kh*kw + 2k,     oy, ox]
+        px = ox*stride_w - padding_w + kx*dilation_w + offset[n, g*2*kh*kw + 2k + 1, oy, ox]
+
+    by bilinear interpolation (corners outside the image count as 0; the sample is 0 unless
+    ``-1 < py < H`` and ``-1 < px < W``), multiplied by ``mask[n, g*kh*kw + k, oy, ox]``, and
+    contracted with ``weight`` as in :func:`conv2d`.
+
+    Args:
+        x: input ``(N, Cin, H, W)``.
+        offset: ``(N, 2*G*kh*kw, Hout, Wout)``, (dy, dx) pairs per tap; the number of offset
+            groups ``G`` is inferred from it and must divide ``Cin``.
+        weight: ``(Cout, Cin, kh, kw)`` (no weight groups).
+        bias: ``(Cout,)`` or None.
+        stride, padding, dilation: int or (h, w), of the regular sampling grid.
+        mask: ``(N, G*kh*kw, Hout, Wout)`` modulation (applied as given), or None for all ones.
+
+    Returns:
+        ``(N, Cout, Hout, Wout)``, ``Hout = (H + 2p - d(kh-1) - 1) // s + 1``. Offset and
+        mask must have exactly that spatial size (ValueError otherwise).
+    """
+    run = _run_opts(device, num_threads, reference)
+    x = as_float32(x, "x", 4, "(N, Cin, H, W)")
+    offset = as_float32(offset, "offset", 4, "(N, 2*G*kh*kw, Hout, Wout)")
+    weight = as_float32(weight, "weight", 4, "(Cout, Cin, kh, kw)")
+    bias = None if bias is None else as_float32(bias, "bias", 1, "(Cout,)")
+    mask = None if mask is None else as_float32(mask, "mask", 4, "(N, G*kh*kw, Hout, Wout)")
+    return _core.deform_conv2d(
+        x, offset, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
+        as_pair(dilation, "dilation"), mask, *run,
+    )
+
+
+_IAC_FILTERS = "(N, n*C*(2k+1), H, W)"
+
+
+def _as_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def iac(
+    x: np.ndarray,
+    filters: np.ndarray,
+    n_iterations: int,
+    kernel_size: int,
+    reuse_vertical_filter: bool = True,
+    final_activation: bool = True,
+    *,
+    device: str = "cpu",
+    num_threads: Optional[int] = None,
+    reference: bool = False,
+) -> np.ndarray:
+    """Iterative adaptive convolution (IAC, the adaptive layer of IFAN, CVPR 2021).
+
+    ``n_iterations`` times, each pixel of each channel is filtered by its own vertical
+    ``k``-tap filter, then by its own horizontal ``k``-tap filter (each pass with replicate
+    padding of ``r = (k-1)//2``), a per-pixel bias is added and LeakyReLU(0.1) applied.
+    Starting from ``f = x``, iteration ``i`` computes::
+
+        v[n,c,y,x] = sum_t F1_i[n, c*k+t, y, x] * f[n, c, clamp(y+t-r), x]
+        u[n,c,y,x] = sum_t G_i [n, c*k+t, y, x] * v[n, c, y, clamp(x+t-r)]
+        f = leaky_relu(u + b_i, 0.1)
+
+    The filter channels are laid out as the official IFAN filter head produces them:
+    ``n`` blocks ``(F1_i, F2_i)`` of ``C*k`` channels each, then ``n`` bias blocks ``b_i`` of
+    ``C`` channels (``F1_i`` at channel ``2*C*k*i``, ``F2_i`` at ``2*C*k*i + C*k``, ``b_i`` at
+    ``2*C*k*n + C*i``).
+
+    Args:
+        x: ``(N, C, H, W)``.
+        filters: ``(N, n*C*(2k+1), H, W)``.
+        n_iterations: n >= 1.
+        kernel_size: k, odd.
+        reuse_vertical_filter: True (default) uses ``G_i = F1_i`` for the horizontal pass,
+            as the official code does and as every released IFAN checkpoint was trained;
+            ``F2`` is then never read. False uses ``G_i = F2_i``, the paper's intent.
+        final_activation: False skips the LeakyReLU after the last iteration.
+
+    Returns:
+        ``(N, C, H, W)``.
+    """
+    run = _run_opts(device, num_threads, reference)
+    x = as_float32(x, "x", 4, _NCHW)
+    filters = as_float32(filters, "filters", 4, _IAC_FILTERS)
+    return _core.iac(
+        x, filters, as_int(n_iterations, "n_iterations"), as_int(kernel_size, "kernel_size"),
+        _as_bool(reuse_vertical_filter, "reuse_vertical_filter"),
+        _as_bool(final_activation, "final_activation"), *run,
+    )
+
+
+def iac_backward(
+    grad_out: np.ndarray,
+    x: np.ndarray,
+    filters: np.ndarray,
+    n_iterations: int,
+    kernel_size: int,
+    reuse_vertical_filter: bool = True,
+    final_activation: bool = True,
+    *,
+    device: str = "cpu",
+    num_threads: Optional[int] = None,
+    reference: bool = False,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Gradients of :func:`iac` (what autograd gives for the official formulation).
+
+    The forward is recomputed from ``x`` and ``filters``; no state is kept between calls.
+    The derivative of LeakyReLU at 0 is taken as 0.1, as in PyTorch.
+
+    Args:
+        grad_out: ``(N, C, H, W)``, the gradient of the loss with respect to iac's output.
+        x, filters, n_iterations, kernel_size, reuse_vertical_filter, final_activation: the
+            forward arguments.
+
+    Returns:
+        ``(grad_x, grad_filters)``: ``grad_x`` ``(N, C, H, W)`` (border pixels collect the
+        gradients of the padding that replicates them) and ``grad_filters`` with the shape of
+        ``filters``, zero in the channels the forward does not read (every ``F2_i`` block when
+        ``reuse_vertical_filter`` is true).
+    """
+    run = _run_opts(device, num_threads, reference)
+    grad_out = as_float32(grad_out, "grad_out", 4, _NCHW)
+    x = as_float32(x, "x", 4, _NCHW)
+    filters = as_float32(filters, "filters", 4, _IAC_FILTERS)
+    gx, gf = _core.iac_backward(
+        grad_out, x, filters, as_int(n_iterations, "n_iterations"),
+        as_int(kernel_size, "kernel_size"),
+        _as_bool(reuse_vertical_filter, "reuse_vertical_filter"),
+        _as_bool(final_activation, "final_activation"), *run,
+    )
+    return gx, gf

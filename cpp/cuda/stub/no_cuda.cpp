@@ -29,6 +29,7 @@ void fac_backward(const Context&, const FacParams&, const float*, const float*, 
 void activation(const Context&, Activation, float, const float*, float*, int64_t) { no_cuda(); }
 void sigmoid(const Context&, const float*, float*, int64_t) { no_cuda(); }
 void add(const Context&, const float*, const float*, float*, int64_t) { no_cuda(); }
+void clamp(const Context&, const float*, float*, int64_t, float, float) { no_cuda(); }
 void softmax(const Context&, const SoftmaxParams&, const float*, float*) { no_cuda(); }
 void pad(const Context&, const PadParams&, const float*, float*) { no_cuda(); }
 void copy_rows(const Context&, const float*, int64_t, float*, int64_t, int64_t, int64_t) {

@@ -4,8 +4,12 @@
 
 #include "deblurcore/context.h"
 #include "deblurcore/error.h"
+#include "deblurcore/image.h"
+#include "deblurcore/model.h"
 #include "deblurcore/ops.h"
+#include "deblurcore/safetensors.h"
 #include "deblurcore/tensor.h"
+#include "deblurcore/weights.h"
 #include "deblurcore/version.h"
 
 namespace deblurcore {

@@ -59,6 +59,22 @@ DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x,
                                        Pair output_padding = 0, Pair dilation = 1,
                                        const Epilogue& epilogue = {});
 
+// Modulated deformable convolution (DCNv2), with the arguments and conventions of
+// torchvision.ops.deform_conv2d (and mmcv's ModulatedDeformConv2d):
+//   x (N, Cin, H, W), offset (N, 2*G*kh*kw, Hout, Wout), weight (Cout, Cin, kh, kw),
+//   bias (Cout) or undefined, mask (N, G*kh*kw, Hout, Wout) or undefined (all ones)
+//   -> (N, Cout, Hout, Wout), Hout as in conv2d.
+// The number of offset groups G is offset.size(1) / (2*kh*kw) and must divide Cin; input
+// channel c belongs to group c / (Cin/G). For tap k = ky*kw + kx of group g, offset channels
+// g*2*kh*kw + 2k and + 2k+1 are (dy, dx) and mask channel g*kh*kw + k multiplies the sample
+// taken at (oy*sh - ph + ky*dh + dy, ox*sw - pw + kx*dw + dx) by bilinear interpolation: a
+// corner outside the image counts as 0, and a sample with py <= -1, py >= H, px <= -1 or
+// px >= W is 0. Offset and mask sizes are checked against the output (mmcv does not check).
+DEBLURCORE_API Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
+                                    const Tensor& weight, const Tensor& bias = {},
+                                    Pair stride = 1, Pair padding = 0, Pair dilation = 1,
+                                    const Tensor& mask = {}, const Epilogue& epilogue = {});
+
 // ---- filter adaptive convolution (STFAN's KernelConv2D) --------------------------------
 
 // x (N, C, H, W), kernel (N, C*k*k, H, W) -> (N, C, H, W):
@@ -74,12 +90,42 @@ DEBLURCORE_API std::pair<Tensor, Tensor> fac_backward(const Context& ctx, const 
                                                       const Tensor& x, const Tensor& kernel,
                                                       int kernel_size);
 
+// ---- iterative adaptive convolution (IFAN's IAC) ---------------------------------------
+
+// x (N, C, H, W), filters (N, n*C*(2k+1), H, W) with n = n_iterations, k = kernel_size (odd)
+// -> (N, C, H, W). The filter channels are n blocks (F1_i, F2_i) of C*k channels each, then
+// n bias blocks b_i of C channels: F1_i starts at channel 2*C*k*i, F2_i at 2*C*k*i + C*k,
+// b_i at 2*C*k*n + C*i; tap t of feature channel c is channel c*k + t of its block.
+// Each iteration, starting from f = x:
+//   v[c,y,x] = sum_t F1_i[c*k+t, y, x] * f[c, clamp(y+t-r), x]      (vertical, r = (k-1)/2)
+//   u[c,y,x] = sum_t G_i[c*k+t, y, x] * v[c, y, clamp(x+t-r)]       (horizontal)
+//   f = lrelu(u + b_i, 0.1)
+// with G_i = F1_i when reuse_vertical_filter (what the official IFAN code computes and its
+// checkpoints were trained with; F2 is never read), else G_i = F2_i. Sums run over t in
+// order, each product rounded to float first, as the official code does. With
+// final_activation = false the last iteration skips the LeakyReLU.
+DEBLURCORE_API Tensor iac(const Context& ctx, const Tensor& x, const Tensor& filters,
+                          int n_iterations, int kernel_size, bool reuse_vertical_filter = true,
+                          bool final_activation = true);
+
+// Gradients of iac with respect to x and filters, given grad_out (N, C, H, W). Returns
+// {grad_x (N, C, H, W), grad_filters (shape of filters)}; grad_filters is zero in every
+// channel the forward does not read (all F2 blocks when reuse_vertical_filter). LeakyReLU's
+// derivative at 0 is taken as its negative slope, as in PyTorch.
+DEBLURCORE_API std::pair<Tensor, Tensor> iac_backward(const Context& ctx, const Tensor& grad_out,
+                                                      const Tensor& x, const Tensor& filters,
+                                                      int n_iterations, int kernel_size,
+                                                      bool reuse_vertical_filter = true,
+                                                      bool final_activation = true);
+
 // ---- elementwise -------------------------------------------------------------------------
 
 DEBLURCORE_API Tensor relu(const Context& ctx, const Tensor& x);
 DEBLURCORE_API Tensor leaky_relu(const Context& ctx, const Tensor& x,
                                  float negative_slope = 0.01f);
 DEBLURCORE_API Tensor sigmoid(const Context& ctx, const Tensor& x);
+// min(max(x, lo), hi) elementwise; lo <= hi. NaN stays NaN, as in torch.clamp.
+DEBLURCORE_API Tensor clamp(const Context& ctx, const Tensor& x, float lo, float hi);
 // a, b of the same shape -> a + b.
 DEBLURCORE_API Tensor add(const Context& ctx, const Tensor& a, const Tensor& b);
 

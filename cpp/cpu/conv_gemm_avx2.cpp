@@ -1,0 +1,103 @@
+// AVX2 + FMA GEMM tile kernel of the fast convolutions (see conv_gemm.h and conv.cpp).
+// Micro-kernel: 6 output channels x 16 output pixels in 12 ymm accumulators; per k it loads
+// two vectors of the pixel panel and broadcasts six weights. The epilogue (bias, residual,
+// activation) is applied to the registers before the single store of each output vector.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "cpu/conv_gemm.h"
+
+namespace deblurcore {
+namespace cpu {
+namespace convgemm {
+
+namespace {
+
+constexpr int MR = kMrAvx2;
+constexpr int NR = kNrAvx2;
+
+inline __m256 epilogue(const TileArgs& t, __m256 v, float bias, const float* res,
+                       __m256i mask) {
+  v = _mm256_add_ps(v, _mm256_set1_ps(bias));
+  if (res && t.residual_before) v = _mm256_add_ps(v, _mm256_maskload_ps(res, mask));
+  if (t.act != Activation::None) {
+    // v > 0 ? v : v * slope (ReLU: 0, giving +0 like the reference's `: 0`).
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 pos = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
+    const __m256 neg = t.act == Activation::ReLU ? zero : _mm256_mul_ps(v, _mm256_set1_ps(t.slope));
+    v = _mm256_blendv_ps(neg, v, pos);
+  }
+  if (res && !t.residual_before) v = _mm256_add_ps(v, _mm256_maskload_ps(res, mask));
+  return v;
+}
+
+template <int NV>
+inline void micro(const TileArgs& t, const float* a, const float* b, float* c,
+                  const float* res, const float* bias, int mr, const __m256i* mask) {
+  __m256 acc[MR][NV];
+  const int64_t ldc = t.ldc;
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = (t.accumulate && r < mr) ? _mm256_maskload_ps(c + r * ldc + 8 * v, mask[v])
+                                           : _mm256_setzero_ps();
+
+  const int64_t ldb = t.ldb, kc = t.kc;
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* bk = b + k * ldb;
+    __m256 bv[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(bk + 8 * v);
+    const float* ak = a + k * MR;
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const __m256 av = _mm256_broadcast_ss(ak + r);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) {
+    if (r >= mr) break;
+    float* cr = c + r * ldc;
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      __m256 val = acc[r][v];
+      if (t.last)
+        val = epilogue(t, val, bias ? bias[r] : 0.f, res ? res + r * ldc + 8 * v : nullptr,
+                       mask[v]);
+      _mm256_maskstore_ps(cr + 8 * v, mask[v], val);
+    }
+  }
+}
+
+}  // namespace
+
+void tile_avx2(const TileArgs& t) {
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t j0 = 0; j0 < t.n; j0 += NR) {
+    const int nr = static_cast<int>(std::min<int64_t>(NR, t.n - j0));
+    __m256i mask[NR / 8];
+    for (int v = 0; v < NR / 8; ++v)
+      mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8 * v), iota);
+    for (int64_t i0 = 0; i0 < t.M; i0 += MR) {
+      const int mr = static_cast<int>(std::min<int64_t>(MR, t.M - i0));
+      const float* a = t.a + (i0 / MR) * t.a_panel_stride;
+      float* c = t.c + i0 * t.ldc + j0;
+      const float* res = t.residual ? t.residual + i0 * t.ldc + j0 : nullptr;
+      const float* bias = t.bias ? t.bias + i0 : nullptr;
+      if (nr > 8)
+        micro<2>(t, a, t.b + j0, c, res, bias, mr, mask);
+      else
+        micro<1>(t, a, t.b + j0, c, res, bias, mr, mask);
+    }
+  }
+}
+
+}  // namespace convgemm
+}  // namespace cpu
+}  // namespace deblurcore

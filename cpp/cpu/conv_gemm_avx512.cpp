@@ -1,0 +1,109 @@
+// AVX-512 GEMM tile kernel of the fast convolutions (see conv_gemm.h and conv.cpp).
+// Micro-kernel: 8 output channels x 48 output pixels in 24 zmm accumulators; per k it loads
+// three vectors of the pixel panel and broadcasts eight weights. The epilogue (bias, residual,
+// activation) is applied to the registers before the single store of each output vector.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "cpu/conv_gemm.h"
+
+namespace deblurcore {
+namespace cpu {
+namespace convgemm {
+
+namespace {
+
+constexpr int MR = kMrAvx512;
+constexpr int NR = kNrAvx512;
+
+inline __m512 epilogue(const TileArgs& t, __m512 v, float bias, const float* res,
+                       __mmask16 mask) {
+  v = _mm512_add_ps(v, _mm512_set1_ps(bias));
+  if (res && t.residual_before) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res));
+  if (t.act != Activation::None) {
+    // v > 0 ? v : v * slope (ReLU: slope 0, which gives +0 like the reference's `: 0`).
+    const __m512 zero = _mm512_setzero_ps();
+    const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+    const __m512 neg = t.act == Activation::ReLU ? zero : _mm512_mul_ps(v, _mm512_set1_ps(t.slope));
+    v = _mm512_mask_blend_ps(pos, neg, v);
+  }
+  if (res && !t.residual_before) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res));
+  return v;
+}
+
+// NV vectors of 16 pixels per row (NV = 3 normally, fewer for the last columns of a tile).
+template <int NV>
+inline void micro(const TileArgs& t, const float* a, const float* b, float* c,
+                  const float* res, const float* bias, int mr, const __mmask16* mask) {
+  __m512 acc[MR][NV];
+  const int64_t ldc = t.ldc;
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = (t.accumulate && r < mr) ? _mm512_maskz_loadu_ps(mask[v], c + r * ldc + 16 * v)
+                                           : _mm512_setzero_ps();
+
+  const int64_t ldb = t.ldb, kc = t.kc;
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* bk = b + k * ldb;
+    __m512 bv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(bk + 16 * v);
+    const float* ak = a + k * MR;
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 av = _mm512_set1_ps(ak[r]);
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    if (r >= mr) break;
+    float* cr = c + r * ldc;
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) {
+      __m512 val = acc[r][v];
+      if (t.last)
+        val = epilogue(t, val, bias ? bias[r] : 0.f, res ? res + r * ldc + 16 * v : nullptr,
+                       mask[v]);
+      _mm512_mask_storeu_ps(cr + 16 * v, mask[v], val);
+    }
+  }
+}
+
+}  // namespace
+
+void tile_avx512(const TileArgs& t) {
+  for (int64_t j0 = 0; j0 < t.n; j0 += NR) {
+    const int nr = static_cast<int>(std::min<int64_t>(NR, t.n - j0));
+    __mmask16 mask[NR / 16];
+    for (int v = 0; v < NR / 16; ++v) {
+      const int rem = nr - 16 * v;
+      mask[v] = rem >= 16 ? __mmask16(0xFFFF) : rem <= 0 ? __mmask16(0)
+                                                         : __mmask16((1u << rem) - 1u);
+    }
+    const int nv = (nr + 15) / 16;
+    for (int64_t i0 = 0; i0 < t.M; i0 += MR) {
+      const int mr = static_cast<int>(std::min<int64_t>(MR, t.M - i0));
+      const float* a = t.a + (i0 / MR) * t.a_panel_stride;
+      float* c = t.c + i0 * t.ldc + j0;
+      const float* res = t.residual ? t.residual + i0 * t.ldc + j0 : nullptr;
+      const float* bias = t.bias ? t.bias + i0 : nullptr;
+      if (nv == 3)
+        micro<3>(t, a, t.b + j0, c, res, bias, mr, mask);
+      else if (nv == 2)
+        micro<2>(t, a, t.b + j0, c, res, bias, mr, mask);
+      else
+        micro<1>(t, a, t.b + j0, c, res, bias, mr, mask);
+    }
+  }
+}
+
+}  // namespace convgemm
+}  // namespace cpu
+}  // namespace deblurcore

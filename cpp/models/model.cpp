@@ -1,0 +1,31 @@
+#include "deblurcore/model.h"
+
+#include "deblurcore/error.h"
+#include "deblurcore/safetensors.h"
+#include "models/registry.h"
+
+namespace deblurcore {
+
+void Model::process(const ImageView& in, const MutableImageView& out) {
+  check(out.height == in.height && out.width == in.width, "output image must be ", in.height,
+        "x", in.width, " like the input, got ", out.height, "x", out.width);
+  check<TypeError>(out.type == in.type, "output image must have the input's pixel type ",
+                   pixel_type_name(in.type), ", got ", pixel_type_name(out.type));
+  const Tensor x = image_to_tensor(ctx_, in, format_);
+  tensor_to_image(forward(x), format_, out);
+}
+
+std::unique_ptr<Model> load_model(const std::string& weights_path, const Context& ctx) {
+  const SafetensorsFile file = SafetensorsFile::open(weights_path);
+  const std::string arch = file.metadata_value("architecture", "");
+  if (arch == "stfan") return load_stfan(file, ctx);
+  if (arch == "ifan") return load_ifan(file, ctx);
+  if (arch == "aspdc") return load_aspdc(file, ctx);
+  if (arch.empty())
+    fail<ValueError>(weights_path, ": no 'architecture' in the metadata; convert the official "
+                     "checkpoint with `deblurcore convert`");
+  fail<ValueError>(weights_path, ": unknown architecture '", arch,
+                   "' (known: stfan, ifan, aspdc)");
+}
+
+}  // namespace deblurcore

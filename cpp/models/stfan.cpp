@@ -1,0 +1,211 @@
+// STFAN (Zhou et al., ICCV 2019): spatio-temporal filter adaptive network for video
+// deblurring. Member names are the official state_dict names so that forward() reads side by
+// side with the original DeblurNet. Layer semantics: the STFAN reference spec.
+#include <optional>
+
+#include "deblurcore/error.h"
+#include "deblurcore/safetensors.h"
+#include "models/layers.h"
+#include "models/registry.h"
+
+namespace deblurcore {
+
+namespace {
+
+constexpr float kSlope = 0.1f;  // every LeakyReLU of STFAN
+constexpr int kFacSize = 5;     // both FAC layers are 5x5
+
+const Epilogue kLrelu = Epilogue::leaky_relu(kSlope);
+
+// `conv(cin, cout, k, s)` of the original: Conv2d (padding (k-1)/2) + LeakyReLU(0.1); keys
+// `<name>.0.*`.
+struct ConvLrelu {
+  Conv2d conv;
+  static ConvLrelu load(Weights& w, const std::string& name, int64_t cin, int64_t cout, int k,
+                        int stride = 1) {
+    return {Conv2d::load(w, name + ".0", cin, cout, k, stride)};
+  }
+  Tensor operator()(const Context& ctx, const Tensor& x) const { return conv(ctx, x, kLrelu); }
+};
+
+// STFAN's ResnetBlock: x + conv(lrelu(conv(x))), no activation after the sum; keys
+// `<name>.stem.0.*` and `<name>.stem.2.*`.
+struct ResnetBlock {
+  Conv2d stem0, stem2;
+  static ResnetBlock load(Weights& w, const std::string& name, int64_t c) {
+    return {Conv2d::load(w, name + ".stem.0", c, c, 3), Conv2d::load(w, name + ".stem.2", c, c, 3)};
+  }
+  Tensor operator()(const Context& ctx, const Tensor& x) const {
+    Epilogue add_input;
+    add_input.residual = x;
+    return stem2(ctx, stem0(ctx, x, kLrelu), add_input);
+  }
+};
+
+// `upconv(cin, cout)`: ConvTranspose2d(4, stride 2, padding 1) + LeakyReLU(0.1); keys `<name>.0.*`.
+struct UpconvLrelu {
+  ConvTranspose2d conv;
+  static UpconvLrelu load(Weights& w, const std::string& name, int64_t cin, int64_t cout) {
+    return {ConvTranspose2d::load(w, name + ".0", cin, cout, 4, 2, 1)};
+  }
+  Tensor operator()(const Context& ctx, const Tensor& x) const { return conv(ctx, x, kLrelu); }
+};
+
+// fac_warp / fac_deblur: [conv 3x3 + lrelu, ResnetBlock, ResnetBlock, conv 1x1 -> C*25 + lrelu].
+struct FilterHead {
+  ConvLrelu c0;
+  ResnetBlock r1, r2;
+  ConvLrelu c3;
+  static FilterHead load(Weights& w, const std::string& name, int64_t cin) {
+    return {ConvLrelu::load(w, name + ".0", cin, 128, 3), ResnetBlock::load(w, name + ".1", 128),
+            ResnetBlock::load(w, name + ".2", 128),
+            ConvLrelu::load(w, name + ".3", 128, 128 * kFacSize * kFacSize, 1)};
+  }
+  Tensor operator()(const Context& ctx, const Tensor& x) const {
+    return c3(ctx, r2(ctx, r1(ctx, c0(ctx, x))));
+  }
+};
+
+class STFAN final : public Model {
+ public:
+  STFAN(const SafetensorsFile& file, const Context& ctx) : Model(ctx, format_of(file)) {
+    Weights w(file, ctx.device());
+    w.require_meta("architecture", "stfan");
+    fea = ConvLrelu::load(w, "fea", 2 * c3, c3, 3);
+    // deblurring branch (encoder)
+    conv1_1 = ConvLrelu::load(w, "conv1_1", 3, c1, 3);
+    conv1_2 = ResnetBlock::load(w, "conv1_2", c1);
+    conv1_3 = ResnetBlock::load(w, "conv1_3", c1);
+    conv2_1 = ConvLrelu::load(w, "conv2_1", c1, c2, 3, 2);
+    conv2_2 = ResnetBlock::load(w, "conv2_2", c2);
+    conv2_3 = ResnetBlock::load(w, "conv2_3", c2);
+    conv3_1 = ConvLrelu::load(w, "conv3_1", c2, c3, 3, 2);
+    conv3_2 = ResnetBlock::load(w, "conv3_2", c3);
+    conv3_3 = ResnetBlock::load(w, "conv3_3", c3);
+    // decoder
+    upconv2_u = UpconvLrelu::load(w, "upconv2_u", 2 * c3, c2);
+    upconv2_2 = ResnetBlock::load(w, "upconv2_2", c2);
+    upconv2_1 = ResnetBlock::load(w, "upconv2_1", c2);
+    upconv1_u = UpconvLrelu::load(w, "upconv1_u", c2, c1);
+    upconv1_2 = ResnetBlock::load(w, "upconv1_2", c1);
+    upconv1_1 = ResnetBlock::load(w, "upconv1_1", c1);
+    img_prd = ConvLrelu::load(w, "img_prd", c1, 3, 3);
+    // kernel-prediction branch
+    kconv1_1 = ConvLrelu::load(w, "kconv1_1", 9, c1, 3);
+    kconv1_2 = ResnetBlock::load(w, "kconv1_2", c1);
+    kconv1_3 = ResnetBlock::load(w, "kconv1_3", c1);
+    kconv2_1 = ConvLrelu::load(w, "kconv2_1", c1, c2, 3, 2);
+    kconv2_2 = ResnetBlock::load(w, "kconv2_2", c2);
+    kconv2_3 = ResnetBlock::load(w, "kconv2_3", c2);
+    kconv3_1 = ConvLrelu::load(w, "kconv3_1", c2, c3, 3, 2);
+    kconv3_2 = ResnetBlock::load(w, "kconv3_2", c3);
+    kconv3_3 = ResnetBlock::load(w, "kconv3_3", c3);
+    fac_warp = FilterHead::load(w, "fac_warp", c3);
+    kconv4 = ConvLrelu::load(w, "kconv4", c3 * kFacSize * kFacSize, c3, 1);
+    fac_deblur = FilterHead::load(w, "fac_deblur", 2 * c3);
+    w.check_all_used();
+  }
+
+  std::string architecture() const override { return "stfan"; }
+  bool is_recurrent() const override { return true; }
+
+  void reset() override {
+    last_img_blur_ = Tensor();
+    output_last_img_ = Tensor();
+    output_last_fea_ = Tensor();
+  }
+
+  // One step of the recurrence on the current blurry frame (1, 3, H, W), BGR in [0, 1].
+  Tensor forward(const Tensor& img_blur) override {
+    const Context& ctx = ctx_;
+    check(img_blur.dim() == 4 && img_blur.size(0) == 1 && img_blur.size(1) == 3,
+          "STFAN: the frame tensor must be (1, 3, H, W), got ", img_blur.shape_str());
+    check(img_blur.size(2) % 4 == 0 && img_blur.size(3) % 4 == 0,
+          "STFAN: H and W must be multiples of 4, got ", img_blur.size(2), "x", img_blur.size(3));
+    if (last_img_blur_.defined())
+      check(last_img_blur_.shape() == img_blur.shape(), "STFAN: frame size ",
+            img_blur.size(2), "x", img_blur.size(3), " differs from the clip's ",
+            last_img_blur_.size(2), "x", last_img_blur_.size(3), "; call reset() to start a new clip");
+    // First frame of a clip: the previous blurry and restored frames are the frame itself.
+    const Tensor& last_img_blur = last_img_blur_.defined() ? last_img_blur_ : img_blur;
+    const Tensor& output_last_img = output_last_img_.defined() ? output_last_img_ : img_blur;
+
+    // The order differs from the original's so that only one of the two 3200-channel filter
+    // tensors (737 MB each at 720p) is alive at a time; the results are the same.
+    // Deblurring branch (encoder), only the current frame enters it.
+    Tensor conv3_d;
+    {
+      Tensor conv1_d = conv1_3(ctx, conv1_2(ctx, conv1_1(ctx, img_blur)));
+      Tensor conv2_d = conv2_3(ctx, conv2_2(ctx, conv2_1(ctx, conv1_d)));
+      conv3_d = conv3_3(ctx, conv3_2(ctx, conv3_1(ctx, conv2_d)));
+    }
+    // Kernel-prediction branch.
+    Tensor kconv3;
+    {
+      Tensor merge = concat(ctx, {img_blur, last_img_blur, output_last_img}, 1);
+      Tensor kconv1 = kconv1_3(ctx, kconv1_2(ctx, kconv1_1(ctx, merge)));
+      Tensor kconv2 = kconv2_3(ctx, kconv2_2(ctx, kconv2_1(ctx, kconv1)));
+      kconv3 = kconv3_3(ctx, kconv3_2(ctx, kconv3_1(ctx, kconv2)));
+    }
+    // Alignment of the previous frame's feature with the warp filters.
+    Tensor kconv4_out, conv_a_k;
+    {
+      Tensor kernel_warp = fac_warp(ctx, kconv3);
+      kconv4_out = kconv4(ctx, kernel_warp);
+      Tensor last_fea = output_last_fea_.defined() ? output_last_fea_
+                                                   : concat(ctx, {conv3_d, conv3_d}, 1);
+      conv_a_k = fac(ctx, fea(ctx, last_fea), kernel_warp, kFacSize);
+    }
+    // Deblurring of the current frame's feature with the deblur filters.
+    Tensor conv3_d_k;
+    {
+      Tensor kernel_deblur = fac_deblur(ctx, concat(ctx, {kconv3, kconv4_out}, 1));
+      conv3_d_k = fac(ctx, conv3_d, kernel_deblur, kFacSize);
+    }
+    Tensor conv3 = concat(ctx, {conv3_d_k, conv_a_k}, 1);
+    // Decoder (note: upconv*_2 runs before upconv*_1, as in the original).
+    Tensor upconv2 = upconv2_1(ctx, upconv2_2(ctx, upconv2_u(ctx, conv3)));
+    Tensor upconv1 = upconv1_1(ctx, upconv1_2(ctx, upconv1_u(ctx, upconv2)));
+    Epilogue lrelu_plus_input = kLrelu;  // lrelu(img_prd(upconv1)) + img_blur
+    lrelu_plus_input.residual = img_blur;
+    Tensor output_img = img_prd.conv(ctx, upconv1, lrelu_plus_input);
+
+    // State for the next frame: the output is carried clamped, the feature as is.
+    last_img_blur_ = img_blur;
+    output_last_img_ = clamp(ctx, output_img, 0.f, 1.f);
+    output_last_fea_ = conv3;
+    return output_img;
+  }
+
+ private:
+  static ImageFormat format_of(const SafetensorsFile& file) {
+    ImageFormat f;
+    f.bgr = file.metadata_value("channel_order", "BGR") == "BGR";
+    f.range = ImageFormat::Range::Unit;
+    f.size_multiple = 4;
+    return f;
+  }
+
+  static constexpr int64_t c1 = 32, c2 = 64, c3 = 128;
+
+  ConvLrelu fea;
+  ConvLrelu conv1_1, conv2_1, conv3_1;
+  ResnetBlock conv1_2, conv1_3, conv2_2, conv2_3, conv3_2, conv3_3;
+  UpconvLrelu upconv2_u, upconv1_u;
+  ResnetBlock upconv2_2, upconv2_1, upconv1_2, upconv1_1;
+  ConvLrelu img_prd;
+  ConvLrelu kconv1_1, kconv2_1, kconv3_1;
+  ResnetBlock kconv1_2, kconv1_3, kconv2_2, kconv2_3, kconv3_2, kconv3_3;
+  FilterHead fac_warp, fac_deblur;
+  ConvLrelu kconv4;
+
+  Tensor last_img_blur_, output_last_img_, output_last_fea_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> load_stfan(const SafetensorsFile& file, const Context& ctx) {
+  return std::make_unique<STFAN>(file, ctx);
+}
+
+}  // namespace deblurcore

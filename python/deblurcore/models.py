@@ -1,0 +1,148 @@
+"""The networks, loaded from converted weights (``deblurcore convert``) and run on images.
+
+Every model takes an H x W x 3 **RGB** numpy image, uint8 (0-255) or float32 (0-1; IFAN's
+16-bit variant also uint16), and returns the restored image with the same shape and dtype:
+float32 clamped to [0, 1], integers rounded to nearest. Channel order (STFAN's weights are
+BGR), value scaling and the size multiple a network needs are handled inside, from the weights'
+metadata: images of any size are padded (replicating the last row and column) to that multiple
+and the result is cropped back. Computation releases the GIL. One instance must not be used by
+two threads at once; create one per thread.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._arrays import as_device, as_threads
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_PIXEL_DTYPES = (np.uint8, np.float32)
+
+
+def _existing_path(weights_path: PathLike) -> str:
+    path = os.fspath(weights_path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file not found: {path}")
+    return path
+
+
+class Model:
+    """Common behaviour of the models; use :func:`load_model` or a concrete class."""
+
+    #: Architecture name in the weights' metadata; None accepts any (``load_model``).
+    architecture_name: Optional[str] = None
+    #: Smallest accepted image side.
+    min_size: int = 1
+
+    def __init__(self, weights_path: PathLike, device: str = "cpu",
+                 num_threads: Optional[int] = None) -> None:
+        path = _existing_path(weights_path)
+        device = as_device(device)
+        self._attach(_core.load_model(path, device, as_threads(num_threads)), path, device)
+
+    def _attach(self, core_model, path: str, device: str) -> None:
+        if self.architecture_name is not None and core_model.architecture != self.architecture_name:
+            raise ValueError(
+                f"{path} holds {core_model.architecture!r} weights, not {self.architecture_name!r}; "
+                f"use deblurcore.load_model() or deblurcore.{core_model.architecture.upper()}"
+            )
+        self._core = core_model
+        self._device = device
+        self.weights_path = path
+
+    @property
+    def architecture(self) -> str:
+        """'stfan', 'ifan' or 'aspdc'."""
+        return self._core.architecture
+
+    @property
+    def variant(self) -> str:
+        """The variant recorded at conversion (e.g. 'IFAN_16bit'), else the architecture."""
+        return self._core.variant
+
+    @property
+    def is_video(self) -> bool:
+        """True for recurrent models (STFAN), whose output depends on the previous frames."""
+        return self._core.is_recurrent
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    def _pixel_dtypes(self):
+        return _PIXEL_DTYPES
+
+    def _check_image(self, image, name: str = "image") -> np.ndarray:
+        if not isinstance(image, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray (H, W, 3), got {type(image).__name__}")
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"{name} must have shape (H, W, 3) with RGB channels, got {image.shape}")
+        allowed = self._pixel_dtypes()
+        if image.dtype not in allowed:
+            names = ", ".join(np.dtype(d).name for d in allowed)
+            raise TypeError(f"{name} must have dtype {names} for this model, got {image.dtype}")
+        h, w = image.shape[:2]
+        if h < self.min_size or w < self.min_size:
+            raise ValueError(
+                f"{name} is {h}x{w}; this model needs at least {self.min_size}x{self.min_size} pixels"
+            )
+        return np.ascontiguousarray(image)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Restore one image (for STFAN: one step of the video recurrence)."""
+        return self._core.process(self._check_image(image))
+
+    def __repr__(self) -> str:
+        return f"deblurcore.{type(self).__name__}({self.weights_path!r}, device={self._device!r})"
+
+
+class STFAN(Model):
+    """STFAN video deblurring (Zhou et al., ICCV 2019): a recurrent network.
+
+    Feed the frames of a clip in order with :meth:`step` (or :meth:`run`); call :meth:`reset`
+    before a new clip. The first frame of a clip uses itself as the previous frame, as the
+    official test code does. All frames of a clip must have the same size (minimum 4x4); a
+    frame of another size without :meth:`reset` raises ValueError.
+    """
+
+    architecture_name = "stfan"
+    min_size = 4
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        """Restore the next frame of the clip; returns the same shape and dtype."""
+        return self(frame)
+
+    def reset(self) -> None:
+        """Forget the previous frames: the next frame starts a new clip."""
+        self._core.reset()
+
+    def run(self, frames: Iterable[np.ndarray], reset: bool = True) -> Iterator[np.ndarray]:
+        """Yield the restored frames of a clip (resetting first unless ``reset=False``)."""
+        if reset:
+            self.reset()
+        for frame in frames:
+            yield self.step(frame)
+
+
+#: Architecture name -> class, used by load_model.
+MODEL_CLASSES = {"stfan": STFAN}
+
+
+def load_model(weights_path: PathLike, device: str = "cpu",
+               num_threads: Optional[int] = None) -> Model:
+    """Load the model named by the weights' ``architecture`` metadata.
+
+    Returns an instance of the matching class (:class:`STFAN`, ``IFAN`` or ``ASPDC``).
+    """
+    path = _existing_path(weights_path)
+    device = as_device(device)
+    core_model = _core.load_model(path, device, as_threads(num_threads))
+    cls = MODEL_CLASSES.get(core_model.architecture, Model)
+    model = cls.__new__(cls)
+    model._attach(core_model, path, device)
+    return model
