@@ -28,7 +28,7 @@ import traceback
 import warnings
 from fractions import Fraction
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -114,8 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)")
     d.add_argument("--side-by-side", action="store_true", help="write INPUT | OUTPUT next to each other")
     d.add_argument("--reset-every", type=_positive_int, metavar="N",
-                   help="STFAN: restart the recurrence every N frames (20 reproduces the official test, "
-                        "which resets at frames 0, 20, 40, ...); default: never")
+                   help="STFAN: restart the recurrence every N frames (20 matches the official test, "
+                        "which resets at frames 0, 20, 40, ...; it also skips the last len %% 20 frames, "
+                        "which are processed here); default: never")
     d.add_argument("--fps", type=_positive_fraction, metavar="RATE",
                    help="frame rate of a video made from images (default: 30); videos keep their own")
     d.add_argument("--codec", metavar="NAME", help="video encoder, e.g. libx264, ffv1, libvpx-vp9, mpeg4")

@@ -40,7 +40,7 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Iterator, List, Optional, Union
 
 import numpy as np
 
@@ -234,9 +234,23 @@ class Frame:
     name: str                  #: file name for folder outputs (extension included)
     pts: Optional[int] = None  #: presentation timestamp in ``time_base`` units (videos)
     time_base: Optional[Fraction] = None
+    #: colour tags of a decoded video frame (FFmpeg AVColorSpace/Range/Primaries/TRC codes)
+    color: Optional[dict] = None
 
 
 AudioCallback = Callable[["av.Packet"], None]
+
+
+_COLOR_TAGS = ("colorspace", "color_range", "color_primaries", "color_trc")
+_UNSPECIFIED = {"colorspace": 2, "color_range": 0, "color_primaries": 2, "color_trc": 2}
+
+
+def _sws_colorspace(avcol_spc: int):
+    """The swscale matrix for an FFmpeg AVColorSpace code (the two use different numbers)."""
+    cs = av.video.reformatter.Colorspace
+    table = {1: cs.ITU709, 4: cs.FCC, 5: cs.ITU601, 6: cs.ITU601, 7: cs.SMPTE240M,
+             9: cs.BT2020, 10: cs.BT2020}
+    return table.get(avcol_spc, cs.ITU601)
 
 
 class Source:
@@ -249,7 +263,6 @@ class Source:
     fps: Optional[Fraction] = None
     time_base: Optional[Fraction] = None
     audio_stream = None  #: the PyAV audio stream to carry over, if any
-    color: dict = {}
 
     def frames(self, on_audio: Optional[AudioCallback] = None) -> Iterator[Frame]:
         raise NotImplementedError
@@ -310,8 +323,6 @@ class VideoSource(Source):
             self.time_base = self.stream.time_base
             self.fps = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
             self.frame_count = self._count_frames()
-            cc = self.stream.codec_context
-            self.color = {k: getattr(cc, k) for k in ("colorspace", "color_range", "color_primaries", "color_trc")}
         except BaseException:
             self._container.close()
             raise
@@ -346,12 +357,13 @@ class VideoSource(Source):
             raise MediaError(f"cannot decode INPUT {self.path} at frame {index}: {_describe(exc)}") from None
 
     def _to_frame(self, vf, index: int) -> Frame:
-        kwargs = {}
-        if vf.color_range:  # full-range (JPEG) sources must not be treated as limited range
-            kwargs["src_color_range"] = vf.color_range
-        rgb = vf.reformat(format="rgb24", **kwargs) if kwargs else vf
+        color = {k: int(getattr(vf, k) or 0) for k in _COLOR_TAGS}
+        # YUV -> RGB with the matrix and range the frame declares (BT.601, limited range
+        # when it declares none, as FFmpeg does).
+        rgb = vf.reformat(format="rgb24", src_colorspace=_sws_colorspace(color["colorspace"]),
+                          src_color_range=color["color_range"] or None)
         image = rgb.to_ndarray(format="rgb24")
-        return Frame(image, index, f"{index:05d}.png", vf.pts, vf.time_base or self.time_base)
+        return Frame(image, index, f"{index:05d}.png", vf.pts, vf.time_base or self.time_base, color)
 
     def close(self) -> None:
         self._container.close()
@@ -514,7 +526,7 @@ class VideoSink(Sink):
 
     def __init__(self, path: Path, *, fps: Optional[Fraction], time_base: Optional[Fraction] = None,
                  codec: Optional[str] = None, crf: Optional[int] = None,
-                 audio_stream=None, color: Optional[dict] = None, overwrite: bool = False):
+                 audio_stream=None, overwrite: bool = False):
         _require_av()
         self.path, self.overwrite = path, overwrite
         self.fps = Fraction(fps) if fps else Fraction(30)
@@ -522,7 +534,7 @@ class VideoSink(Sink):
         self.codec_name = codec
         self.crf = crf
         self.audio_in = audio_stream
-        self.color = {k: v for k, v in (color or {}).items() if v}
+        self.color: dict = {}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.stem + _TEMP_TAG, suffix=path.suffix)
         os.close(fd)
         self.tmp: Optional[Path] = Path(tmp)
@@ -538,7 +550,7 @@ class VideoSink(Sink):
 
     # -- setup ---------------------------------------------------------------------
     def _choose_codec(self, container) -> str:
-        supported = container.supported_codecs
+        supported = _supported_codecs(container)
         if self.codec_name:
             try:
                 av.Codec(self.codec_name, "w")
@@ -602,11 +614,12 @@ class VideoSink(Sink):
         vs.codec_context.time_base = tb
         vs.time_base = tb  # a hint: muxers with a fixed clock (MPEG-TS: 1/90000) pick their own
         vs.codec_context.framerate = self.fps
-        for key, value in self.color.items():
-            try:
-                setattr(vs.codec_context, key, value)
-            except (AttributeError, ValueError, TypeError):
-                pass
+        if not pix_fmt.startswith(("rgb", "bgr", "gbr")):
+            for key, value in self.color.items():  # tag the stream like the source
+                try:
+                    setattr(vs.codec_context, key, value)
+                except (AttributeError, ValueError, TypeError):
+                    pass
         if codec in ("libx264", "libx265"):
             vs.codec_context.options = {"crf": str(self.crf if self.crf is not None else _DEFAULT_CRF),
                                         "preset": "medium"}
@@ -620,11 +633,11 @@ class VideoSink(Sink):
         self.astream = None
         if audio_plan == "copy":
             name = self.audio_in.codec_context.name
-            if name not in out.supported_codecs:
+            if name not in _supported_codecs(out):
                 raise _AudioRefused(f"{name} audio cannot be stored in {self.path.suffix}")
             self.astream = out.add_stream_from_template(self.audio_in)
         elif audio_plan == "encode":
-            name = "aac" if "aac" in out.supported_codecs else out.default_audio_codec
+            name = "aac" if "aac" in _supported_codecs(out) else out.default_audio_codec
             if not name or name == "none":
                 raise _AudioRefused("no audio encoder for this container")
             rate = self.audio_in.codec_context.sample_rate or 48000
@@ -676,6 +689,9 @@ class VideoSink(Sink):
         image = _to_uint8(image)
         height, width = image.shape[:2]
         if self._size is None:
+            # RGB -> YUV with the source's matrix and range, so that a player decoding with
+            # the copied tags sees the source's colours; untagged: BT.601 limited range.
+            self.color = {k: v for k, v in (frame.color or {}).items() if v and v != _UNSPECIFIED[k]}
             self._size = (width, height)
             self._open(width, height)
             pending, self._pending_audio = self._pending_audio, []
@@ -685,9 +701,8 @@ class VideoSink(Sink):
             raise MediaError(f"frame {frame.name} is {width}×{height} but the video is "
                              f"{self._size[0]}×{self._size[1]}; a video needs frames of one size")
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        cs = self.color.get("colorspace")
         vf = vf.reformat(format=self.vstream.pix_fmt,
-                         dst_colorspace=cs if cs else None,
+                         dst_colorspace=_sws_colorspace(self.color.get("colorspace", 2)),
                          dst_color_range=self.color.get("color_range") or None)
         vf.pts = self._next_pts(frame)
         vf.time_base = self.vstream.codec_context.time_base
@@ -722,6 +737,18 @@ class VideoSink(Sink):
         if self.tmp is not None:
             _remove_quietly(self.tmp)
             self.tmp = None
+
+
+class _Everything:
+    def __contains__(self, item) -> bool:
+        return True
+
+
+def _supported_codecs(container):
+    """Codec names the container format accepts. PyAV releases without
+    ``supported_codecs`` accept every name here; a refused codec then fails when the
+    header is written, and :meth:`VideoSink._open` falls back (audio) or reports it."""
+    return getattr(container, "supported_codecs", None) or _Everything()
 
 
 def output_kind(path: PathLike) -> str:
@@ -762,7 +789,7 @@ def open_sink(path: PathLike, source: Source, *, overwrite: bool = False, fps: O
     if source.kind == "video":  # keeps the source's timing; ``fps`` is for image inputs
         return VideoSink(path, fps=source.fps, time_base=source.time_base,
                          codec=codec, crf=crf, audio_stream=source.audio_stream if audio else None,
-                         color=source.color, overwrite=overwrite)
+                         overwrite=overwrite)
     return VideoSink(path, fps=fps or Fraction(30), codec=codec, crf=crf, overwrite=overwrite)
 
 
