@@ -18,6 +18,11 @@ void Model::process(const ImageView& in, const MutableImageView& out) {
 std::unique_ptr<Model> load_model(const std::string& weights_path, const Context& ctx) {
   const SafetensorsFile file = SafetensorsFile::open(weights_path);
   const std::string arch = file.metadata_value("architecture", "");
+  // Format 1 is the layout written by `deblurcore convert`; a later format may change
+  // meanings this version cannot know about.
+  const std::string format = file.metadata_value("format_version", "1");
+  check(format == "1", weights_path, ": weights format_version ", format,
+        " is newer than this deblurcore understands (1); upgrade deblurcore");
   if (arch == "stfan") return load_stfan(file, ctx);
   if (arch == "ifan") return load_ifan(file, ctx);
   if (arch == "aspdc") return load_aspdc(file, ctx);

@@ -141,7 +141,7 @@ def _to_float32(state: Mapping[str, np.ndarray], expected: Mapping[str, tuple]) 
         if a.dtype != np.float32:
             converted[str(a.dtype)] = converted.get(str(a.dtype), 0) + 1
             a = a.astype(np.float32)
-        a = np.ascontiguousarray(a, dtype=np.float32)
+        a = np.require(a, dtype=np.float32, requirements=["C"])
         bad = int(np.count_nonzero(~np.isfinite(a)))
         if bad:
             raise ConversionError(f"tensor {k} contains {bad} NaN/Inf values (corrupt checkpoint)")
@@ -219,7 +219,8 @@ def read_checkpoint_tensors(
     notes += more
     state, dropped_keys = _strip_prefixes(state)
     if dropped_keys:
-        notes.append(f"dropped {len(dropped_keys)} training-only tensors ({dropped_keys[0].split('.')[0]}...)")
+        groups = sorted({k.removeprefix("module.").split(".")[0] for k in dropped_keys})
+        notes.append(f"dropped {len(dropped_keys)} training-only tensors ({', '.join(g + '.*' for g in groups)})")
     detected, scores = detect_architecture(state.keys())
     if arch_obj is None:
         if detected is None:

@@ -416,10 +416,11 @@ def _materialize_tensor(ref: TensorRef, byteorder: str) -> np.ndarray:
         view = np.lib.stride_tricks.as_strided(
             base, shape=ref.size, strides=tuple(st * itemsize for st in ref.stride), writeable=False
         )
-        out = np.ascontiguousarray(view).astype(root.data.dtype.newbyteorder("="), copy=True)
+        # np.array, not np.ascontiguousarray: the latter turns 0-d tensors into 1-d arrays
+        out = np.array(view, dtype=root.data.dtype.newbyteorder("="), order="C", copy=True)
     if root.stype.bf16:
         out = (out.astype(np.uint32) << 16).view(np.float32)
-    return np.ascontiguousarray(out)
+    return out
 
 
 def _materialize(obj: Any, byteorder: str, counts: dict[str, int], depth: int = 0) -> Any:

@@ -283,7 +283,8 @@ def random_state_dict(arch: str = "stfan", seed: int = 0, variant: str | None = 
             # taps ≈ 0.8/25 plus the weight-driven spread: the 25 taps sum to about 1
             bias = 0.8 / 25.0 + rng.uniform(-0.002, 0.002, size=spec.bias)
         elif spec.role == IAC_HEAD:
-            std *= 0.05
+            # N iterations multiply the per-pass tap sums: keep their spread around 1 small
+            std *= 0.02
             n = shape[0] // IFAN_FILTER_ROWS_PER_ITERATION
             bias = rng.uniform(-0.01, 0.01, size=spec.bias)
             bias[: 768 * n] += 1.0 / 3.0  # F1/F2 taps of every iteration; biases stay ≈ 0
