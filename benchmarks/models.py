@@ -61,11 +61,38 @@ class _StfanTorchRunner:
         return out
 
 
+def _aspdc_torch(seed):
+    from torch_models.aspdc import DeblurringNet, random_state_dict
+
+    net = DeblurringNet()
+    net.load_state_dict(random_state_dict(seed))
+    return net.eval()
+
+
+class _AspdcTorchRunner:
+    """One image per call: [0, 1] RGB to the network's [-1, 1], raw output (spec §7)."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def __call__(self, x):
+        import torch
+
+        with torch.no_grad():
+            return self.net(x * 2 - 1)[0]
+
+
 MODELS = {
     "stfan": {
         "arch": "stfan",
         "torch": _stfan_torch,
         "torch_runner": _StfanTorchRunner,
+        "size_multiple": 4,
+    },
+    "aspdc": {
+        "arch": "aspdc",
+        "torch": _aspdc_torch,
+        "torch_runner": _AspdcTorchRunner,
         "size_multiple": 4,
     },
 }

@@ -33,7 +33,8 @@ Context make_context(const std::string& device, int num_threads, bool reference)
 }
 
 // Selects the CPU instruction set of the fast kernels ("" keeps the best one this CPU has).
-// Exposed on the convolutions so tests can run the AVX2 and generic paths on any machine.
+// Exposed on the convolutions and FAC so tests can run the AVX2 and generic paths on any
+// machine.
 void apply_isa(Context& ctx, const std::string& isa) {
   if (isa.empty()) return;
   if (isa == "avx512")
@@ -160,8 +161,9 @@ PYBIND11_MODULE(_core, m) {
       });
 
   m.def("fac", [](const FloatArray& x, const FloatArray& kernel, int k, const std::string& device,
-                  int threads, bool reference) {
+                  int threads, bool reference, const std::string& isa) {
     Context ctx = make_context(device, threads, reference);
+    apply_isa(ctx, isa);
     Tensor tx = to_tensor(ctx, x), tk = to_tensor(ctx, kernel), out;
     {
       py::gil_scoped_release nogil;
@@ -171,8 +173,10 @@ PYBIND11_MODULE(_core, m) {
   });
 
   m.def("fac_backward", [](const FloatArray& g, const FloatArray& x, const FloatArray& kernel,
-                           int k, const std::string& device, int threads, bool reference) {
+                           int k, const std::string& device, int threads, bool reference,
+                           const std::string& isa) {
     Context ctx = make_context(device, threads, reference);
+    apply_isa(ctx, isa);
     Tensor tg = to_tensor(ctx, g), tx = to_tensor(ctx, x), tk = to_tensor(ctx, kernel);
     std::pair<Tensor, Tensor> grads;
     {

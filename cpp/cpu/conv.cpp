@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+#include <cstdlib>
 
 #include "backends.h"
 #include "cpu/conv_gemm.h"
@@ -268,13 +269,14 @@ void run(const Context& ctx, const Kernel& kern, const VirtualConv& v, int64_t N
       }
       for (int64_t kb = 0; kb * kc_max < K; ++kb) {
         const int64_t k0 = kb * kc_max, kc = std::min(kc_max, K - k0);
-        pack_b(v, xn, segs, k0, kc, bbuf.data(), ldb);
+        static const int skip = getenv("DBG_SKIP") ? atoi(getenv("DBG_SKIP")) : 0;
+        if (!(skip & 1)) pack_b(v, xn, segs, k0, kc, bbuf.data(), ldb);
         t.a = apack + (co0 / kern.mr) * K * kern.mr + k0 * kern.mr;
         t.b = bbuf.data();
         t.kc = kc;
         t.accumulate = kb > 0;
         t.last = dense && k0 + kc == K;
-        kern.tile(t);
+        if (!(skip & 2)) kern.tile(t);
       }
       if (!dense) {
         // Scatter the tile to its strided output positions, applying the epilogue.

@@ -25,9 +25,15 @@ void activation(const Context& ctx, Activation act, float slope, const float* x,
     if (out != x) std::memcpy(out, x, size_t(n) * sizeof(float));
     return;
   }
-  const float neg = act == Activation::ReLU ? 0.f : slope;
+  if (act == Activation::ReLU) {
+    // torch.relu's form (clamp_min): -0 and NaN pass through, -inf gives 0. (x * 0.f for
+    // the negative side would turn -inf into NaN and negatives into -0.)
 #pragma omp parallel for simd num_threads(threads_for(ctx, n)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.f ? x[i] : x[i] * neg;
+    for (int64_t i = 0; i < n; ++i) out[i] = x[i] < 0.f ? 0.f : x[i];
+    return;
+  }
+#pragma omp parallel for simd num_threads(threads_for(ctx, n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.f ? x[i] : x[i] * slope;
 }
 
 void sigmoid(const Context& ctx, const float* x, float* out, int64_t n) {

@@ -58,7 +58,7 @@ inline float madd(float a, float b, float acc) {
 }
 
 #include <cstdlib>
-inline int64_t block_floats() { static int64_t v = getenv("FACB") ? atoll(getenv("FACB")) : 4096; return v; }
+inline int64_t block_floats() { return getenv("FACB") ? atoll(getenv("FACB")) : 4096; }
 inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 // For a column offset d = kx - r: the columns x in [lo, hi) read source column x + d without

@@ -141,7 +141,7 @@ void activation(const Context& ctx, Activation act, float slope, const float* x,
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
     if (act == Activation::ReLU)
-      out[i] = v > 0.f ? v : 0.f;
+      out[i] = v < 0.f ? 0.f : v;  // as torch.relu: -0 and NaN pass through
     else if (act == Activation::LeakyReLU)
       out[i] = v > 0.f ? v : v * slope;
     else

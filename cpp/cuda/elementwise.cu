@@ -18,7 +18,7 @@ __global__ void activation_kernel(Activation act, float slope, const float* __re
   DBC_GRID_STRIDE(i, n) {
     const float v = x[i];
     if (act == Activation::ReLU)
-      out[i] = v > 0.f ? v : 0.f;
+      out[i] = v < 0.f ? 0.f : v;  // as torch.relu and the reference: -0 and NaN pass through
     else if (act == Activation::LeakyReLU)
       out[i] = v > 0.f ? v : v * slope;
     else

@@ -4,13 +4,13 @@ The numerical core is C++ (``deblurcore._core``); this package gives it a numpy 
 
 * :mod:`deblurcore.ops`: the ops (conv2d, fac, ...) on numpy arrays, named like
   ``torch.nn.functional``;
-* the models :class:`STFAN` (and :func:`load_model` for any converted weights file);
+* the models :class:`STFAN`, :class:`ASPDC` (and :func:`load_model` for any converted weights file);
 * ``deblurcore convert`` / ``deblurcore deblur`` on the command line.
 """
 
 from ._version import __version__
 from . import _core, ops
-from .models import STFAN, Model, load_model
+from .models import ASPDC, STFAN, Model, load_model
 
 
 def cuda_available() -> bool:
@@ -23,4 +23,4 @@ def cpu_isa() -> str:
     return str(_core.cpu_isa())
 
 
-__all__ = ["__version__", "ops", "Model", "STFAN", "load_model", "cuda_available", "cpu_isa"]
+__all__ = ["__version__", "ops", "Model", "STFAN", "ASPDC", "load_model", "cuda_available", "cpu_isa"]

@@ -129,8 +129,24 @@ class STFAN(Model):
             yield self.step(frame)
 
 
+class ASPDC(Model):
+    """ASPDC single-image motion deblurring (Huo et al., CVPR 2022 NTIRE workshop).
+
+    ``model(image)`` restores one RGB image. The network works on [-1, 1] values and needs
+    sides that are multiples of 4: other sizes are padded by replicating the last row and
+    column, and the result is cropped back (the official code refuses them). Because of a
+    quirk of the official model (its dilation-0 branch reads its mask with the strides of a
+    differently sized map, which the trained weights rely on, reproduced here), padding is not
+    neutral: the result depends on the padded width. Images must be at least 9x9 (padded to
+    12x12: the network's quarter-resolution maps need 3x3 for its unpadded mask conv).
+    """
+
+    architecture_name = "aspdc"
+    min_size = 9
+
+
 #: Architecture name -> class, used by load_model.
-MODEL_CLASSES = {"stfan": STFAN}
+MODEL_CLASSES = {"stfan": STFAN, "aspdc": ASPDC}
 
 
 def load_model(weights_path: PathLike, device: str = "cpu",

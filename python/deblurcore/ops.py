@@ -162,6 +162,7 @@ def fac(
     device: str = "cpu",
     num_threads: Optional[int] = None,
     reference: bool = False,
+    isa: Optional[str] = None,
 ) -> np.ndarray:
     """Filter adaptive convolution (STFAN's KernelConv2D).
 
@@ -175,6 +176,7 @@ def fac(
         x: ``(N, C, H, W)``.
         kernel: ``(N, C*k*k, H, W)``; filter channel index ``c*k*k + ky*k + kx``.
         kernel_size: k, odd.
+        isa: CPU instruction set of the fast kernel, as in :func:`conv2d`.
 
     Returns:
         ``(N, C, H, W)``.
@@ -182,7 +184,7 @@ def fac(
     run = _run_opts(device, num_threads, reference)
     x = as_float32(x, "x", 4, _NCHW)
     kernel = as_float32(kernel, "kernel", 4, "(N, C*k*k, H, W)")
-    return _core.fac(x, kernel, as_int(kernel_size, "kernel_size"), *run)
+    return _core.fac(x, kernel, as_int(kernel_size, "kernel_size"), *run, _isa(isa))
 
 
 def fac_backward(
@@ -194,12 +196,14 @@ def fac_backward(
     device: str = "cpu",
     num_threads: Optional[int] = None,
     reference: bool = False,
+    isa: Optional[str] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`fac`: what autograd gives for replicate-pad followed by FAC.
 
     Args:
         grad_out: ``(N, C, H, W)``, the gradient of the loss with respect to fac's output.
         x, kernel, kernel_size: the forward arguments.
+        isa: CPU instruction set of the fast kernel, as in :func:`conv2d`.
 
     Returns:
         ``(grad_x, grad_kernel)``: ``grad_x`` ``(N, C, H, W)`` with respect to the unpadded
@@ -210,7 +214,8 @@ def fac_backward(
     grad_out = as_float32(grad_out, "grad_out", 4, _NCHW)
     x = as_float32(x, "x", 4, _NCHW)
     kernel = as_float32(kernel, "kernel", 4, "(N, C*k*k, H, W)")
-    gx, gk = _core.fac_backward(grad_out, x, kernel, as_int(kernel_size, "kernel_size"), *run)
+    gx, gk = _core.fac_backward(grad_out, x, kernel, as_int(kernel_size, "kernel_size"), *run,
+                                _isa(isa))
     return gx, gk
 
 

@@ -119,10 +119,11 @@ inline std::string read_file(const std::string& path) {
     if (!(cond)) ::testing::report_failure(__FILE__, __LINE__, "CHECK(" #cond ") failed"); \
   } while (0)
 
+// Operands are copied: an operand may refer into a temporary that dies with the expression.
 #define CHECK_EQ(a, b)                                                                      \
   do {                                                                                      \
-    const auto& check_a_ = (a);                                                             \
-    const auto& check_b_ = (b);                                                             \
+    const auto check_a_ = (a);                                                              \
+    const auto check_b_ = (b);                                                              \
     if (!(check_a_ == check_b_))                                                            \
       ::testing::report_failure(__FILE__, __LINE__,                                         \
                                 "CHECK_EQ(" #a ", " #b "): " + ::testing::repr(check_a_) + \

@@ -123,11 +123,13 @@ class DeformConv(nn.Module):
 
 
 class HallucinationModule(nn.Module):
-    def __init__(self, c, dilation):
+    def __init__(self, c, dilation, d0_mode="mmcv_flat"):
         super().__init__()
         self.dilation = dilation
+        self.d0_mode = d0_mode
         if dilation == 0:
-            self.m_conv = nn.Conv2d(c, 9, 3, 1)  # padding 0, as in the original
+            # Padding 0 as in the original; "intended" pads by 1 (an aligned per-pixel mask).
+            self.m_conv = nn.Conv2d(c, 9, 3, 1, 0 if d0_mode == "mmcv_flat" else 1)
             self.dconv = DCN(c)
         else:
             self.hallucination_conv = DeformConv(c, dilation)
@@ -137,6 +139,8 @@ class HallucinationModule(nn.Module):
             return self.hallucination_conv(x)
         h, w = x.shape[2:]
         s = torch.sigmoid(self.m_conv(x))  # (N, 9, h-2, w-2)
+        if self.d0_mode == "intended":
+            return self.dconv(x, x.new_zeros(x.shape[0], 18, h, w), s), None
         offset = torch.zeros_like(s.repeat(1, 2, 1, 1))
         # mmcv reads both buffers with output-sized strides (per image: batch-1 semantics).
         mask = mmcv_flat_view(s, h, w)
@@ -145,10 +149,10 @@ class HallucinationModule(nn.Module):
 
 
 class HallucinationResBlock(nn.Module):
-    def __init__(self, c=128, dilations=(0, 1, 2, 4)):
+    def __init__(self, c=128, dilations=(0, 1, 2, 4), d0_mode="mmcv_flat"):
         super().__init__()
         self.res_conv = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.LeakyReLU(SLOPE))
-        self.hallucination_d0 = HallucinationModule(c, dilations[0])
+        self.hallucination_d0 = HallucinationModule(c, dilations[0], d0_mode)
         self.hallucination_d1 = HallucinationModule(c, dilations[1])
         self.hallucination_d2 = HallucinationModule(c, dilations[2])
         self.hallucination_d3 = HallucinationModule(c, dilations[3])
@@ -170,14 +174,14 @@ class HallucinationResBlock(nn.Module):
 class DeblurringNet(nn.Module):
     STAGES = ("en_res_group1", "en_res_group2", "en_res_group3", "de_res_group3", "de_res_group2", "de_res_group1")
 
-    def __init__(self):
+    def __init__(self, d0_mode="mmcv_flat"):
         super().__init__()
         lrelu = nn.LeakyReLU(SLOPE)
         self.head = nn.Sequential(nn.Conv2d(3, 32, 3, 1, 1), lrelu, ResBlock(32), ResBlock(32),
                                   nn.Conv2d(32, 64, 3, 2, 1), lrelu, nn.Conv2d(64, 128, 3, 2, 1), lrelu)
         for s in self.STAGES:
             setattr(self, s + "_1", nn.Sequential(ResBlock(128), ResBlock(128)))
-            setattr(self, s + "_2", HallucinationResBlock(128))
+            setattr(self, s + "_2", HallucinationResBlock(128, d0_mode=d0_mode))
         self.dense_conv = nn.Sequential(nn.Conv2d(768, 128, 3, 1, 1), lrelu)
         self.tail = nn.Sequential(nn.ConvTranspose2d(128, 64, 3, 2, 1, 1), lrelu,
                                   nn.ConvTranspose2d(64, 32, 3, 2, 1, 1), lrelu,
@@ -197,7 +201,7 @@ def random_state_dict(seed=0):
     """Random weights that keep activations moderate and exercise the deformable sampling.
 
     Convs get N(0, 2/fan_in) weights (residual branches scaled down); every p_conv is scaled so
-    that its offsets are fractional and a few pixels large (std ~ 2 px, plus a random per-tap
+    that its offsets are fractional and a few pixels large (std 1-3 px, plus a random per-tap
     bias of up to 1.5 px), every m_conv so that the masks spread over (0, 1), and the 1x1
     branch-logit conv so that the 4-way softmax is far from uniform.
     """
@@ -211,7 +215,7 @@ def random_state_dict(seed=0):
             if ".model.2." in name or "fusion_conv" in name:
                 std *= 0.3
             if "p_conv" in name:
-                std *= 3.0
+                std *= 1.5
             if "m_conv" in name:
                 std *= 1.5
             if "mask_conv.4" in name:
