@@ -12,6 +12,8 @@
 #include <string>
 
 #include "deblurcore/deblurcore.h"
+#include "deblurcore/safetensors.h"
+#include "deblurcore/ifan.h"
 
 namespace py = pybind11;
 using namespace deblurcore;
@@ -213,6 +215,48 @@ PYBIND11_MODULE(_core, m) {
     return py::make_tuple(to_numpy(grads.first), to_numpy(grads.second));
   });
 
+  // IFAN-specific: configuration (None for other models) and the dual-pixel variant's
+  // three-view processing. The arrays are C-contiguous H x W x 3 (checked in Python).
+  m.def("ifan_info", [](const Model& model) -> py::object {
+    const auto* ifan = dynamic_cast<const IfanModel*>(&model);
+    if (!ifan) return py::none();
+    py::dict d;
+    d["iterations"] = ifan->iterations();
+    d["dual_pixel"] = ifan->dual_pixel();
+    d["bit_depth"] = ifan->bit_depth();
+    return d;
+  });
+
+  m.def("ifan_process_dual", [](Model& model, const py::array& image, const py::array& right,
+                                const py::array& left) {
+    auto* ifan = dynamic_cast<IfanModel*>(&model);
+    check<TypeError>(ifan != nullptr, "process_dual needs an IFAN model, got '",
+                     model.architecture(), "'");
+    auto view = [](const py::array& a, const char* name) {
+      check(a.ndim() == 3 && a.shape(2) == 3, name, " must be H x W x 3, got ndim ", a.ndim());
+      check(a.flags() & py::array::c_style, name, " must be C-contiguous");
+      PixelType t;
+      if (a.dtype().is(py::dtype::of<uint8_t>()))
+        t = PixelType::U8;
+      else if (a.dtype().is(py::dtype::of<uint16_t>()))
+        t = PixelType::U16;
+      else if (a.dtype().is(py::dtype::of<float>()))
+        t = PixelType::F32;
+      else
+        fail<TypeError>(name, " must have dtype uint8, uint16 or float32, got ",
+                        std::string(py::str(a.dtype())));
+      return ImageView{a.data(), a.shape(0), a.shape(1), t, 0};
+    };
+    const ImageView in = view(image, "image"), r = view(right, "right"), l = view(left, "left");
+    py::array out(image.dtype(), {image.shape(0), image.shape(1), py::ssize_t(3)});
+    const MutableImageView out_view{out.mutable_data(), in.height, in.width, in.type, 0};
+    {
+      py::gil_scoped_release nogil;
+      ifan->process_dual(in, r, l, out_view);
+    }
+    return out;
+  });
+
   m.def("unary", [](const std::string& op, const FloatArray& x, float slope,
                     const std::string& device, int threads, bool reference) {
     Context ctx = make_context(device, threads, reference);
@@ -286,5 +330,22 @@ PYBIND11_MODULE(_core, m) {
       out = pad(ctx, tx, pads, pm, value);
     }
     return to_numpy(out);
+  });
+
+  // The C++ safetensors reader, exposed for tests of it.
+  m.def("safetensors_info", [](const std::string& path) {
+    const SafetensorsFile f = SafetensorsFile::open(path);
+    py::dict metadata, tensors;
+    for (const auto& [key, value] : f.metadata()) metadata[py::str(key)] = py::str(value);
+    for (const auto& name : f.names())
+      tensors[py::str(name)] = py::make_tuple(f.dtype(name), py::tuple(py::cast(f.shape(name))));
+    py::dict info;
+    info["metadata"] = metadata;
+    info["tensors"] = tensors;
+    return info;
+  });
+
+  m.def("safetensors_tensor", [](const std::string& path, const std::string& name) {
+    return to_numpy(SafetensorsFile::open(path).tensor(name));
   });
 }

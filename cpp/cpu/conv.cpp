@@ -22,7 +22,6 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
-#include <cstdlib>
 
 #include "backends.h"
 #include "cpu/conv_gemm.h"
@@ -58,10 +57,15 @@ void tile_generic(const TileArgs& t) {
         for (int r = 0; r < mr; ++r)
           for (int j = 0; j < nr; ++j) acc[r][j] = c[r * t.ldc + j];
       for (int64_t k = 0; k < t.kc; ++k) {
-        const float* bk = t.b + k * t.ldb + j0;
+        const float* bk = t.b + t.boff[k] + j0;
         const float* ak = a + k * MR;
-        for (int r = 0; r < MR; ++r)
-          for (int j = 0; j < NR; ++j) acc[r][j] += ak[r] * bk[j];
+        if (nr == NR) {
+          for (int r = 0; r < MR; ++r)
+            for (int j = 0; j < NR; ++j) acc[r][j] += ak[r] * bk[j];
+        } else {
+          for (int r = 0; r < MR; ++r)
+            for (int j = 0; j < nr; ++j) acc[r][j] += ak[r] * bk[j];
+        }
       }
       for (int r = 0; r < mr; ++r)
         for (int j = 0; j < nr; ++j) {
@@ -199,25 +203,93 @@ void pack_a(int mr, int64_t Cout, int64_t K, WeightAt weight, float* a) {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// Copies channels [ci0, ci0+nch) of image x, rows [iy0, iy0+rows) and columns
+// [ix0, ix0+Wp) (zero outside the image), to buf (channel pitch cpitch, row pitch Wp).
+void pack_patch(const VirtualConv& v, const float* x, int64_t ci0, int64_t nch, int64_t iy0,
+                int64_t rows, int64_t ix0, int64_t Wp, int64_t cpitch, float* buf) {
+  const int64_t lo = std::min(Wp, std::max<int64_t>(0, -ix0));
+  const int64_t hi = std::max(lo, std::min(Wp, v.W - ix0));
+  for (int64_t c = 0; c < nch; ++c)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* d = buf + c * cpitch + r * Wp;
+      const int64_t iy = iy0 + r;
+      if (iy < 0 || iy >= v.H) {
+        std::memset(d, 0, size_t(Wp) * sizeof(float));
+        continue;
+      }
+      const float* src = x + ((ci0 + c) * v.H + iy) * v.W + ix0;
+      std::memset(d, 0, size_t(lo) * sizeof(float));
+      std::memcpy(d + lo, src + lo, size_t(hi - lo) * sizeof(float));
+      std::memset(d + hi, 0, size_t(Wp - hi) * sizeof(float));
+    }
+}
+
 // Runs one virtual convolution for all N images. `apack` holds A packed by pack_a.
+//
+// Two ways to present B to the tile kernel:
+//  * rows (unit input steps, sy = sx = 1: every stride-1 conv2d and every phase of a
+//    transposed conv): a tile is R whole grid rows; per K block (a group of input channels)
+//    the input patch those rows read, with its zero border, is copied once (or used in place
+//    when no tap leaves the image, e.g. 1x1 convolutions), and im2col row (ci, jy, jx) of grid
+//    row r is simply the patch at a fixed offset: the kernel reads it through a row-offset
+//    table, so each input value is copied once instead of kh*kw times.
+//  * packed (strided convolutions): im2col rows are gathered into a KC x NC buffer.
 void run(const Context& ctx, const Kernel& kern, const VirtualConv& v, int64_t N,
          const float* x, const float* apack, const float* bias, const float* residual,
          float* out, const EpilogueParams& epi) {
   const int64_t P = v.Qh * v.Qw;
   if (P == 0 || N == 0) return;
-  const int64_t K = v.K();
+  const int64_t K = v.K(), taps = v.taps(), Jx = int64_t(v.offx.size());
   const int64_t in_image = v.Cin * v.H * v.W, out_image = v.Cout * v.Hout * v.Wout;
   const int64_t out_plane = v.Hout * v.Wout;
   const bool dense = v.dense_output() && K > 0;
+  const bool rows = v.sx == 1 && v.sy == 1 && K > 0;
 
-  const int64_t nc = round_up(std::min(P, kTargetNC), kern.nr);
-  // Odd number of 64-byte lines per row, so that the rows of a micro-panel spread over all
-  // L1 sets instead of aliasing onto a few.
-  int64_t ldb = round_up(nc, 16);
-  if ((ldb / 16) % 2 == 0) ldb += 16;
-  const int64_t nkb = std::max<int64_t>(1, (K + kTargetKC - 1) / kTargetKC);
-  const int64_t kc_max = std::max<int64_t>(1, (K + nkb - 1) / nkb);
-  const int64_t ntiles = (P + nc - 1) / nc;
+  // Pixel tiles.
+  int64_t R = 0, nc = 0, ntiles = 0;
+  if (rows) {
+    R = std::min(v.Qh, std::max<int64_t>(1, kTargetNC / v.Qw));
+    nc = R * v.Qw;
+    ntiles = (v.Qh + R - 1) / R;
+  } else {
+    nc = round_up(std::min(P, kTargetNC), kern.nr);
+    ntiles = (P + nc - 1) / nc;
+  }
+  // K blocks, and the offset of each im2col row inside the B storage of one block.
+  int64_t kc_max = 0, nkb = 0, ldb = 0, cb = 0, cpitch = 0, Wp = 0, patch_rows = 0;
+  int64_t miny = 0, minx = 0;
+  bool alias = false;
+  std::vector<int64_t> boff;
+  if (rows) {
+    miny = *std::min_element(v.offy.begin(), v.offy.end());
+    minx = *std::min_element(v.offx.begin(), v.offx.end());
+    const int64_t maxy = *std::max_element(v.offy.begin(), v.offy.end());
+    const int64_t maxx = *std::max_element(v.offx.begin(), v.offx.end());
+    cb = std::min(v.Cin, std::max<int64_t>(1, kTargetKC / taps));
+    nkb = (v.Cin + cb - 1) / cb;
+    kc_max = cb * taps;
+    alias = miny >= 0 && v.Qh - 1 + maxy < v.H && minx >= 0 && v.Qw - 1 + maxx < v.W;
+    patch_rows = R + maxy - miny;
+    Wp = alias ? v.W : v.Qw + maxx - minx;
+    cpitch = alias ? v.H * v.W : patch_rows * Wp;
+    boff.resize(size_t(kc_max));
+    for (int64_t c = 0; c < cb; ++c)
+      for (int64_t jy = 0; jy < int64_t(v.offy.size()); ++jy)
+        for (int64_t jx = 0; jx < Jx; ++jx)
+          boff[size_t((c * int64_t(v.offy.size()) + jy) * Jx + jx)] =
+              c * cpitch + (v.offy[size_t(jy)] - miny) * Wp + (v.offx[size_t(jx)] - minx);
+  } else {
+    nkb = std::max<int64_t>(1, (K + kTargetKC - 1) / kTargetKC);
+    kc_max = std::max<int64_t>(1, (K + nkb - 1) / nkb);
+    // Odd number of 64-byte lines per row, so that the rows of a micro-panel spread over all
+    // L1 sets instead of aliasing onto a few.
+    ldb = round_up(nc, 16);
+    if ((ldb / 16) % 2 == 0) ldb += 16;
+    boff.resize(size_t(kc_max));
+    for (int64_t k = 0; k < kc_max; ++k) boff[size_t(k)] = k * ldb;
+  }
+  const int64_t bsize = rows ? (alias ? 0 : cb * cpitch) : kc_max * ldb;
+  const int64_t ldt = round_up(nc, 16) + 16;  // row pitch of the non-dense output tile
   const int64_t panels = (v.Cout + kern.mr - 1) / kern.mr;
 
   int threads = ctx.num_threads();
@@ -231,16 +303,16 @@ void run(const Context& ctx, const Kernel& kern, const VirtualConv& v, int64_t N
   const int64_t items = N * ntiles * chunks;
   threads = int(std::min<int64_t>(threads, items));
 
-  const TileArgs base{nullptr, K * kern.mr, nullptr, ldb, nullptr, 0, nullptr, nullptr,
+  const TileArgs base{nullptr, K * kern.mr, nullptr, boff.data(), nullptr, 0, nullptr, nullptr,
                       0, 0, 0, false, false, epi.activation, epi.negative_slope,
                       epi.residual_before_activation};
 
 #pragma omp parallel num_threads(threads)
   {
-    AlignedBuffer bbuf(size_t(kc_max * ldb));
-    AlignedBuffer cbuf(dense ? 0 : size_t(chunk_panels * kern.mr * ldb));
+    AlignedBuffer bbuf{size_t(bsize)};
+    AlignedBuffer cbuf(dense ? 0 : size_t(chunk_panels * kern.mr * ldt));
     std::vector<Segment> segs;
-    segs.reserve(size_t(nc + 2));
+    segs.reserve(size_t(rows ? R : nc + 2));
 
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
@@ -252,38 +324,71 @@ void run(const Context& ctx, const Kernel& kern, const VirtualConv& v, int64_t N
       const int64_t M = std::min(chunk_panels * kern.mr, v.Cout - co0);
       tile_segments(v, p0, np, segs);
       const float* xn = x + n * in_image;
+      const float* a_chunk = apack + (co0 / kern.mr) * K * kern.mr;
 
       TileArgs t = base;
       t.M = M;
-      t.n = np;
+      float* c0;
+      int64_t ldc;
+      const float* r0 = nullptr;
       if (dense) {
-        t.c = out + n * out_image + co0 * out_plane + p0;
-        t.ldc = out_plane;
-        t.residual = residual ? residual + n * out_image + co0 * out_plane + p0 : nullptr;
+        c0 = out + n * out_image + co0 * out_plane + p0;
+        ldc = out_plane;
+        r0 = residual ? residual + n * out_image + co0 * out_plane + p0 : nullptr;
         t.bias = bias ? bias + co0 : nullptr;
       } else {
-        t.c = cbuf.data();
-        t.ldc = ldb;
+        c0 = cbuf.data();
+        ldc = ldt;
         if (K == 0)
-          for (int64_t m = 0; m < M; ++m) std::memset(t.c + m * ldb, 0, size_t(np) * sizeof(float));
+          for (int64_t m = 0; m < M; ++m) std::memset(c0 + m * ldt, 0, size_t(np) * sizeof(float));
       }
-      for (int64_t kb = 0; kb * kc_max < K; ++kb) {
-        const int64_t k0 = kb * kc_max, kc = std::min(kc_max, K - k0);
-        static const int skip = getenv("DBG_SKIP") ? atoi(getenv("DBG_SKIP")) : 0;
-        if (!(skip & 1)) pack_b(v, xn, segs, k0, kc, bbuf.data(), ldb);
-        t.a = apack + (co0 / kern.mr) * K * kern.mr + k0 * kern.mr;
-        t.b = bbuf.data();
-        t.kc = kc;
-        t.accumulate = kb > 0;
-        t.last = dense && k0 + kc == K;
-        if (!(skip & 2)) kern.tile(t);
+      t.ldc = ldc;
+
+      if (rows) {
+        const int64_t qy0 = tile * R, Rt = np / v.Qw;
+        for (int64_t kb = 0; kb < nkb; ++kb) {
+          const int64_t ci0 = kb * cb, nch = std::min(cb, v.Cin - ci0);
+          const float* patch;
+          if (alias) {
+            patch = xn + (ci0 * v.H + qy0 + miny) * v.W + minx;
+          } else {
+            pack_patch(v, xn, ci0, nch, qy0 + miny, Rt + patch_rows - R, minx, Wp, cpitch,
+                       bbuf.data());
+            patch = bbuf.data();
+          }
+          t.a = a_chunk + ci0 * taps * kern.mr;
+          t.kc = nch * taps;
+          t.n = v.Qw;
+          t.accumulate = kb > 0;
+          t.last = dense && kb == nkb - 1;
+          for (int64_t r = 0; r < Rt; ++r) {
+            t.b = patch + r * Wp;
+            t.c = c0 + r * v.Qw;
+            t.residual = r0 ? r0 + r * v.Qw : nullptr;
+            kern.tile(t);
+          }
+        }
+      } else {
+        t.n = np;
+        t.c = c0;
+        t.residual = r0;
+        for (int64_t kb = 0; kb * kc_max < K; ++kb) {
+          const int64_t k0 = kb * kc_max, kc = std::min(kc_max, K - k0);
+          pack_b(v, xn, segs, k0, kc, bbuf.data(), ldb);
+          t.a = a_chunk + k0 * kern.mr;
+          t.b = bbuf.data();
+          t.kc = kc;
+          t.accumulate = kb > 0;
+          t.last = dense && k0 + kc == K;
+          kern.tile(t);
+        }
       }
       if (!dense) {
         // Scatter the tile to its strided output positions, applying the epilogue.
         for (int64_t m = 0; m < M; ++m) {
           const int64_t co = co0 + m;
           const float b = bias ? bias[co] : 0.f;
-          const float* cm = t.c + m * ldb;
+          const float* cm = c0 + m * ldt;
           float* om = out + n * out_image + co * out_plane;
           const float* rm = residual ? residual + n * out_image + co * out_plane : nullptr;
           for (const Segment& s : segs) {

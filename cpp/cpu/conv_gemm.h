@@ -15,7 +15,7 @@ namespace convgemm {
 // Register blocking of each tile kernel: MR output channels x NR output pixels per
 // micro-kernel call. Packed weights come in MR-row panels, packed pixel panels are padded to a
 // multiple of NR columns.
-constexpr int kMrAvx512 = 8, kNrAvx512 = 48;  // 8 x 3 zmm accumulators
+constexpr int kMrAvx512 = 12, kNrAvx512 = 32;  // 8 x 3 zmm accumulators
 constexpr int kMrAvx2 = 6, kNrAvx2 = 16;      // 6 x 2 ymm accumulators
 constexpr int kMrGeneric = 4, kNrGeneric = 16;
 
@@ -27,10 +27,10 @@ struct TileArgs {
   // a + i * a_panel_stride and holds kc groups of MR floats (k-major). Rows past M are zero.
   const float* a;
   int64_t a_panel_stride;
-  // kc rows of n pixels, row stride ldb; every row is readable up to n rounded up to NR and
-  // the buffer is 64-byte aligned with ldb a multiple of 16.
+  // kc rows of n pixels: row k starts at b + boff[k] (any alignment; only the first n
+  // floats of a row are read).
   const float* b;
-  int64_t ldb;
+  const int64_t* boff;
   float* c;                 // row m at c + m * ldc
   int64_t ldc;
   const float* residual;    // laid out like c, or null; read only when `last`

@@ -32,7 +32,7 @@ inline __m256 epilogue(const TileArgs& t, __m256 v, float bias, const float* res
   return v;
 }
 
-template <int NV>
+template <int NV, bool kPartial>
 inline void micro(const TileArgs& t, const float* a, const float* b, float* c,
                   const float* res, const float* bias, int mr, const __m256i* mask) {
   __m256 acc[MR][NV];
@@ -44,13 +44,16 @@ inline void micro(const TileArgs& t, const float* a, const float* b, float* c,
       acc[r][v] = (t.accumulate && r < mr) ? _mm256_maskload_ps(c + r * ldc + 8 * v, mask[v])
                                            : _mm256_setzero_ps();
 
-  const int64_t ldb = t.ldb, kc = t.kc;
+  const int64_t* boff = t.boff;
+  const int64_t kc = t.kc;
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
-    const float* bk = b + k * ldb;
+    const float* bk = b + boff[k];
     __m256 bv[NV];
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(bk + 8 * v);
+    for (int v = 0; v < NV; ++v)
+      bv[v] = (kPartial && v == NV - 1) ? _mm256_maskload_ps(bk + 8 * v, mask[v])
+                                        : _mm256_loadu_ps(bk + 8 * v);
     const float* ak = a + k * MR;
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
@@ -90,10 +93,14 @@ void tile_avx2(const TileArgs& t) {
       float* c = t.c + i0 * t.ldc + j0;
       const float* res = t.residual ? t.residual + i0 * t.ldc + j0 : nullptr;
       const float* bias = t.bias ? t.bias + i0 : nullptr;
-      if (nr > 8)
-        micro<2>(t, a, t.b + j0, c, res, bias, mr, mask);
+      if (nr == 16)
+        micro<2, false>(t, a, t.b + j0, c, res, bias, mr, mask);
+      else if (nr > 8)
+        micro<2, true>(t, a, t.b + j0, c, res, bias, mr, mask);
+      else if (nr == 8)
+        micro<1, false>(t, a, t.b + j0, c, res, bias, mr, mask);
       else
-        micro<1>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<1, true>(t, a, t.b + j0, c, res, bias, mr, mask);
     }
   }
 }

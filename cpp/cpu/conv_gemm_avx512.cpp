@@ -33,7 +33,7 @@ inline __m512 epilogue(const TileArgs& t, __m512 v, float bias, const float* res
 }
 
 // NV vectors of 16 pixels per row (NV = 3 normally, fewer for the last columns of a tile).
-template <int NV>
+template <int NV, bool kPartial>
 inline void micro(const TileArgs& t, const float* a, const float* b, float* c,
                   const float* res, const float* bias, int mr, const __mmask16* mask) {
   __m512 acc[MR][NV];
@@ -45,13 +45,16 @@ inline void micro(const TileArgs& t, const float* a, const float* b, float* c,
       acc[r][v] = (t.accumulate && r < mr) ? _mm512_maskz_loadu_ps(mask[v], c + r * ldc + 16 * v)
                                            : _mm512_setzero_ps();
 
-  const int64_t ldb = t.ldb, kc = t.kc;
+  const int64_t* boff = t.boff;
+  const int64_t kc = t.kc;
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
-    const float* bk = b + k * ldb;
+    const float* bk = b + boff[k];
     __m512 bv[NV];
 #pragma GCC unroll 3
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(bk + 16 * v);
+    for (int v = 0; v < NV; ++v)
+      bv[v] = (kPartial && v == NV - 1) ? _mm512_maskz_loadu_ps(mask[v], bk + 16 * v)
+                                        : _mm512_loadu_ps(bk + 16 * v);
     const float* ak = a + k * MR;
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
@@ -94,12 +97,24 @@ void tile_avx512(const TileArgs& t) {
       float* c = t.c + i0 * t.ldc + j0;
       const float* res = t.residual ? t.residual + i0 * t.ldc + j0 : nullptr;
       const float* bias = t.bias ? t.bias + i0 : nullptr;
-      if (nv == 3)
-        micro<3>(t, a, t.b + j0, c, res, bias, mr, mask);
+      const bool partial = nr % 16 != 0;
+      if constexpr (NR / 16 == 3) {
+        if (nv == 3) {
+          if (partial)
+            micro<3, true>(t, a, t.b + j0, c, res, bias, mr, mask);
+          else
+            micro<3, false>(t, a, t.b + j0, c, res, bias, mr, mask);
+          continue;
+        }
+      }
+      if (nv == 2 && !partial)
+        micro<2, false>(t, a, t.b + j0, c, res, bias, mr, mask);
       else if (nv == 2)
-        micro<2>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<2, true>(t, a, t.b + j0, c, res, bias, mr, mask);
+      else if (!partial)
+        micro<1, false>(t, a, t.b + j0, c, res, bias, mr, mask);
       else
-        micro<1>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<1, true>(t, a, t.b + j0, c, res, bias, mr, mask);
     }
   }
 }

@@ -66,7 +66,14 @@ struct Vec {
   static v mul(v a, v b) { return _mm512_mul_ps(a, b); }
   static v fmadd(v a, v b, v c) { return _mm512_fmadd_ps(a, b, c); }
   static v gather(const float* base, const int32_t* idx) {
-    return _mm512_i32gather_ps(_mm512_loadu_si512(idx), base, 4);
+    // Scalar loads: faster than vgatherdps on the CPUs measured (AMD Zen 4).
+    __m128 q[4];
+    for (int i = 0; i < 4; ++i)
+      q[i] = _mm_setr_ps(base[idx[4 * i]], base[idx[4 * i + 1]], base[idx[4 * i + 2]],
+                         base[idx[4 * i + 3]]);
+    return _mm512_insertf32x4(
+        _mm512_insertf32x4(_mm512_insertf32x4(_mm512_castps128_ps512(q[0]), q[1], 1), q[2], 2),
+        q[3], 3);
   }
 };
 #elif defined(__AVX2__)
@@ -204,6 +211,7 @@ void deform_conv2d_impl(const Context& ctx, const DeformConv2dParams& p, const f
           const int64_t ky = k / p.kw, kx = k % p.kw;
           // Corner indices and weights of this tap for every pixel of the tile. Corners
           // outside the image get weight 0 and index 0 (a valid address).
+          bool one_corner = true;  // every sample of this tap sits on a pixel (or is 0)
           for (int64_t j = 0; j < kTile; ++j) {
             float w00 = 0.f, w01 = 0.f, w10 = 0.f, w11 = 0.f;
             int32_t i00 = 0, i01 = 0, i10 = 0, i11 = 0;
@@ -227,14 +235,23 @@ void deform_conv2d_impl(const Context& ctx, const DeformConv2dParams& p, const f
                   w11 = ly * lx * m, i11 = static_cast<int32_t>((y0 + 1) * p.W + x0 + 1);
               }
             }
+            one_corner = one_corner && w01 == 0.f && w10 == 0.f && w11 == 0.f;
             cw[j] = w00, cw[kTile + j] = w01, cw[2 * kTile + j] = w10, cw[3 * kTile + j] = w11;
             ci_idx[j] = i00, ci_idx[kTile + j] = i01, ci_idx[2 * kTile + j] = i10,
             ci_idx[3 * kTile + j] = i11;
           }
-          // Gather every channel of the group through these corners.
+          // Gather every channel of the group through these corners. Integer sample
+          // positions (zero offsets, e.g. ASPDC's d0 branch) need only one corner.
           for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c) {
             const float* plane = x + (n * p.Cin + c) * p.H * p.W;
             const int64_t row = c * taps + k;
+            if (one_corner) {
+              for (int64_t j = 0; j < kTile; j += Vec::V) {
+                const typename Vec::v v = Vec::mul(Vec::load(cw + j), Vec::gather(plane, ci_idx + j));
+                Vec::store(cols.ptr + ((j / kNR) * K + row) * kNR + j % kNR, v);
+              }
+              continue;
+            }
             for (int64_t j = 0; j < kTile; j += Vec::V) {
               typename Vec::v v = Vec::mul(Vec::load(cw + j), Vec::gather(plane, ci_idx + j));
               v = Vec::fmadd(Vec::load(cw + kTile + j), Vec::gather(plane, ci_idx + kTile + j), v);

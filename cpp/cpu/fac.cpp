@@ -10,13 +10,13 @@ namespace fac_isa {
 
 void fac_generic(const Context& ctx, const FacParams& p, const float* x, const float* kernel,
                  float* out) {
-  fac_forward_impl<false>(ctx, p, x, kernel, out);
+  fac_forward_any<false>(ctx, p, x, kernel, out);
 }
 
 void fac_backward_generic(const Context& ctx, const FacParams& p, const float* grad_out,
                           const float* x, const float* kernel, float* grad_x,
                           float* grad_kernel) {
-  fac_backward_impl<false>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel);
+  fac_backward_any<false>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel);
 }
 
 }  // namespace fac_isa

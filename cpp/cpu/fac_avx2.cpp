@@ -10,12 +10,12 @@ namespace fac_isa {
 
 void fac_avx2(const Context& ctx, const FacParams& p, const float* x, const float* kernel,
               float* out) {
-  fac_forward_impl<true>(ctx, p, x, kernel, out);
+  fac_forward_any<true>(ctx, p, x, kernel, out);
 }
 
 void fac_backward_avx2(const Context& ctx, const FacParams& p, const float* grad_out,
                        const float* x, const float* kernel, float* grad_x, float* grad_kernel) {
-  fac_backward_impl<true>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel);
+  fac_backward_any<true>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel);
 }
 
 }  // namespace fac_isa
