@@ -44,7 +44,7 @@ const char* kind_name(const Value& v);
 
 struct Limits {
   int max_depth = 64;            // arrays/objects nested deeper than this are rejected
-  size_t max_values = 1u << 21;  // total number of values (each one costs ~100 bytes)
+  size_t max_values = 1u << 20;  // total values (~100 bytes each; ~100k tensor entries)
 };
 
 // Parses `text`, which must hold exactly one JSON value surrounded by optional whitespace.

@@ -6,7 +6,8 @@
 //   ...
 //   w.check_all_used();  // a key the model did not ask for is a load error
 //
-// Every error is a ValueError naming the file and the key.
+// Every error is a ValueError naming the file and the key. A Weights object records which
+// keys were used, so it is meant for one model load on one thread.
 #pragma once
 
 #include <set>
