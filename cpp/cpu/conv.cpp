@@ -10,14 +10,13 @@
 //    convolution with a subset of the taps; no multiply by an inserted zero is wasted.
 //
 // GEMM view: C (Cout x pixels) = A (Cout x K) * B (K x pixels), K = Cin * taps. A (the
-// weights) is packed once per call into MR-row panels. B is never materialised whole: each
-// thread packs, for one tile of at most NC output pixels and one block of at most KC rows of
-// K, the im2col rows it needs (a few hundred KB, so it stays in L2), and the ISA tile kernel
-// (conv_gemm_*.cpp) multiplies it with every weight panel. The epilogue (bias, residual,
-// activation) is fused into the last K block's stores. Threads take (image, pixel tile,
-// channel chunk) work items dynamically, which also balances a machine shared with others.
-#include <omp.h>
-
+// weights) is packed once per call into MR-row panels. B (im2col) is never materialised: for
+// a tile of whole output rows and one block of input channels, the input patch those rows
+// read is copied once with its zero border (columns split by phase for strided convs), and
+// the ISA tile kernel (conv_gemm_*.cpp) reads every im2col row straight from it through a
+// table of row offsets. The epilogue (bias, residual, activation) is fused into the last K
+// block's stores. Threads take (image, row tile, channel chunk) work items dynamically, which
+// also balances a machine shared with others.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -94,9 +93,9 @@ Kernel select_kernel(Isa isa) {
   return {convgemm::kMrGeneric, convgemm::kNrGeneric, tile_generic};
 }
 
-// Blocking. NC output pixels per tile and KC rows of K per block: the packed B block
-// (KC x NC floats, ~200 KB) stays in L2 and one micro-panel of it (KC x NR) in L1 while it is
-// multiplied with every weight panel.
+// Blocking: a tile covers about kTargetNC output pixels (whole rows) and a K block about
+// kTargetKC im2col rows (whole input channels), so the patch of a block (~100-300 KB) stays
+// in L2 and the weights of a block (Cout x KC) mostly in L1/L2.
 constexpr int64_t kTargetNC = 384;
 constexpr int64_t kTargetKC = 128;
 // Below this many multiply-adds a parallel region costs more than it saves.
@@ -134,7 +133,7 @@ struct VirtualConv {
 
 // A run of consecutive output grid points of one grid row inside a pixel tile.
 struct Segment {
-  int64_t qy, qx0, len, col;  // col: first column of the run in the packed tile
+  int64_t qy, qx0, len, col;  // col: first column of the run in the output tile
 };
 
 void tile_segments(const VirtualConv& v, int64_t p0, int64_t np, std::vector<Segment>& segs) {
@@ -146,45 +145,6 @@ void tile_segments(const VirtualConv& v, int64_t p0, int64_t np, std::vector<Seg
     col += len;
     ++qy;
     qx = 0;
-  }
-}
-
-// Packs rows [k0, k0+kc) of the implicit im2col matrix of image `x` for the pixels of `segs`
-// into `buf` (row stride ldb).
-void pack_b(const VirtualConv& v, const float* x, const std::vector<Segment>& segs, int64_t k0,
-            int64_t kc, float* buf, int64_t ldb) {
-  const int64_t Jx = int64_t(v.offx.size()), taps = v.taps();
-  int64_t ci = k0 / taps, jy = (k0 % taps) / Jx, jx = k0 % Jx;
-  for (int64_t kk = 0; kk < kc; ++kk) {
-    float* dst = buf + kk * ldb;
-    const float* plane = x + ci * v.H * v.W;
-    for (const Segment& s : segs) {
-      float* d = dst + s.col;
-      const int64_t iy = s.qy * v.sy + v.offy[jy];
-      if (iy < 0 || iy >= v.H) {
-        std::memset(d, 0, size_t(s.len) * sizeof(float));
-        continue;
-      }
-      const float* row = plane + iy * v.W;
-      const int64_t ix0 = s.qx0 * v.sx + v.offx[jx];
-      // Columns u in [lo, hi) read inside the row: 0 <= ix0 + u*sx < W.
-      int64_t lo = 0, hi = s.len;
-      if (ix0 < 0) lo = std::min(s.len, (-ix0 + v.sx - 1) / v.sx);
-      if (ix0 + (s.len - 1) * v.sx >= v.W)
-        hi = std::max(lo, ix0 >= v.W ? 0 : (v.W - 1 - ix0) / v.sx + 1);
-      for (int64_t u = 0; u < lo; ++u) d[u] = 0.f;
-      if (v.sx == 1) {
-        std::memcpy(d + lo, row + ix0 + lo, size_t(hi - lo) * sizeof(float));
-      } else {
-        const float* src = row + ix0;
-        for (int64_t u = lo; u < hi; ++u) d[u] = src[u * v.sx];
-      }
-      for (int64_t u = hi; u < s.len; ++u) d[u] = 0.f;
-    }
-    if (++jx == Jx) {
-      jx = 0;
-      if (++jy == int64_t(v.offy.size())) jy = 0, ++ci;
-    }
   }
 }
 
@@ -203,92 +163,96 @@ void pack_a(int mr, int64_t Cout, int64_t K, WeightAt weight, float* a) {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// Copies channels [ci0, ci0+nch) of image x, rows [iy0, iy0+rows) and columns
-// [ix0, ix0+Wp) (zero outside the image), to buf (channel pitch cpitch, row pitch Wp).
+// Copies channels [ci0, ci0+nch) of image x, input rows [iy0, iy0+rows), to buf (channel
+// pitch cpitch, row pitch sx*Wq), zero outside the image. Columns are split by phase: phase f
+// of a patch row holds input columns ix0 + f + u*sx for u < Wq, so that a tap of a strided
+// convolution reads consecutive floats too.
 void pack_patch(const VirtualConv& v, const float* x, int64_t ci0, int64_t nch, int64_t iy0,
-                int64_t rows, int64_t ix0, int64_t Wp, int64_t cpitch, float* buf) {
-  const int64_t lo = std::min(Wp, std::max<int64_t>(0, -ix0));
-  const int64_t hi = std::max(lo, std::min(Wp, v.W - ix0));
+                int64_t rows, int64_t ix0, int64_t Wq, int64_t cpitch, float* buf) {
+  const int64_t sx = v.sx, rowpitch = sx * Wq;
   for (int64_t c = 0; c < nch; ++c)
     for (int64_t r = 0; r < rows; ++r) {
-      float* d = buf + c * cpitch + r * Wp;
+      float* drow = buf + c * cpitch + r * rowpitch;
       const int64_t iy = iy0 + r;
       if (iy < 0 || iy >= v.H) {
-        std::memset(d, 0, size_t(Wp) * sizeof(float));
+        std::memset(drow, 0, size_t(rowpitch) * sizeof(float));
         continue;
       }
-      const float* src = x + ((ci0 + c) * v.H + iy) * v.W + ix0;
-      std::memset(d, 0, size_t(lo) * sizeof(float));
-      std::memcpy(d + lo, src + lo, size_t(hi - lo) * sizeof(float));
-      std::memset(d + hi, 0, size_t(Wp - hi) * sizeof(float));
+      const float* src = x + ((ci0 + c) * v.H + iy) * v.W;
+      for (int64_t f = 0; f < sx; ++f) {
+        float* d = drow + f * Wq;
+        const int64_t first = ix0 + f;  // input column of u = 0
+        // u in [lo, hi) reads inside the row: 0 <= first + u*sx < W.
+        const int64_t lo = std::min(Wq, first >= 0 ? 0 : (-first + sx - 1) / sx);
+        const int64_t hi = std::max(lo, std::min(Wq, first >= v.W ? 0 : (v.W - 1 - first) / sx + 1));
+        for (int64_t u = 0; u < lo; ++u) d[u] = 0.f;
+        if (sx == 1) {
+          std::memcpy(d + lo, src + first + lo, size_t(hi - lo) * sizeof(float));
+        } else {
+          for (int64_t u = lo; u < hi; ++u) d[u] = src[first + u * sx];
+        }
+        for (int64_t u = hi; u < Wq; ++u) d[u] = 0.f;
+      }
     }
 }
 
 // Runs one virtual convolution for all N images. `apack` holds A packed by pack_a.
 //
-// Two ways to present B to the tile kernel:
-//  * rows (unit input steps, sy = sx = 1: every stride-1 conv2d and every phase of a
-//    transposed conv): a tile is R whole grid rows; per K block (a group of input channels)
-//    the input patch those rows read, with its zero border, is copied once (or used in place
-//    when no tap leaves the image, e.g. 1x1 convolutions), and im2col row (ci, jy, jx) of grid
-//    row r is simply the patch at a fixed offset: the kernel reads it through a row-offset
-//    table, so each input value is copied once instead of kh*kw times.
-//  * packed (strided convolutions): im2col rows are gathered into a KC x NC buffer.
+// A pixel tile is R whole grid rows. Per K block (a group of input channels) the input patch
+// those rows read, with its zero border, is copied once (or used in place when no tap leaves
+// the image and the column step is 1, e.g. 1x1 convolutions). Im2col row (ci, jy, jx) of
+// grid row r is then the patch at a fixed offset plus r times a row step: the tile kernel
+// reads B through that row-offset table, so every input value is copied once per tile
+// instead of kh*kw times, and no im2col matrix is ever built.
 void run(const Context& ctx, const Kernel& kern, const VirtualConv& v, int64_t N,
          const float* x, const float* apack, const float* bias, const float* residual,
          float* out, const EpilogueParams& epi) {
   const int64_t P = v.Qh * v.Qw;
   if (P == 0 || N == 0) return;
-  const int64_t K = v.K(), taps = v.taps(), Jx = int64_t(v.offx.size());
+  const int64_t K = v.K(), taps = v.taps(), Jy = int64_t(v.offy.size());
+  const int64_t Jx = int64_t(v.offx.size());
   const int64_t in_image = v.Cin * v.H * v.W, out_image = v.Cout * v.Hout * v.Wout;
   const int64_t out_plane = v.Hout * v.Wout;
   const bool dense = v.dense_output() && K > 0;
-  const bool rows = v.sx == 1 && v.sy == 1 && K > 0;
 
-  // Pixel tiles.
-  int64_t R = 0, nc = 0, ntiles = 0;
-  if (rows) {
-    R = std::min(v.Qh, std::max<int64_t>(1, kTargetNC / v.Qw));
-    nc = R * v.Qw;
-    ntiles = (v.Qh + R - 1) / R;
-  } else {
-    nc = round_up(std::min(P, kTargetNC), kern.nr);
-    ntiles = (P + nc - 1) / nc;
-  }
-  // K blocks, and the offset of each im2col row inside the B storage of one block.
-  int64_t kc_max = 0, nkb = 0, ldb = 0, cb = 0, cpitch = 0, Wp = 0, patch_rows = 0;
+  const int64_t R = std::min(v.Qh, std::max<int64_t>(1, kTargetNC / v.Qw));
+  const int64_t nc = R * v.Qw, ntiles = (v.Qh + R - 1) / R;
+
+  // Patch geometry and the offset of each im2col row of a K block inside the patch.
+  int64_t cb = 1, nkb = 0, cpitch = 0, Wq = 0, rowpitch = 0, rstep = 0, span_y = 0;
   int64_t miny = 0, minx = 0;
   bool alias = false;
   std::vector<int64_t> boff;
-  if (rows) {
+  if (K > 0) {
     miny = *std::min_element(v.offy.begin(), v.offy.end());
     minx = *std::min_element(v.offx.begin(), v.offx.end());
     const int64_t maxy = *std::max_element(v.offy.begin(), v.offy.end());
     const int64_t maxx = *std::max_element(v.offx.begin(), v.offx.end());
+    span_y = maxy - miny;
     cb = std::min(v.Cin, std::max<int64_t>(1, kTargetKC / taps));
     nkb = (v.Cin + cb - 1) / cb;
-    kc_max = cb * taps;
-    alias = miny >= 0 && v.Qh - 1 + maxy < v.H && minx >= 0 && v.Qw - 1 + maxx < v.W;
-    patch_rows = R + maxy - miny;
-    Wp = alias ? v.W : v.Qw + maxx - minx;
-    cpitch = alias ? v.H * v.W : patch_rows * Wp;
-    boff.resize(size_t(kc_max));
+    alias = v.sx == 1 && miny >= 0 && (v.Qh - 1) * v.sy + maxy < v.H && minx >= 0 &&
+            v.Qw - 1 + maxx < v.W;
+    if (alias) {
+      Wq = rowpitch = v.W;
+      cpitch = v.H * v.W;
+    } else {
+      Wq = v.Qw + (maxx - minx) / v.sx;
+      rowpitch = v.sx * Wq;
+      cpitch = ((R - 1) * v.sy + span_y + 1) * rowpitch;
+    }
+    rstep = v.sy * rowpitch;
+    boff.resize(size_t(cb * taps));
     for (int64_t c = 0; c < cb; ++c)
-      for (int64_t jy = 0; jy < int64_t(v.offy.size()); ++jy)
-        for (int64_t jx = 0; jx < Jx; ++jx)
-          boff[size_t((c * int64_t(v.offy.size()) + jy) * Jx + jx)] =
-              c * cpitch + (v.offy[size_t(jy)] - miny) * Wp + (v.offx[size_t(jx)] - minx);
-  } else {
-    nkb = std::max<int64_t>(1, (K + kTargetKC - 1) / kTargetKC);
-    kc_max = std::max<int64_t>(1, (K + nkb - 1) / nkb);
-    // Odd number of 64-byte lines per row, so that the rows of a micro-panel spread over all
-    // L1 sets instead of aliasing onto a few.
-    ldb = round_up(nc, 16);
-    if ((ldb / 16) % 2 == 0) ldb += 16;
-    boff.resize(size_t(kc_max));
-    for (int64_t k = 0; k < kc_max; ++k) boff[size_t(k)] = k * ldb;
+      for (int64_t jy = 0; jy < Jy; ++jy)
+        for (int64_t jx = 0; jx < Jx; ++jx) {
+          const int64_t dx = v.offx[size_t(jx)] - minx;
+          boff[size_t((c * Jy + jy) * Jx + jx)] = c * cpitch +
+                                                  (v.offy[size_t(jy)] - miny) * rowpitch +
+                                                  (dx % v.sx) * Wq + dx / v.sx;
+        }
   }
-  const int64_t bsize = rows ? (alias ? 0 : cb * cpitch) : kc_max * ldb;
+  const int64_t bsize = (K == 0 || alias) ? 0 : cb * cpitch;
   const int64_t ldt = round_up(nc, 16) + 16;  // row pitch of the non-dense output tile
   const int64_t panels = (v.Cout + kern.mr - 1) / kern.mr;
 
@@ -310,81 +274,64 @@ void run(const Context& ctx, const Kernel& kern, const VirtualConv& v, int64_t N
 #pragma omp parallel num_threads(threads)
   {
     AlignedBuffer bbuf{size_t(bsize)};
-    AlignedBuffer cbuf(dense ? 0 : size_t(chunk_panels * kern.mr * ldt));
+    AlignedBuffer cbuf{dense ? 0 : size_t(chunk_panels * kern.mr * ldt)};
     std::vector<Segment> segs;
-    segs.reserve(size_t(rows ? R : nc + 2));
+    segs.reserve(size_t(R));
 
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t n = item / (ntiles * chunks);
       const int64_t tile = (item / chunks) % ntiles;
       const int64_t chunk = item % chunks;
-      const int64_t p0 = tile * nc, np = std::min(nc, P - p0);
+      const int64_t qy0 = tile * R, Rt = std::min(R, v.Qh - qy0);
+      const int64_t p0 = qy0 * v.Qw, np = Rt * v.Qw;
       const int64_t co0 = chunk * chunk_panels * kern.mr;
       const int64_t M = std::min(chunk_panels * kern.mr, v.Cout - co0);
-      tile_segments(v, p0, np, segs);
       const float* xn = x + n * in_image;
       const float* a_chunk = apack + (co0 / kern.mr) * K * kern.mr;
 
       TileArgs t = base;
       t.M = M;
+      t.n = v.Qw;
       float* c0;
-      int64_t ldc;
       const float* r0 = nullptr;
       if (dense) {
         c0 = out + n * out_image + co0 * out_plane + p0;
-        ldc = out_plane;
+        t.ldc = out_plane;
         r0 = residual ? residual + n * out_image + co0 * out_plane + p0 : nullptr;
         t.bias = bias ? bias + co0 : nullptr;
       } else {
         c0 = cbuf.data();
-        ldc = ldt;
+        t.ldc = ldt;
         if (K == 0)
           for (int64_t m = 0; m < M; ++m) std::memset(c0 + m * ldt, 0, size_t(np) * sizeof(float));
       }
-      t.ldc = ldc;
 
-      if (rows) {
-        const int64_t qy0 = tile * R, Rt = np / v.Qw;
-        for (int64_t kb = 0; kb < nkb; ++kb) {
-          const int64_t ci0 = kb * cb, nch = std::min(cb, v.Cin - ci0);
-          const float* patch;
-          if (alias) {
-            patch = xn + (ci0 * v.H + qy0 + miny) * v.W + minx;
-          } else {
-            pack_patch(v, xn, ci0, nch, qy0 + miny, Rt + patch_rows - R, minx, Wp, cpitch,
-                       bbuf.data());
-            patch = bbuf.data();
-          }
-          t.a = a_chunk + ci0 * taps * kern.mr;
-          t.kc = nch * taps;
-          t.n = v.Qw;
-          t.accumulate = kb > 0;
-          t.last = dense && kb == nkb - 1;
-          for (int64_t r = 0; r < Rt; ++r) {
-            t.b = patch + r * Wp;
-            t.c = c0 + r * v.Qw;
-            t.residual = r0 ? r0 + r * v.Qw : nullptr;
-            kern.tile(t);
-          }
+      for (int64_t kb = 0; kb < nkb; ++kb) {
+        const int64_t ci0 = kb * cb, nch = std::min(cb, v.Cin - ci0);
+        const int64_t iy0 = qy0 * v.sy + miny;
+        const float* patch;
+        if (alias) {
+          patch = xn + (ci0 * v.H + iy0) * v.W + minx;
+        } else {
+          pack_patch(v, xn, ci0, nch, iy0, (Rt - 1) * v.sy + span_y + 1, minx, Wq, cpitch,
+                     bbuf.data());
+          patch = bbuf.data();
         }
-      } else {
-        t.n = np;
-        t.c = c0;
-        t.residual = r0;
-        for (int64_t kb = 0; kb * kc_max < K; ++kb) {
-          const int64_t k0 = kb * kc_max, kc = std::min(kc_max, K - k0);
-          pack_b(v, xn, segs, k0, kc, bbuf.data(), ldb);
-          t.a = a_chunk + k0 * kern.mr;
-          t.b = bbuf.data();
-          t.kc = kc;
-          t.accumulate = kb > 0;
-          t.last = dense && k0 + kc == K;
+        t.a = a_chunk + ci0 * taps * kern.mr;
+        t.kc = nch * taps;
+        t.accumulate = kb > 0;
+        t.last = dense && kb == nkb - 1;
+        for (int64_t r = 0; r < Rt; ++r) {
+          t.b = patch + r * rstep;
+          t.c = c0 + r * v.Qw;
+          t.residual = r0 ? r0 + r * v.Qw : nullptr;
           kern.tile(t);
         }
       }
       if (!dense) {
         // Scatter the tile to its strided output positions, applying the epilogue.
+        tile_segments(v, p0, np, segs);
         for (int64_t m = 0; m < M; ++m) {
           const int64_t co = co0 + m;
           const float b = bias ? bias[co] : 0.f;

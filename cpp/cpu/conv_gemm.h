@@ -13,9 +13,9 @@ namespace cpu {
 namespace convgemm {
 
 // Register blocking of each tile kernel: MR output channels x NR output pixels per
-// micro-kernel call. Packed weights come in MR-row panels, packed pixel panels are padded to a
-// multiple of NR columns.
-constexpr int kMrAvx512 = 12, kNrAvx512 = 32;  // 8 x 3 zmm accumulators
+// micro-kernel call (fewer columns, masked, at the end of a row). Packed weights come in
+// MR-row panels.
+constexpr int kMrAvx512 = 8, kNrAvx512 = 32;  // 8 x 2 zmm accumulators
 constexpr int kMrAvx2 = 6, kNrAvx2 = 16;      // 6 x 2 ymm accumulators
 constexpr int kMrGeneric = 4, kNrGeneric = 16;
 

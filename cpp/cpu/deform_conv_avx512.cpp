@@ -1,4 +1,4 @@
-// The deformable convolution kernels of deform_impl.h compiled for AVX-512 + FMA (hardware gathers,
+// The deformable convolution kernels of deform_impl.h compiled for AVX-512 + FMA (vector
 // fused multiply-adds). Reached from deform_conv.cpp only when ctx.isa() allows it.
 #define DEBLURCORE_DEFORM_KERNELS
 #include "cpu/deform_impl.h"
