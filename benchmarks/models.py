@@ -82,12 +82,39 @@ class _AspdcTorchRunner:
             return self.net(x * 2 - 1)[0]
 
 
+def _ifan_torch(seed):
+    from torch_models.ifan import Network, random_state_dict
+
+    net = Network()
+    net.load_state_dict(random_state_dict(seed=seed))
+    return net.eval()
+
+
+class _IfanTorchRunner:
+    """One image per call: RGB in [0, 1], the raw output before the eval-mode clip."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def __call__(self, x):
+        import torch
+
+        with torch.no_grad():
+            return self.net(x)
+
+
 MODELS = {
     "stfan": {
         "arch": "stfan",
         "torch": _stfan_torch,
         "torch_runner": _StfanTorchRunner,
         "size_multiple": 4,
+    },
+    "ifan": {
+        "arch": "ifan",
+        "torch": _ifan_torch,
+        "torch_runner": _IfanTorchRunner,
+        "size_multiple": 8,
     },
     "aspdc": {
         "arch": "aspdc",

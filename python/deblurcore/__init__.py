@@ -4,13 +4,13 @@ The numerical core is C++ (``deblurcore._core``); this package gives it a numpy 
 
 * :mod:`deblurcore.ops`: the ops (conv2d, fac, ...) on numpy arrays, named like
   ``torch.nn.functional``;
-* the models :class:`STFAN`, :class:`ASPDC` (and :func:`load_model` for any converted weights file);
+* the models :class:`STFAN`, :class:`IFAN`, :class:`ASPDC` (and :func:`load_model` for any converted weights file);
 * ``deblurcore convert`` / ``deblurcore deblur`` on the command line.
 """
 
 from ._version import __version__
 from . import _core, ops
-from .models import ASPDC, STFAN, Model, load_model
+from .models import ASPDC, IFAN, STFAN, Model, load_model
 
 
 def cuda_available() -> bool:
@@ -23,4 +23,20 @@ def cpu_isa() -> str:
     return str(_core.cpu_isa())
 
 
-__all__ = ["__version__", "ops", "Model", "STFAN", "ASPDC", "load_model", "cuda_available", "cpu_isa"]
+def get_cmake_dir() -> str:
+    """The folder of deblurcore's CMake package, for C++ applications linking the library.
+
+    Put it on ``CMAKE_PREFIX_PATH`` (or pass it as ``deblurcore_DIR``), then
+    ``find_package(deblurcore CONFIG REQUIRED)`` and link ``deblurcore::deblurcore``. Also
+    printed by ``python -m deblurcore --cmakedir``.
+    """
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "share", "cmake", "deblurcore")
+    if not os.path.isfile(os.path.join(path, "deblurcoreConfig.cmake")):
+        raise FileNotFoundError(f"deblurcore's CMake package is missing ({path}); reinstall deblurcore")
+    return path
+
+
+__all__ = ["__version__", "ops", "Model", "STFAN", "IFAN", "ASPDC", "load_model", "cuda_available", "cpu_isa",
+           "get_cmake_dir"]

@@ -145,15 +145,81 @@ class ASPDC(Model):
     min_size = 9
 
 
+class IFAN(Model):
+    """IFAN single-image defocus deblurring (Lee et al., CVPR 2021), every released variant.
+
+    ``model(image)`` restores one RGB image: uint8, or float32 in [0, 1]; the 16-bit variant
+    (``IFAN_16bit``) also takes uint16 (scaled by 1/65535 as it was trained), while the 8-bit
+    variants refuse uint16 with TypeError rather than silently requantising (convert to
+    float32 in [0, 1] to use them on 16-bit data). The output has the input's shape and dtype.
+
+    The network needs sides that are multiples of 8. The official code crops the image to
+    the largest such size (dropping up to 7 bottom rows and right columns, which are then
+    missing from its output); here the image is instead padded to the next multiple of 8 by
+    replicating its last row and column, and the result is cropped back, so every pixel is
+    restored and the output has the input's size. Where the official code does not crop
+    (sizes that are multiples of 8) both agree.
+
+    The dual-pixel variant (``IFAN_dual``) also needs the right and left views:
+    ``model(image, right=R, left=L)``, three images of the same shape and dtype; the image
+    feeds the feature path and the residual, the views the filter encoder.
+    """
+
+    architecture_name = "ifan"
+
+    def _info(self) -> dict:
+        return _core.ifan_info(self._core)
+
+    @property
+    def iterations(self) -> int:
+        """N, the number of IAC iterations (17, or 8, 26, 35, 44)."""
+        return int(self._info()["iterations"])
+
+    @property
+    def dual_pixel(self) -> bool:
+        """True for IFAN_dual (needs ``right=`` and ``left=`` views)."""
+        return bool(self._info()["dual_pixel"])
+
+    @property
+    def bit_depth(self) -> int:
+        """16 for IFAN_16bit, else 8."""
+        return int(self._info()["bit_depth"])
+
+    def _pixel_dtypes(self):
+        if self.bit_depth == 16:
+            return (np.uint8, np.uint16, np.float32)
+        return _PIXEL_DTYPES
+
+    def __call__(self, image: np.ndarray, right: Optional[np.ndarray] = None,
+                 left: Optional[np.ndarray] = None) -> np.ndarray:
+        """Restore one image (dual-pixel variant: with its ``right`` and ``left`` views)."""
+        image = self._check_image(image)
+        if not self.dual_pixel:
+            if right is not None or left is not None:
+                raise ValueError(f"{self.variant} takes one image; right/left views are only for IFAN_dual")
+            return self._core.process(image)
+        if right is None or left is None:
+            raise ValueError("IFAN_dual needs the dual-pixel views: model(image, right=R, left=L)")
+        views = []
+        for name, view in (("right", right), ("left", left)):
+            view = self._check_image(view, name)
+            if view.shape != image.shape:
+                raise ValueError(f"{name} must have the image's shape {image.shape}, got {view.shape}")
+            if view.dtype != image.dtype:
+                raise TypeError(f"{name} must have the image's dtype {image.dtype}, got {view.dtype}")
+            views.append(view)
+        return _core.ifan_process_dual(self._core, image, views[0], views[1])
+
+
 #: Architecture name -> class, used by load_model.
-MODEL_CLASSES = {"stfan": STFAN, "aspdc": ASPDC}
+MODEL_CLASSES = {"stfan": STFAN, "ifan": IFAN, "aspdc": ASPDC}
 
 
 def load_model(weights_path: PathLike, device: str = "cpu",
                num_threads: Optional[int] = None) -> Model:
     """Load the model named by the weights' ``architecture`` metadata.
 
-    Returns an instance of the matching class (:class:`STFAN`, ``IFAN`` or ``ASPDC``).
+    Returns an instance of the matching class (:class:`STFAN`, :class:`IFAN` or :class:`ASPDC`).
     """
     path = _existing_path(weights_path)
     device = as_device(device)

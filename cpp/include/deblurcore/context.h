@@ -1,5 +1,11 @@
 // Context: where and how ops run. It is passed explicitly to every op; there is no global
 // state. A Context is cheap to copy; copies share the allocator.
+//
+// Threads: ops only read their Context, so one Context may be shared by several threads that
+// run ops (or load models) concurrently, as long as none of them calls a setter on it at the
+// same time; the default allocators are thread-safe, and a custom Allocator used from
+// several threads must be too. Each op parallelises itself over num_threads() OpenMP
+// threads; an application running models on several threads may want to lower it.
 #pragma once
 
 #include <cstddef>

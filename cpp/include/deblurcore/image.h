@@ -16,6 +16,8 @@ DEBLURCORE_API const char* pixel_type_name(PixelType type);
 
 // A read-only view of an interleaved RGB image (3 channels, row-major). `row_stride` is in
 // bytes; 0 means packed rows (width * 3 * pixel size). Float images hold values in [0, 1].
+// Views do not own the pixels: the caller keeps them alive during the call. 16-bit samples
+// are in the machine's byte order (convert big-endian file data first).
 struct ImageView {
   const void* data = nullptr;
   int64_t height = 0, width = 0;

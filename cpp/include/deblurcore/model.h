@@ -1,8 +1,15 @@
 // Models: networks loaded from converted weights (.safetensors), run on RGB images.
 //
-// Ownership and threads: a Model owns its weights (shared, read-only, memory-mapped where
-// possible) and its recurrent state. Calls on one instance must not overlap; use one instance
-// per thread. Instances loaded from the same file share nothing mutable.
+//   auto model = deblurcore::load_model("stfan.safetensors");  // architecture from metadata
+//   for (each frame) model->step(in_view, out_view);            // STFAN: frames in order
+//   model->reset();                                             // before the next clip
+//
+// Ownership and threads: load_model returns the only owner of the model. A Model owns its
+// weights (read-only, memory-mapped from the file where possible, so the file must not be
+// modified or truncated while a model loaded from it is alive) and its recurrent state. Calls
+// on one instance must not overlap; use one instance per thread. Instances loaded from the
+// same file share nothing mutable, so several threads may each run their own instance. The
+// model keeps a copy of the Context it was loaded with.
 #pragma once
 
 #include <memory>
@@ -35,8 +42,14 @@ class DEBLURCORE_API Model {
   virtual Tensor forward(const Tensor& x) = 0;
 
   // Restores an RGB image: converts it with image_format(), runs forward() and writes the
-  // result into `out`, which must have the size and pixel type of `in`.
+  // result into `out`, which must have the size and pixel type of `in` (and must not overlap
+  // it). For recurrent models this is one step of the recurrence, as step().
   virtual void process(const ImageView& in, const MutableImageView& out);
+
+  // Restores the next frame of a clip. For recurrent models (STFAN) the result depends on
+  // the frames given since load or reset(), and every frame of a clip must have the same
+  // size (a ValueError otherwise: call reset() first); for the others it is process().
+  void step(const ImageView& in, const MutableImageView& out) { process(in, out); }
 
   const ImageFormat& image_format() const { return format_; }
   const Context& context() const { return ctx_; }
@@ -47,7 +60,10 @@ class DEBLURCORE_API Model {
   ImageFormat format_;
 };
 
-// Loads the model named by the file's "architecture" metadata, on ctx's device.
+// Loads the model named by the file's "architecture" metadata, on ctx's device. ValueError
+// when the file is missing, is not a well-formed safetensors file, names no or an unknown
+// architecture, or lacks or has extra weights; RuntimeError for a CUDA context in a build
+// without CUDA. The returned model holds a copy of ctx (which may then be destroyed).
 DEBLURCORE_API std::unique_ptr<Model> load_model(const std::string& weights_path,
                                                  const Context& ctx = Context());
 

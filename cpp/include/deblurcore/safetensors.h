@@ -26,6 +26,9 @@
 // The file is opened read-only and mapped privately (MAP_PRIVATE) with write access, so a
 // zero-copy tensor is an ordinary writable Tensor: writing to it changes a private copy of
 // the page, never the file. The file must not be truncated by another process while mapped.
+//
+// Threads: a SafetensorsFile is immutable once opened; its copies share the mapping and any
+// number of threads may read from it at once.
 #pragma once
 
 #include <cstdint>

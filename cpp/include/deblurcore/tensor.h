@@ -1,6 +1,11 @@
 // Tensor: float32, contiguous, in PyTorch's dimension order (NCHW for images), with shared
 // ownership of its memory. Host memory is 64-byte aligned. A tensor lives on one device;
 // copies between devices happen only through to().
+//
+// Ownership and threads: copying a Tensor is cheap and shares its memory (like a
+// std::shared_ptr); the memory is freed with the last tensor referring to it. Use clone() for
+// an independent copy. Any number of threads may read a tensor at once; writing to memory
+// that another thread reads or writes needs the caller's synchronisation.
 #pragma once
 
 #include <cstdint>
