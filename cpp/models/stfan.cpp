@@ -2,6 +2,7 @@
 // deblurring. Member names are the official state_dict names so that forward() reads side by
 // side with the original DeblurNet. Layer semantics: the STFAN reference spec.
 #include <optional>
+#include <vector>
 
 #include "deblurcore/error.h"
 #include "deblurcore/safetensors.h"
@@ -51,18 +52,89 @@ struct UpconvLrelu {
   Tensor operator()(const Context& ctx, const Tensor& x) const { return conv(ctx, x, kLrelu); }
 };
 
-// fac_warp / fac_deblur: [conv 3x3 + lrelu, ResnetBlock, ResnetBlock, conv 1x1 -> C*25 + lrelu].
+// The channels [c0, c1) of a (1, C, H, W) tensor, sharing its memory.
+Tensor channels(const Tensor& t, int64_t c0, int64_t c1) {
+  const int64_t C = t.size(1), H = t.size(2), W = t.size(3);
+  return t.reshape({C, H, W}).slice0(c0, c1).reshape({1, c1 - c0, H, W});
+}
+
+// fac_warp / fac_deblur: [conv 3x3 + lrelu, ResnetBlock, ResnetBlock, conv 1x1 -> C*25 + lrelu],
+// whose output is the per-pixel filter tensor of a FAC layer.
+//
+// The filter tensor has 128*25 = 3200 channels (737 MB at 720p). FAC channel c reads only the
+// filter channels [25c, 25c + 25), so the last 1x1 conv and the FAC are computed together in
+// groups of kGroup feature channels: only one group's filters (92 MB at 720p) exist at a time.
+// Bit for bit this is the same computation as the whole conv followed by the whole FAC.
 struct FilterHead {
+  static constexpr int64_t kGroup = 16;  // feature channels per group; divides 128
+  static constexpr int64_t kTaps = int64_t(kFacSize) * kFacSize;
+
   ConvLrelu c0;
   ResnetBlock r1, r2;
-  ConvLrelu c3;
+  ConvLrelu c3;  // the 1x1 conv to 128*25 filter channels (official keys `<name>.3.0.*`)
+
   static FilterHead load(Weights& w, const std::string& name, int64_t cin) {
     return {ConvLrelu::load(w, name + ".0", cin, 128, 3), ResnetBlock::load(w, name + ".1", 128),
             ResnetBlock::load(w, name + ".2", 128),
-            ConvLrelu::load(w, name + ".3", 128, 128 * kFacSize * kFacSize, 1)};
+            ConvLrelu::load(w, name + ".3", 128, 128 * kTaps, 1)};
   }
-  Tensor operator()(const Context& ctx, const Tensor& x) const {
-    return c3(ctx, r2(ctx, r1(ctx, c0(ctx, x))));
+
+  // The head up to (not including) its last conv.
+  Tensor features(const Context& ctx, const Tensor& x) const { return r2(ctx, r1(ctx, c0(ctx, x))); }
+
+  // The filters of feature channels [g0, g1): lrelu(conv1x1(features)) restricted to the
+  // filter channels [25*g0, 25*g1).
+  Tensor filters(const Context& ctx, const Tensor& features, int64_t g0, int64_t g1) const {
+    const Tensor w = c3.conv.weight.slice0(g0 * kTaps, g1 * kTaps);
+    const Tensor b = c3.conv.bias.slice0(g0 * kTaps, g1 * kTaps);
+    return conv2d(ctx, features, w, b, 1, 0, 1, kLrelu);
+  }
+
+  // FAC(x, head(input)), group by group; appends the groups' outputs to `out` (so that a
+  // concat can assemble them). `each_group(g0, g1, filters)` sees every group's filters.
+  template <typename OnFilters>
+  void fac(const Context& ctx, const Tensor& input, const Tensor& x, std::vector<Tensor>& out,
+           OnFilters each_group) const {
+    const Tensor f = features(ctx, input);
+    for (int64_t g0 = 0; g0 < x.size(1); g0 += kGroup) {
+      const int64_t g1 = g0 + kGroup;
+      Tensor k = filters(ctx, f, g0, g1);
+      out.push_back(deblurcore::fac(ctx, channels(x, g0, g1), k, kFacSize));
+      each_group(g0, g1, k);
+    }
+  }
+};
+
+// kconv4: lrelu(conv1x1(kernel_warp) + b), 3200 -> 128 channels, accumulated over the filter
+// groups of the warp head as they are produced (the sum over input channels is split into
+// partial sums; only the summation order differs from one 1x1 conv).
+struct Kconv4 {
+  Tensor bias;
+  std::vector<Tensor> weight_groups;  // weight[:, 25*g0 : 25*g1] per group, made contiguous
+
+  static Kconv4 load(Weights& w, const std::string& name, int64_t cin, int64_t cout,
+                     int64_t group_cols) {
+    const Tensor weight = w.get(name + ".0.weight", {cout, cin, 1, 1});
+    Kconv4 k;
+    k.bias = w.get(name + ".0.bias", {cout});
+    const Tensor host = weight.to(Device::CPU);
+    for (int64_t c0 = 0; c0 < cin; c0 += group_cols) {
+      Tensor g = Tensor::empty({cout, group_cols, 1, 1});
+      for (int64_t o = 0; o < cout; ++o)
+        for (int64_t i = 0; i < group_cols; ++i) g.data()[o * group_cols + i] = host.data()[o * cin + c0 + i];
+      k.weight_groups.push_back(g.to(weight.device()));
+    }
+    return k;
+  }
+
+  // Adds the contribution of filter group `index` to `acc`; the last group adds the bias and
+  // applies the LeakyReLU.
+  void accumulate(const Context& ctx, size_t index, const Tensor& filters, Tensor& acc) const {
+    const bool last = index + 1 == weight_groups.size();
+    Epilogue e = last ? kLrelu : Epilogue{};
+    e.residual = acc;
+    e.residual_position = Epilogue::Residual::BeforeActivation;
+    acc = conv2d(ctx, filters, weight_groups[index], last ? bias : Tensor(), 1, 0, 1, e);
   }
 };
 
@@ -101,7 +173,7 @@ class STFAN final : public Model {
     kconv3_2 = ResnetBlock::load(w, "kconv3_2", c3);
     kconv3_3 = ResnetBlock::load(w, "kconv3_3", c3);
     fac_warp = FilterHead::load(w, "fac_warp", c3);
-    kconv4 = ConvLrelu::load(w, "kconv4", c3 * kFacSize * kFacSize, c3, 1);
+    kconv4 = Kconv4::load(w, "kconv4", c3 * FilterHead::kTaps, c3, FilterHead::kGroup * FilterHead::kTaps);
     fac_deblur = FilterHead::load(w, "fac_deblur", 2 * c3);
     w.check_all_used();
   }
@@ -130,8 +202,8 @@ class STFAN final : public Model {
     const Tensor& last_img_blur = last_img_blur_.defined() ? last_img_blur_ : img_blur;
     const Tensor& output_last_img = output_last_img_.defined() ? output_last_img_ : img_blur;
 
-    // The order differs from the original's so that only one of the two 3200-channel filter
-    // tensors (737 MB each at 720p) is alive at a time; the results are the same.
+    // The two 3200-channel filter tensors (737 MB each at 720p) are never made whole: see
+    // FilterHead. The branches run in another order than the original's; results are the same.
     // Deblurring branch (encoder), only the current frame enters it.
     Tensor conv3_d;
     {
@@ -147,22 +219,23 @@ class STFAN final : public Model {
       Tensor kconv2 = kconv2_3(ctx, kconv2_2(ctx, kconv2_1(ctx, kconv1)));
       kconv3 = kconv3_3(ctx, kconv3_2(ctx, kconv3_1(ctx, kconv2)));
     }
-    // Alignment of the previous frame's feature with the warp filters.
-    Tensor kconv4_out, conv_a_k;
+    // Alignment of the previous frame's feature with the warp filters, and kconv4, which
+    // reads the warp filters too: both consume each group of filters as it is made.
+    std::vector<Tensor> conv3_parts;  // conv3 = cat(FAC(conv3_d, deblur), FAC(fea(prev), warp))
+    std::vector<Tensor> conv_a_k;
+    Tensor kconv4_out = ctx.zeros({1, c3, kconv3.size(2), kconv3.size(3)});
     {
-      Tensor kernel_warp = fac_warp(ctx, kconv3);
-      kconv4_out = kconv4(ctx, kernel_warp);
       Tensor last_fea = output_last_fea_.defined() ? output_last_fea_
                                                    : concat(ctx, {conv3_d, conv3_d}, 1);
-      conv_a_k = fac(ctx, fea(ctx, last_fea), kernel_warp, kFacSize);
+      size_t group = 0;
+      fac_warp.fac(ctx, kconv3, fea(ctx, last_fea), conv_a_k,
+                   [&](int64_t, int64_t, const Tensor& k) { kconv4.accumulate(ctx, group++, k, kconv4_out); });
     }
     // Deblurring of the current frame's feature with the deblur filters.
-    Tensor conv3_d_k;
-    {
-      Tensor kernel_deblur = fac_deblur(ctx, concat(ctx, {kconv3, kconv4_out}, 1));
-      conv3_d_k = fac(ctx, conv3_d, kernel_deblur, kFacSize);
-    }
-    Tensor conv3 = concat(ctx, {conv3_d_k, conv_a_k}, 1);
+    fac_deblur.fac(ctx, concat(ctx, {kconv3, kconv4_out}, 1), conv3_d, conv3_parts,
+                   [](int64_t, int64_t, const Tensor&) {});
+    conv3_parts.insert(conv3_parts.end(), conv_a_k.begin(), conv_a_k.end());
+    Tensor conv3 = concat(ctx, conv3_parts, 1);
     // Decoder (note: upconv*_2 runs before upconv*_1, as in the original).
     Tensor upconv2 = upconv2_1(ctx, upconv2_2(ctx, upconv2_u(ctx, conv3)));
     Tensor upconv1 = upconv1_1(ctx, upconv1_2(ctx, upconv1_u(ctx, upconv2)));
@@ -197,7 +270,7 @@ class STFAN final : public Model {
   ConvLrelu kconv1_1, kconv2_1, kconv3_1;
   ResnetBlock kconv1_2, kconv1_3, kconv2_2, kconv2_3, kconv3_2, kconv3_3;
   FilterHead fac_warp, fac_deblur;
-  ConvLrelu kconv4;
+  Kconv4 kconv4;
 
   Tensor last_img_blur_, output_last_img_, output_last_fea_;
 };

@@ -55,7 +55,11 @@ class DEBLURCORE_API Model {
   const Context& context() const { return ctx_; }
 
  protected:
-  Model(const Context& ctx, const ImageFormat& format) : ctx_(ctx), format_(format) {}
+  // The model's context allocates through a cache in front of the given allocator: each
+  // frame reuses the blocks of the previous one instead of faulting in fresh memory.
+  Model(const Context& ctx, const ImageFormat& format) : ctx_(ctx), format_(format) {
+    ctx_.set_allocator(make_caching_allocator(ctx.allocator_ptr()));
+  }
   Context ctx_;
   ImageFormat format_;
 };
