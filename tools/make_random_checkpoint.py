@@ -18,31 +18,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from _convert_import import import_convert
 
 
-def _import_convert():
-    """Import ``deblurcore.convert``: the installed package if there is one, else the
-    sources of this checkout. The converter is pure Python, so in the second case the
-    package's ``__init__`` (which loads the compiled core) is bypassed."""
-    try:
-        import deblurcore.convert as convert
 
-        return convert
-    except ImportError:
-        src = Path(__file__).resolve().parent.parent / "python" / "deblurcore"
-        if not (src / "convert" / "__init__.py").is_file():
-            raise
-        import types
-
-        pkg = types.ModuleType("deblurcore")
-        pkg.__path__ = [str(src)]
-        sys.modules["deblurcore"] = pkg
-        import deblurcore.convert as convert
-
-        return convert
-
-
-_convert = _import_convert()
+_convert = import_convert()
 write_random_checkpoint = _convert.torch_writer.write_random_checkpoint
 ConversionError = _convert.ConversionError
 

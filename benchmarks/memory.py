@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Check that memory stays flat over a long video: run STFAN (or another model) over many
+frames and print the resident set size along the way.
+
+    python benchmarks/memory.py --frames 1000 --size 320x180
+
+Weights are random (written in the official layout and converted), frames are synthetic.
+Prints RSS (current, from /proc/self/statm) after the first frames and then at regular
+intervals, and the growth between frame 10 and the last frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="stfan", choices=["stfan", "ifan", "aspdc"])
+    p.add_argument("--frames", type=int, default=1000)
+    p.add_argument("--size", default="320x180", help="WxH")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+
+    import deblurcore
+    from deblurcore.convert import convert_checkpoint, write_random_checkpoint
+
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    rng = np.random.default_rng(0)
+    frames = [(rng.random((h, w, 3)) * 255).astype(np.uint8) for _ in range(8)]
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt, weights = Path(tmp) / "m.pth", Path(tmp) / "m.safetensors"
+        write_random_checkpoint(ckpt, arch=args.model, seed=0)
+        convert_checkpoint(ckpt, weights)
+        model = deblurcore.load_model(weights, num_threads=args.threads)
+        t0 = time.perf_counter()
+        at10 = None
+        marks = {1, 10, args.frames} | set(range(100, args.frames + 1, max(args.frames // 10, 1)))
+        for i in range(1, args.frames + 1):
+            model(frames[i % len(frames)])
+            if i == 10:
+                at10 = current_rss_mb()
+            if i in marks:
+                print(f"frame {i:6d}  rss {current_rss_mb():8.1f} MB  {i / (time.perf_counter() - t0):6.2f} frames/s",
+                      flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if at10 is not None:
+        print(f"growth from frame 10 to {args.frames}: {current_rss_mb() - at10:+.1f} MB (peak {peak:.0f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
