@@ -35,17 +35,6 @@ constexpr int64_t kRowsPerIteration = 896;  // F.3 rows per iteration: 128*3*2 t
 
 const Epilogue kLrelu = Epilogue::leaky_relu(kSlope);
 
-// `conv(cin, cout, k, s)` of nn_common.py: Conv2d (zero padding (k-1)/2) + LeakyReLU(0.1);
-// keys `<name>.0.*`.
-struct ConvLrelu {
-  Conv2d conv;
-  static ConvLrelu load(Weights& w, const std::string& name, int64_t cin, int64_t cout, int k = 3,
-                        int stride = 1) {
-    return {Conv2d::load(w, name + ".0", cin, cout, k, stride)};
-  }
-  Tensor operator()(const Context& ctx, const Tensor& x) const { return conv(ctx, x, kLrelu); }
-};
-
 // IFAN's ResnetBlock(c, res_num): for each unit x = lrelu(x + stem[i](x)) with
 // stem[i] = conv3x3, lrelu, conv3x3 (keys `<name>.stem.<i>.0.*` / `.2.*`); with more than one
 // unit the block input is added at the end, without activation.

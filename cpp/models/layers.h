@@ -50,4 +50,19 @@ struct ConvTranspose2d {
   }
 };
 
+// `conv(cin, cout, k, stride)` of the STFAN and IFAN code: Sequential(Conv2d with padding
+// (k-1)/2, LeakyReLU(0.1)), so its keys are `<name>.0.weight/.bias`.
+struct ConvLrelu {
+  static constexpr float kSlope = 0.1f;
+  Conv2d conv;
+
+  static ConvLrelu load(Weights& w, const std::string& name, int64_t cin, int64_t cout, int k = 3,
+                        int stride = 1) {
+    return {Conv2d::load(w, name + ".0", cin, cout, k, stride)};
+  }
+  Tensor operator()(const Context& ctx, const Tensor& x) const {
+    return conv(ctx, x, Epilogue::leaky_relu(kSlope));
+  }
+};
+
 }  // namespace deblurcore

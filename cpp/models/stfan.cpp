@@ -18,17 +18,6 @@ constexpr int kFacSize = 5;     // both FAC layers are 5x5
 
 const Epilogue kLrelu = Epilogue::leaky_relu(kSlope);
 
-// `conv(cin, cout, k, s)` of the original: Conv2d (padding (k-1)/2) + LeakyReLU(0.1); keys
-// `<name>.0.*`.
-struct ConvLrelu {
-  Conv2d conv;
-  static ConvLrelu load(Weights& w, const std::string& name, int64_t cin, int64_t cout, int k,
-                        int stride = 1) {
-    return {Conv2d::load(w, name + ".0", cin, cout, k, stride)};
-  }
-  Tensor operator()(const Context& ctx, const Tensor& x) const { return conv(ctx, x, kLrelu); }
-};
-
 // STFAN's ResnetBlock: x + conv(lrelu(conv(x))), no activation after the sum; keys
 // `<name>.stem.0.*` and `<name>.stem.2.*`.
 struct ResnetBlock {
