@@ -10,9 +10,9 @@ namespace cpu {
 namespace deform_isa {
 
 void deform_conv2d_generic(const Context& ctx, const DeformConv2dParams& p, const float* x,
-                           const float* offset, const float* mask, const float* weight,
+                           float* xt, const float* offset, const float* mask, const float* weight,
                            const float* bias, const float* residual, float* out) {
-  deform_conv2d_impl(ctx, p, x, offset, mask, weight, bias, residual, out);
+  deform_conv2d_impl(ctx, p, x, xt, offset, mask, weight, bias, residual, out);
 }
 
 }  // namespace deform_isa
@@ -20,19 +20,20 @@ void deform_conv2d_generic(const Context& ctx, const DeformConv2dParams& p, cons
 void deform_conv2d(const Context& ctx, const DeformConv2dParams& p, const float* x,
                    const float* offset, const float* mask, const float* weight,
                    const float* bias, const float* residual, float* out) {
-  // The kernels index within one input plane with 32-bit integers.
-  check(p.H * p.W < (int64_t(1) << 31), "deform_conv2d: an input plane of ", p.H, "x", p.W,
-        " is too large for the CPU kernel (at most 2^31 - 1 pixels)");
+  // The channels-last copy of the input the kernels sample from, and a row of zeros. From the
+  // context's allocator: a model's caching allocator hands back the same block every call.
+  Tensor xt_buf = ctx.empty({(p.N * p.H * p.W + 1) * p.Cin});
+  float* xt = xt_buf.data();
   switch (ctx.isa()) {
     case Isa::AVX512:
-      deform_isa::deform_conv2d_avx512(ctx, p, x, offset, mask, weight, bias, residual, out);
+      deform_isa::deform_conv2d_avx512(ctx, p, x, xt, offset, mask, weight, bias, residual, out);
       return;
     case Isa::AVX2:
-      deform_isa::deform_conv2d_avx2(ctx, p, x, offset, mask, weight, bias, residual, out);
+      deform_isa::deform_conv2d_avx2(ctx, p, x, xt, offset, mask, weight, bias, residual, out);
       return;
     case Isa::Generic: break;
   }
-  deform_isa::deform_conv2d_generic(ctx, p, x, offset, mask, weight, bias, residual, out);
+  deform_isa::deform_conv2d_generic(ctx, p, x, xt, offset, mask, weight, bias, residual, out);
 }
 
 void weighted_sum(const Context& ctx, const WeightedSumParams& p, const float* const* inputs,

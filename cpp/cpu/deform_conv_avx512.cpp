@@ -7,10 +7,10 @@ namespace deblurcore {
 namespace cpu {
 namespace deform_isa {
 
-void deform_conv2d_avx512(const Context& ctx, const DeformConv2dParams& p, const float* x,
+void deform_conv2d_avx512(const Context& ctx, const DeformConv2dParams& p, const float* x, float* xt,
                           const float* offset, const float* mask, const float* weight,
                           const float* bias, const float* residual, float* out) {
-  deform_conv2d_impl(ctx, p, x, offset, mask, weight, bias, residual, out);
+  deform_conv2d_impl(ctx, p, x, xt, offset, mask, weight, bias, residual, out);
 }
 
 }  // namespace deform_isa
