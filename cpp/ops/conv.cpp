@@ -5,35 +5,6 @@
 
 namespace deblurcore {
 
-namespace {
-
-EpilogueParams epilogue_params(const Context& ctx, const char* op, const Epilogue& e,
-                               const Shape& out_shape) {
-  if (e.residual.defined()) {
-    check_any(ctx, op, "epilogue.residual", e.residual);
-    check_same_shape(op, "epilogue.residual", e.residual, "the output", out_shape);
-  }
-  check(e.activation == Activation::None || e.activation == Activation::ReLU ||
-            e.activation == Activation::LeakyReLU,
-        op, ": unknown epilogue activation ", static_cast<int>(e.activation));
-  EpilogueParams p;
-  p.activation = e.activation;
-  p.negative_slope = e.activation == Activation::LeakyReLU ? e.negative_slope : 0.f;
-  p.residual_before_activation = e.residual_position == Epilogue::Residual::BeforeActivation;
-  return p;
-}
-
-void check_bias(const Context& ctx, const char* op, const Tensor& bias, int64_t cout) {
-  if (!bias.defined()) return;
-  check_any(ctx, op, "bias", bias);
-  check(bias.dim() == 1 && bias.size(0) == cout, op, ": bias must have shape (", cout,
-        ",) to match the weight's output channels, got ", bias.shape_str());
-}
-
-const float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
-
-}  // namespace
-
 Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
               Pair stride, Pair padding, Pair dilation, const Epilogue& epilogue) {
   const char* op = "conv2d";

@@ -5,28 +5,6 @@
 
 namespace deblurcore {
 
-namespace {
-
-const float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
-
-EpilogueParams deform_epilogue(const Context& ctx, const char* op, const Epilogue& e,
-                               const Shape& out_shape) {
-  if (e.residual.defined()) {
-    check_any(ctx, op, "epilogue.residual", e.residual);
-    check_same_shape(op, "epilogue.residual", e.residual, "the output", out_shape);
-  }
-  check(e.activation == Activation::None || e.activation == Activation::ReLU ||
-            e.activation == Activation::LeakyReLU,
-        op, ": unknown epilogue activation ", static_cast<int>(e.activation));
-  EpilogueParams p;
-  p.activation = e.activation;
-  p.negative_slope = e.activation == Activation::LeakyReLU ? e.negative_slope : 0.f;
-  p.residual_before_activation = e.residual_position == Epilogue::Residual::BeforeActivation;
-  return p;
-}
-
-}  // namespace
-
 Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
                      const Tensor& weight, const Tensor& bias, Pair stride, Pair padding,
                      Pair dilation, const Tensor& mask, const Epilogue& epilogue) {
@@ -44,11 +22,7 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
   check(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1),
         " input channels (shape ", weight.shape_str(), ") but x has ", x.size(1),
         " channels (shape ", x.shape_str(), "); grouped weights are not supported");
-  if (bias.defined()) {
-    check_any(ctx, op, "bias", bias);
-    check(bias.dim() == 1 && bias.size(0) == weight.size(0), op, ": bias must have shape (",
-          weight.size(0), ",) to match the weight's output channels, got ", bias.shape_str());
-  }
+  check_bias(ctx, op, bias, weight.size(0));
 
   DeformConv2dParams p{};
   p.N = x.size(0), p.Cin = x.size(1), p.H = x.size(2), p.W = x.size(3);
@@ -83,7 +57,7 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
           ", got ", mask.shape_str());
   }
   const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
-  p.epilogue = deform_epilogue(ctx, op, epilogue, out_shape);
+  p.epilogue = epilogue_params(ctx, op, epilogue, out_shape);
 
   Tensor out = ctx.empty(out_shape);
   const float* res = ptr_or_null(epilogue.residual);

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "deblurcore/context.h"
+#include "deblurcore/ops.h"
+#include "op_params.h"
 #include "deblurcore/error.h"
 #include "deblurcore/tensor.h"
 
@@ -45,5 +47,33 @@ inline void check_positive(const char* op, const char* name, int value) {
 inline void check_non_negative(const char* op, const char* name, int value) {
   check(value >= 0, op, ": ", name, " must be non-negative, got ", value);
 }
+
+// The validated output stage of a convolution-like op (its residual must have `out_shape`).
+inline EpilogueParams epilogue_params(const Context& ctx, const char* op, const Epilogue& e,
+                                      const Shape& out_shape) {
+  if (e.residual.defined()) {
+    check_any(ctx, op, "epilogue.residual", e.residual);
+    check_same_shape(op, "epilogue.residual", e.residual, "the output", out_shape);
+  }
+  check(e.activation == Activation::None || e.activation == Activation::ReLU ||
+            e.activation == Activation::LeakyReLU,
+        op, ": unknown epilogue activation ", static_cast<int>(e.activation));
+  EpilogueParams p;
+  p.activation = e.activation;
+  p.negative_slope = e.activation == Activation::LeakyReLU ? e.negative_slope : 0.f;
+  p.residual_before_activation = e.residual_position == Epilogue::Residual::BeforeActivation;
+  return p;
+}
+
+// An optional bias must be (cout,).
+inline void check_bias(const Context& ctx, const char* op, const Tensor& bias, int64_t cout) {
+  if (!bias.defined()) return;
+  check_any(ctx, op, "bias", bias);
+  check(bias.dim() == 1 && bias.size(0) == cout, op, ": bias must have shape (", cout,
+        ",) to match the weight's output channels, got ", bias.shape_str());
+}
+
+// The data pointer of an optional tensor, or null.
+inline const float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
 
 }  // namespace deblurcore
