@@ -10,15 +10,7 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const T
   const char* op = "conv2d";
   check_input(ctx, op, "x", x, 4, "(N, Cin, H, W)");
   check_input(ctx, op, "weight", weight, 4, "(Cout, Cin, kh, kw)");
-  check_positive(op, "stride", stride.h);
-  check_positive(op, "stride", stride.w);
-  check_positive(op, "dilation", dilation.h);
-  check_positive(op, "dilation", dilation.w);
-  check_non_negative(op, "padding", padding.h);
-  check_non_negative(op, "padding", padding.w);
-  check(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1),
-        " input channels (shape ", weight.shape_str(), ") but x has ", x.size(1),
-        " channels (shape ", x.shape_str(), ")");
+  const ConvOutputSize size = conv_output_size(op, x, weight, stride, padding, dilation);
   check_bias(ctx, op, bias, weight.size(0));
 
   Conv2dParams p{};
@@ -26,12 +18,7 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const T
   p.Cout = weight.size(0), p.kh = weight.size(2), p.kw = weight.size(3);
   p.sh = stride.h, p.sw = stride.w, p.ph = padding.h, p.pw = padding.w;
   p.dh = dilation.h, p.dw = dilation.w;
-  const int64_t span_h = p.dh * (p.kh - 1) + 1, span_w = p.dw * (p.kw - 1) + 1;
-  check(p.H + 2 * p.ph >= span_h && p.W + 2 * p.pw >= span_w, op, ": the padded input (",
-        p.H + 2 * p.ph, "x", p.W + 2 * p.pw, ") is smaller than the dilated kernel (", span_h,
-        "x", span_w, "), which would give an empty output");
-  p.Hout = (p.H + 2 * p.ph - span_h) / p.sh + 1;
-  p.Wout = (p.W + 2 * p.pw - span_w) / p.sw + 1;
+  p.Hout = size.h, p.Wout = size.w;
   const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
   p.epilogue = epilogue_params(ctx, op, epilogue, out_shape);
 

@@ -13,15 +13,8 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
   check_input(ctx, op, "offset", offset, 4, "(N, 2*offset_groups*kh*kw, Hout, Wout)");
   check_input(ctx, op, "weight", weight, 4, "(Cout, Cin, kh, kw)");
   if (mask.defined()) check_input(ctx, op, "mask", mask, 4, "(N, offset_groups*kh*kw, Hout, Wout)");
-  check_positive(op, "stride", stride.h);
-  check_positive(op, "stride", stride.w);
-  check_positive(op, "dilation", dilation.h);
-  check_positive(op, "dilation", dilation.w);
-  check_non_negative(op, "padding", padding.h);
-  check_non_negative(op, "padding", padding.w);
-  check(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1),
-        " input channels (shape ", weight.shape_str(), ") but x has ", x.size(1),
-        " channels (shape ", x.shape_str(), "); grouped weights are not supported");
+  const ConvOutputSize size = conv_output_size(op, x, weight, stride, padding, dilation,
+                                              "; grouped weights are not supported");
   check_bias(ctx, op, bias, weight.size(0));
 
   DeformConv2dParams p{};
@@ -29,12 +22,7 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
   p.Cout = weight.size(0), p.kh = weight.size(2), p.kw = weight.size(3);
   p.sh = stride.h, p.sw = stride.w, p.ph = padding.h, p.pw = padding.w;
   p.dh = dilation.h, p.dw = dilation.w;
-  const int64_t span_h = p.dh * (p.kh - 1) + 1, span_w = p.dw * (p.kw - 1) + 1;
-  check(p.H + 2 * p.ph >= span_h && p.W + 2 * p.pw >= span_w, op, ": the padded input (",
-        p.H + 2 * p.ph, "x", p.W + 2 * p.pw, ") is smaller than the dilated kernel (", span_h,
-        "x", span_w, "), which would give an empty output");
-  p.Hout = (p.H + 2 * p.ph - span_h) / p.sh + 1;
-  p.Wout = (p.W + 2 * p.pw - span_w) / p.sw + 1;
+  p.Hout = size.h, p.Wout = size.w;
 
   const int64_t taps = p.kh * p.kw;
   check(offset.size(0) == p.N, op, ": offset has batch size ", offset.size(0), " but x has ",

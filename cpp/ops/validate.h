@@ -73,6 +73,35 @@ inline void check_bias(const Context& ctx, const char* op, const Tensor& bias, i
         ",) to match the weight's output channels, got ", bias.shape_str());
 }
 
+// Output size of a convolution-like op over x (N, Cin, H, W) with weight (Cout, Cin, kh, kw),
+// after checking what conv2d and deform_conv2d share: stride and dilation >= 1, padding >= 0,
+// the weight's input channels equal to x's, and a padded input no smaller than the dilated
+// kernel (which would give an empty output). `channel_note` is appended to the channel message.
+struct ConvOutputSize {
+  int64_t h, w;
+};
+inline ConvOutputSize conv_output_size(const char* op, const Tensor& x, const Tensor& weight,
+                                       Pair stride, Pair padding, Pair dilation,
+                                       const char* channel_note = "") {
+  check_positive(op, "stride", stride.h);
+  check_positive(op, "stride", stride.w);
+  check_positive(op, "dilation", dilation.h);
+  check_positive(op, "dilation", dilation.w);
+  check_non_negative(op, "padding", padding.h);
+  check_non_negative(op, "padding", padding.w);
+  check(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1),
+        " input channels (shape ", weight.shape_str(), ") but x has ", x.size(1),
+        " channels (shape ", x.shape_str(), ")", channel_note);
+  const int64_t span_h = int64_t(dilation.h) * (weight.size(2) - 1) + 1;
+  const int64_t span_w = int64_t(dilation.w) * (weight.size(3) - 1) + 1;
+  const int64_t padded_h = x.size(2) + 2 * int64_t(padding.h);
+  const int64_t padded_w = x.size(3) + 2 * int64_t(padding.w);
+  check(padded_h >= span_h && padded_w >= span_w, op, ": the padded input (", padded_h, "x",
+        padded_w, ") is smaller than the dilated kernel (", span_h, "x", span_w,
+        "), which would give an empty output");
+  return {(padded_h - span_h) / stride.h + 1, (padded_w - span_w) / stride.w + 1};
+}
+
 // The data pointer of an optional tensor, or null.
 inline const float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
 
