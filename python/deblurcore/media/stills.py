@@ -1,0 +1,148 @@
+"""Still images: ``H×W×3`` RGB numpy arrays in and out of PNG, JPEG, BMP and TIFF files.
+
+Pillow reads and writes 8-bit pictures. Pillow has no image mode for RGB with 16 bits per
+channel (it would reduce a 48-bit PNG to 8 bits), so files with more than 8 bits per channel
+(16-bit PNG and TIFF, gray or colour) are decoded, and uint16 arrays encoded, with PyAV's
+PNG/TIFF codecs; that keeps 16-bit pictures exact through a 16-bit model.
+
+Reading gives ``uint16`` for files with more than 8 bits per channel, else ``uint8``; alpha
+is dropped and gray is replicated to three channels. Writing takes ``uint8`` or ``uint16``:
+PNG and TIFF keep 16 bits, JPEG and BMP are 8-bit only (uint16 is rounded to uint8).
+"""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ._common import av, MediaError, PathLike, av_errors, describe, require_av
+from .atomic import write_bytes_atomically
+from .paths import IMAGE_EXTENSIONS
+
+_PILLOW_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+_WIDE_EXTENSIONS = (".png", ".tif", ".tiff")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_image_array(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be an H×W×3 array, got {getattr(image, 'shape', type(image))}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise TypeError(f"image must be uint8 or uint16, got {image.dtype}")
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    # uint16 → uint8 with rounding: 65535 / 255 = 257 exactly.
+    return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+
+
+def _png_bit_depth(path: Path) -> int:
+    """The bit depth of a PNG from its IHDR chunk, which the format fixes at byte 24
+    (signature, chunk length, 'IHDR', width, height, then the depth)."""
+    with open(path, "rb") as f:
+        head = f.read(25)
+    if len(head) < 25 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return 8
+    return head[24]
+
+
+def _more_than_8_bits(path: Path, im: Image.Image) -> bool:
+    if im.mode.startswith("I") or im.mode == "F":  # 16/32-bit gray, float
+        return True
+    if im.format == "PNG":
+        return _png_bit_depth(path) > 8
+    if im.format == "TIFF":
+        bits = im.tag_v2.get(258, (8,))  # BitsPerSample, one value per channel
+        return max(bits if isinstance(bits, tuple) else (bits,)) > 8
+    return False
+
+
+def _read_wide(path: Path) -> np.ndarray:
+    """Decode a PNG/TIFF with more than 8 bits per channel as uint16 RGB (PyAV)."""
+    require_av()
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path}: not an image")
+            frame = next(container.decode(video=0), None)
+    except MediaError:
+        raise
+    except av_errors() as exc:
+        raise MediaError(f"cannot read image {path}: {describe(exc)}") from None
+    if frame is None:
+        raise MediaError(f"cannot read image {path}: no picture in the file")
+    return frame.to_ndarray(format="rgb48le")
+
+
+def read_image(path: PathLike) -> np.ndarray:
+    """Read a still image as ``H×W×3`` RGB: ``uint16`` when the file has more than 8 bits
+    per channel (16-bit PNG/TIFF), else ``uint8``. Alpha is dropped, gray is replicated."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            if _more_than_8_bits(path, im):
+                return _read_wide(path)
+            return np.array(im.convert("RGB"), dtype=np.uint8)
+    except MediaError:
+        raise
+    except UnidentifiedImageError:
+        raise MediaError(f"cannot read image {path}: not a picture in a format Pillow reads") from None
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"cannot read image {path}: {exc}") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's errors for damaged files
+        raise MediaError(f"cannot read image {path}: {describe(exc)}") from None
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+
+
+def _encode_wide(image: np.ndarray, ext: str) -> bytes:
+    """A uint16 RGB array as a 16-bit PNG or TIFF (PyAV)."""
+    require_av()
+    codec = "png" if ext == ".png" else "tiff"
+    pix_fmt = "rgb48be" if codec == "png" else "rgb48le"  # the layouts the encoders take
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb48le")
+    ctx = av.CodecContext.create(codec, "w")
+    height, width = image.shape[:2]
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
+    ctx.time_base = Fraction(1, 25)
+    frame = frame.reformat(format=pix_fmt)
+    frame.pts = 0
+    packets = list(ctx.encode(frame)) + list(ctx.encode(None))
+    return b"".join(bytes(p) for p in packets)
+
+
+def encode_image(image: np.ndarray, ext: str) -> bytes:
+    """Encode an ``H×W×3`` uint8/uint16 RGB array in the still-image format of ``ext``.
+
+    PNG and TIFF keep 16 bits; JPEG and BMP are 8-bit only, so uint16 is rounded to uint8.
+    JPEG uses 4:4:4 chroma and quality 95 to limit the loss.
+    """
+    check_image_array(image)
+    ext = ext.lower()
+    if ext not in _PILLOW_FORMATS:
+        raise MediaError(f"unsupported image extension {ext!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
+    if image.dtype == np.uint16 and ext in _WIDE_EXTENSIONS:
+        return _encode_wide(image, ext)
+    picture = Image.fromarray(np.ascontiguousarray(to_uint8(image)))
+    options = {"quality": 95, "subsampling": 0} if _PILLOW_FORMATS[ext] == "JPEG" else {}
+    buffer = io.BytesIO()
+    picture.save(buffer, format=_PILLOW_FORMATS[ext], **options)
+    return buffer.getvalue()
+
+
+def write_image(path: PathLike, image: np.ndarray) -> None:
+    """Write one image atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    write_bytes_atomically(path, encode_image(image, path.suffix))
