@@ -110,8 +110,8 @@ def fake(monkeypatch):
     config = {"cls": FakeModel, "kwargs": {}}
 
     def load_model(weights_path, device="cpu", num_threads=None):
-        header = cli.read_safetensors_header(Path(weights_path))
-        arch = header["__metadata__"]["architecture"]
+        info = cli.read_weights_info(Path(weights_path))
+        arch = info["metadata"]["architecture"]
         cls = FakeRecurrentModel if arch == "stfan" else config["cls"]
         return cls(weights_path, device, num_threads, architecture=arch, **config["kwargs"])
 

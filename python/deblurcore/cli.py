@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
-import struct
 import sys
 import threading
 import time
@@ -156,43 +156,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------------------
-# Weights header
+# Weights file
 
 
-_MAX_HEADER = 100 * 1024 * 1024
-
-
-def read_safetensors_header(path: Path) -> dict:
-    """The JSON header of a safetensors file (tensor table plus ``__metadata__``).
-
-    Read directly (8-byte little-endian length, then JSON) so that inspecting a file needs
-    no tensor library and never loads the tensors.
-    """
+def read_weights_info(path: Path) -> dict:
+    """What a weights file holds: ``{"metadata": {key: value}, "tensors": {name: (dtype,
+    shape)}}``, from the core's safetensors reader, which validates the whole header (the
+    same check the models make when they load the file) without reading the tensors."""
     if not path.exists():
         raise UsageError(f"weights file {path}: no such file")
     if not path.is_file():
         raise UsageError(f"weights file {path} is not a regular file")
     try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise UsageError(f"weights file {path} is not a safetensors file (too short)")
-            (size,) = struct.unpack("<Q", head)
-            if size > _MAX_HEADER or size > path.stat().st_size - 8:
-                raise UsageError(f"weights file {path} is not a safetensors file (bad header size)")
-            header = json.loads(f.read(size).decode("utf-8"))
+        with open(path, "rb"):
+            pass
     except OSError as exc:
         raise UsageError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise UsageError(f"weights file {path} is not a safetensors file (header is not JSON)") from None
-    if not isinstance(header, dict):
-        raise UsageError(f"weights file {path} is not a safetensors file (header is not an object)")
-    return header
+    from . import _core
 
-
-def _metadata(header: dict) -> dict:
-    meta = header.get("__metadata__") or {}
-    return meta if isinstance(meta, dict) else {}
+    try:
+        return _core.safetensors_info(str(path))
+    except ValueError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise UsageError(f"weights file {path} is not a safetensors file: {reason}") from None
 
 
 # --------------------------------------------------------------------------------------
@@ -285,7 +271,7 @@ def cmd_deblur(args) -> int:
     inp, out, weights = Path(args.input), Path(args.output), Path(args.weights)
     if not inp.exists():
         raise UsageError(f"INPUT {inp}: no such file or folder")
-    header = read_safetensors_header(weights)  # bad weights fail before the input is decoded
+    weights_info = read_weights_info(weights)  # bad weights fail before the input is decoded
     if _same_path(inp, out) or inp.resolve() == out.resolve():
         raise UsageError(f"OUTPUT {out} is the same as INPUT")
     kind = media.output_kind(out)
@@ -300,7 +286,7 @@ def cmd_deblur(args) -> int:
         if kind == "image" and source.kind != "image":
             raise UsageError(f"OUTPUT {out} is an image file but INPUT is a {source.kind}; "
                              "give a folder or a video as OUTPUT")
-        model = _load_model(args, weights, _metadata(header))
+        model = _load_model(args, weights, weights_info["metadata"])
         recurrent = bool(getattr(model, "is_video", False))
         if args.reset_every and not recurrent:
             media.warn(f"--reset-every has no effect: {getattr(model, 'architecture', 'this model')} "
@@ -358,15 +344,11 @@ def cmd_convert(args) -> int:
 
 def cmd_info(args) -> int:
     path = Path(args.weights)
-    header = read_safetensors_header(path)
-    meta = _metadata(header)
-    tensors = {k: v for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
-    params = 0
-    dtypes = set()
-    for entry in tensors.values():
-        shape = entry.get("shape") or []
-        params += int(np.prod(shape, dtype=np.int64)) if shape else 1
-        dtypes.add(str(entry.get("dtype", "?")))
+    info = read_weights_info(path)
+    meta = info["metadata"]
+    tensors = info["tensors"]
+    params = sum(math.prod(shape) for _, shape in tensors.values())
+    dtypes = {dtype for dtype, _ in tensors.values()}
     if args.json:
         print(json.dumps({"file": str(path), "size_bytes": path.stat().st_size, "num_tensors": len(tensors),
                           "num_params": params, "dtypes": sorted(dtypes), "metadata": meta}, indent=2))

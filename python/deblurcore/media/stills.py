@@ -96,7 +96,7 @@ def read_image(path: PathLike) -> np.ndarray:
     except MediaError:
         raise
     except UnidentifiedImageError:
-        raise MediaError(f"cannot read image {path}: not a picture in a format Pillow reads") from None
+        raise MediaError(f"cannot read image {path}: unknown or damaged picture format") from None
     except Image.DecompressionBombError as exc:
         raise MediaError(f"cannot read image {path}: {exc}") from None
     except (OSError, ValueError, SyntaxError) as exc:  # Pillow's errors for damaged files
