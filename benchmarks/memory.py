@@ -2,9 +2,10 @@
 """Check that memory stays flat over a long video: run STFAN (or another model) over many
 frames and print the resident set size along the way.
 
-    python benchmarks/memory.py --frames 1000 --size 320x180
+    python -m benchmarks.memory --frames 1000 --size 320x180
 
-Weights are random (written in the official layout and converted), frames are synthetic.
+Weights are random (in the official layout, see deblurcore.convert.write_random_weights),
+frames are synthetic.
 Prints RSS (current, from /proc/self/statm) after the first frames and then at regular
 intervals, and the growth between frame 10 and the last frame.
 """
@@ -37,15 +38,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import deblurcore
-    from deblurcore.convert import convert_checkpoint, write_random_checkpoint
+    from deblurcore.convert import write_random_weights
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     rng = np.random.default_rng(0)
     frames = [(rng.random((h, w, 3)) * 255).astype(np.uint8) for _ in range(8)]
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt, weights = Path(tmp) / "m.pth", Path(tmp) / "m.safetensors"
-        write_random_checkpoint(ckpt, arch=args.model, seed=0)
-        convert_checkpoint(ckpt, weights)
+        weights = write_random_weights(Path(tmp) / "m.safetensors", arch=args.model, seed=0)
         model = deblurcore.load_model(weights, num_threads=args.threads)
         t0 = time.perf_counter()
         at10 = None

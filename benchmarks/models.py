@@ -3,9 +3,10 @@
 report the peak memory of each runtime.
 
 Runtimes (--runtimes, comma-separated, default all three):
-  ours   deblurcore.load_model on weights converted from a random checkpoint in the official
-         layout (the speed of a network does not depend on its weight values).
-  torch  the PyTorch reference model of the tests (tests/torch_models/), eager, no_grad, with
+  ours   deblurcore.load_model on random weights in the official layout
+         (deblurcore.convert.write_random_weights; the speed of a network does not depend on
+         its weight values).
+  torch  the PyTorch reference model of the tests (tests.torch_models), eager, no_grad, with
          the same random weights as the ONNX export.
   ort    ONNX Runtime (CPUExecutionProvider, intra-op threads = --threads, inter-op threads 1,
          all graph optimizations) on that same torch model exported to ONNX with the
@@ -33,11 +34,13 @@ runtime's own: the ort process imports only numpy and onnxruntime. Times are the
 --repeat frames after --warmup frames, in seconds per frame, two different frames
 alternating; ratios are torch/ours and ort/ours (> 1 means deblurcore is faster).
 
-    python benchmarks/models.py                       # every model, 1280x720 and 640x360
-    python benchmarks/models.py --models stfan --sizes 1280x720 --repeat 3 --threads 2
-    python benchmarks/models.py --models aspdc --sizes 320x180 --runtimes torch,ort
+    python -m benchmarks.models                       # every model, 1280x720 and 640x360
+    python -m benchmarks.models --models stfan --sizes 1280x720 --repeat 3 --threads 2
+    python -m benchmarks.models --models aspdc --sizes 320x180 --runtimes torch,ort
 
-`ours` needs the deblurcore package on the path (e.g. PYTHONPATH=build/NAME/python).
+Run it as a module from the repository root: the torch runtime imports the reference models
+as tests.torch_models, which the root makes importable. `ours` needs the deblurcore package
+on the path (e.g. PYTHONPATH=build/NAME/python).
 """
 
 from __future__ import annotations
@@ -57,8 +60,7 @@ from unittest import mock
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the PyTorch reference models used by the tests
+ROOT = Path(__file__).resolve().parent.parent  # workers run from here, as the benchmark does
 
 ONNX_OPSET = 19  # DeformConv is a standard ONNX op from opset 19
 CHECK_TOL = 1e-4  # max |ort - torch| on the check input (outputs are O(1) in magnitude)
@@ -70,7 +72,7 @@ RUNTIMES = ("ours", "torch", "ort")
 # Runtime, and how to export it to ONNX.
 
 def _stfan_torch(seed):
-    from torch_models.stfan import DeblurNet, random_state_dict
+    from tests.torch_models.stfan import DeblurNet, random_state_dict
 
     net = DeblurNet()
     net.load_state_dict(random_state_dict(seed))
@@ -113,7 +115,7 @@ class _StfanOrtRunner:
 
 
 def _aspdc_torch(seed):
-    from torch_models.aspdc import DeblurringNet, random_state_dict
+    from tests.torch_models.aspdc import DeblurringNet, random_state_dict
 
     net = DeblurringNet()
     net.load_state_dict(random_state_dict(seed))
@@ -134,7 +136,7 @@ class _AspdcTorchRunner:
 
 
 def _ifan_torch(seed):
-    from torch_models.ifan import Network, random_state_dict
+    from tests.torch_models.ifan import Network, random_state_dict
 
     net = Network()
     net.load_state_dict(random_state_dict(seed=seed))
@@ -234,7 +236,7 @@ def _deform_conv_function():
 
 def _stfan_onnx(net, h, w, fac):
     import torch
-    from torch_models import stfan
+    from tests.torch_models import stfan
 
     patches = [mock.patch.object(stfan, "fac_reference", _fac_slices)] if fac == "slices" else []
     inputs = tuple(torch.zeros(1, 3, h, w) for _ in range(3)) + (torch.zeros(1, 256, h // 4, w // 4),)
@@ -244,7 +246,7 @@ def _stfan_onnx(net, h, w, fac):
 def _aspdc_onnx(net, h, w, fac):
     import torch
     import torch.nn.functional as F
-    from torch_models.aspdc import DCN, HallucinationModule
+    from tests.torch_models.aspdc import DCN, HallucinationModule
 
     deform = _deform_conv_function()
 
@@ -283,7 +285,7 @@ def _aspdc_onnx(net, h, w, fac):
 
 def _ifan_onnx(net, h, w, fac):
     import torch
-    from torch_models import ifan
+    from tests.torch_models import ifan
 
     return net, (torch.zeros(1, 3, h, w),), ["C"], ["output"], [mock.patch.object(ifan, "sac", _sac_slices)]
 
@@ -437,21 +439,17 @@ WORKERS = {"ours": worker_ours, "torch": worker_torch, "ort": worker_ort,
 # ---- driver -----------------------------------------------------------------------------
 
 def _make_weights(arch, folder):
-    from deblurcore.convert import convert_checkpoint, write_random_checkpoint
+    from deblurcore.convert import write_random_weights
 
-    ckpt = Path(folder) / f"{arch}.pth"
-    out = Path(folder) / f"{arch}.safetensors"
-    write_random_checkpoint(ckpt, arch=arch, seed=0)
-    convert_checkpoint(ckpt, out, overwrite=True)
-    return out
+    return write_random_weights(Path(folder) / f"{arch}.safetensors", arch=arch, seed=0, overwrite=True)
 
 
 def _run_worker(kind, model, h, w, args, weights="", onnx_path=""):
-    cmd = [sys.executable, __file__, "--worker", kind, "--models", model, "--height", str(h),
+    cmd = [sys.executable, "-m", "benchmarks.models", "--worker", kind, "--models", model, "--height", str(h),
            "--width", str(w), "--threads", str(args.threads), "--repeat", str(args.repeat),
            "--warmup", str(args.warmup), "--weights", str(weights), "--onnx", str(onnx_path),
            "--ort-fac", args.ort_fac]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode == 0 and lines:
         return json.loads(lines[-1])
@@ -551,6 +549,8 @@ def main(argv=None):
     p.add_argument("--weights", help=argparse.SUPPRESS)
     p.add_argument("--onnx", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if not __package__:  # run as a script: tests.torch_models would not be importable
+        p.error("run it as a module from the repository root: python -m benchmarks.models ...")
 
     if args.worker:
         args.model = args.models

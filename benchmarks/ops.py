@@ -1,6 +1,6 @@
 """Op benchmarks: deblurcore's CPU kernels against PyTorch and ONNX Runtime in the same run.
 
-    PYTHONPATH=build/NAME/python python3 benchmarks/ops.py [--threads 2] [--reps 7] [-k conv]
+    PYTHONPATH=build/NAME/python python -m benchmarks.ops [--threads 2] [--reps 7] [-k conv]
 
 For each case it prints the median wall time of ours (deblurcore.ops on numpy arrays), of
 torch (same thread count, torch.set_num_threads) and of ONNX Runtime, GFLOP/s (2 flops per

@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch")
 import deblurcore  # noqa: E402
 from deblurcore.convert import convert_checkpoint  # noqa: E402
 from safetensors.numpy import load_file, save_file  # noqa: E402
-from torch_models.aspdc import DeblurringNet, random_state_dict  # noqa: E402
+from tests.torch_models.aspdc import DeblurringNet, random_state_dict  # noqa: E402
 
 TOL = 1e-4
 SIZES = [(48, 64), (44, 36)]  # multiples of 4; feature maps 12x16 and 11x9

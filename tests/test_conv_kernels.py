@@ -24,6 +24,7 @@ import pytest
 
 import deblurcore
 from deblurcore import ops
+from tests.helpers.numerics import pair, torch_epilogue
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -54,22 +55,6 @@ def _gamma(n):
     return n * U / (1 - n * U)
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def _torch_epilogue(y, act, slope, res, before):
-    if res is not None and before:
-        y = y + res
-    if act == "relu":
-        y = F.relu(y)
-    elif act == "leaky_relu":
-        y = F.leaky_relu(y, slope)
-    if res is not None and not before:
-        y = y + res
-    return y
-
-
 def _check(ours, ref, tol, what):
     err = np.abs(ours.astype(np.float64) - ref.astype(np.float64))
     worst = np.unravel_index(np.argmax(err - tol), err.shape)
@@ -80,7 +65,7 @@ def _check(ours, ref, tol, what):
 
 def _run_case(transposed, N, Cin, Cout, H, W, k, stride, padding, dilation, out_pad, epi, seed):
     rng = np.random.default_rng(seed)
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     act, slope, use_res, before = epi
     x = rng.standard_normal((N, Cin, H, W), dtype=np.float32)
     wshape = (Cin, Cout, kh, kw) if transposed else (Cout, Cin, kh, kw)
@@ -96,7 +81,7 @@ def _run_case(transposed, N, Cin, Cout, H, W, k, stride, padding, dilation, out_
     y_torch = conv(xt, wt, bt)
     res = rng.standard_normal(tuple(y_torch.shape), dtype=np.float32) if use_res else None
     rt = None if res is None else torch.from_numpy(res)
-    y_torch = _torch_epilogue(y_torch, act, slope, rt, before).numpy()
+    y_torch = torch_epilogue(y_torch, act, slope, rt, before).numpy()
     s = conv(xt.abs().double(), wt.abs().double(), None if bt is None else bt.abs().double())
     s = s.numpy() + (0.0 if res is None else np.abs(res))
     K = Cin * kh * kw
@@ -195,7 +180,7 @@ def test_epilogue_is_bitwise_pytorch(isa, before):
         y = ops.conv2d(x, w, b, activation=act, negative_slope=slope, residual=res,
                        residual_before_activation=before, isa=isa)
         t = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b))
-        t = _torch_epilogue(t, act, slope, torch.from_numpy(res), before).numpy()
+        t = torch_epilogue(t, act, slope, torch.from_numpy(res), before).numpy()
         np.testing.assert_array_equal(y, t)
 
 

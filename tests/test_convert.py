@@ -1,7 +1,6 @@
 """Tests of the torch-free checkpoint converter (deblurcore.convert, tools/convert_weights.py).
 
-torch is used here only to write reference checkpoints (torch.save) and to read back the
-files our torch-free writer produces. Every comparison of weights is bit-exact: the
+torch is used here only to write reference checkpoints (torch.save). Every comparison of weights is bit-exact: the
 converter copies float32 bytes, so no tolerance applies (float16/float64 inputs are
 compared against numpy's own cast to float32).
 """
@@ -44,7 +43,7 @@ def _import_convert():
 convert = _import_convert()
 ConversionError = convert.ConversionError
 from deblurcore.convert.architectures import _specs_to_shapes, ifan_convs  # noqa: E402
-from deblurcore.convert.torch_writer import official_checkpoint_object  # noqa: E402
+from tests.helpers.checkpoints import official_checkpoint_object, save, write_random_checkpoint  # noqa: E402
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -60,11 +59,6 @@ def torch_state(shape_table, seed: int = 0, dtype=torch.float32) -> "OrderedDict
     sd = OrderedDict((k, torch.randn(s, generator=g, dtype=torch.float32).to(dtype)) for k, s in shape_table.items())
     sd._metadata = OrderedDict({"": {"version": 1}})  # as nn.Module.state_dict() attaches
     return sd
-
-
-def save(obj, path: Path, legacy: bool) -> Path:
-    torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
-    return path
 
 
 def adam_state() -> dict:
@@ -337,38 +331,50 @@ def test_python2_ordered_dict_form_is_read():
     assert got == OrderedDict(a=1, b=2) and list(got) == ["a", "b"]
 
 
-# ----------------------------------------------------------------------------- torch-free writer
+# ----------------------------------------------------------------------------- random weights
 
 
 @pytest.mark.parametrize("arch,fmt", [("stfan", "legacy"), ("stfan", "zip"), ("ifan", "zip"), ("aspdc", "zip")])
-def test_random_checkpoint_writer_roundtrips_through_torch(tmp_path, arch, fmt):
+def test_random_checkpoint_in_official_layout_converts_exactly(tmp_path, arch, fmt):
+    """A GPU-saved checkpoint in the official layout (storages tagged 'cuda:0') converts
+    to exactly the weights it was made of."""
     path = tmp_path / f"{arch}.pth"
-    convert.write_random_checkpoint(path, arch=arch, fmt=fmt, seed=7)
-    ref = official_checkpoint_object(arch, convert.random_state_dict(arch, seed=7))
+    write_random_checkpoint(path, arch=arch, fmt=fmt, seed=7)
     got = torch.load(path, map_location="cpu", weights_only=True)
-
-    def cmp(x, y):
-        if isinstance(y, dict):
-            assert isinstance(x, dict) and list(x) == list(y)
-            for k in y:
-                cmp(x[k], y[k])
-        elif isinstance(y, np.ndarray):
-            assert isinstance(x, torch.Tensor) and x.dtype == torch.float32
-            assert x.numpy().tobytes() == y.tobytes() and tuple(x.shape) == y.shape
-        else:
-            assert type(x) is type(y) and x == y
-
-    cmp(got, ref)
-    if arch == "stfan" and fmt == "legacy":
+    plain = convert.random_state_dict(arch, seed=7)
+    assert list(got) == list(official_checkpoint_object(arch, plain))
+    if arch == "stfan":
         assert set(got) == {"epoch_idx", "Best_Img_PSNR", "Best_Epoch", "deblurnet_state_dict"}
         assert all(k.startswith("module.") for k in got["deblurnet_state_dict"])
-        assert b"cuda:0" in path.read_bytes()[:20000]
+    assert convert.load_torch_checkpoint_bytes(path.read_bytes()).locations == {"cuda:0"}
     dst = tmp_path / f"{arch}.safetensors"
     summary = convert.convert_checkpoint(path, dst)
     assert summary["architecture"] == arch
+    assert summary["metadata"]["source_format"] == f"torch-{fmt}"
     out = load_file(str(dst))
-    plain = convert.random_state_dict(arch, seed=7)
+    assert sorted(out) == sorted(plain)
     assert all(out[k].tobytes() == plain[k].tobytes() for k in plain)
+
+
+@pytest.mark.parametrize("arch,variant", [("stfan", None), ("ifan", None), ("ifan", "IFAN_dual"), ("aspdc", "NF")])
+def test_random_weights_file_equals_a_converted_checkpoint(tmp_path, arch, variant):
+    """write_random_weights (torch-free, used by the demo) writes what converting a
+    checkpoint of the same weights writes, apart from the source_* metadata."""
+    direct = convert.write_random_weights(tmp_path / "direct.safetensors", arch, seed=3, variant=variant)
+    ckpt = write_random_checkpoint(tmp_path / "r.pth", arch, seed=3, variant=variant)
+    converted = tmp_path / "converted.safetensors"
+    convert.convert_checkpoint(ckpt, converted, variant=variant)
+    a, b = load_file(str(direct)), load_file(str(converted))
+    assert a.keys() == b.keys() and all(a[k].tobytes() == b[k].tobytes() for k in a)
+    meta_a, meta_b = metadata(direct), metadata(converted)
+    assert meta_a["source_format"] == "random" and "seed 3" in meta_a["source_name"]
+    assert {k: v for k, v in meta_a.items() if not k.startswith("source_")} == {
+        k: v for k, v in meta_b.items() if not k.startswith("source_")
+    }
+    with pytest.raises(ConversionError, match="already exists"):
+        convert.write_random_weights(direct, arch)
+    convert.write_random_weights(direct, arch, seed=4, variant=variant, overwrite=True)
+    assert load_file(str(direct)).keys() == a.keys()
 
 
 def test_random_ifan_variants_and_weight_scale():
@@ -646,18 +652,21 @@ def test_main_convert_in_process(tmp_path, small_stfan_files, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1
 
 
-def test_converter_and_writer_never_import_torch(tmp_path):
-    """Run the writer and the converter in a process where importing torch fails."""
+def test_converter_and_random_weights_never_import_torch(tmp_path):
+    """Convert a checkpoint, and write random weights as the demo does, in a process where
+    importing torch fails."""
+    write_random_checkpoint(tmp_path / "r.pth", "stfan", seed=0)
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        f"sys.argv = ['x', {str(tmp_path / 'r.pth')!r}, '--arch', 'stfan']\n"
         f"sys.path.insert(0, {str(REPO / 'tools')!r})\n"
-        "import make_random_checkpoint as m; assert m.main(sys.argv[1:]) == 0\n"
         "import convert_weights as c\n"
         f"assert c.main([{str(tmp_path / 'r.pth')!r}, '-o', {str(tmp_path / 'r.safetensors')!r}]) == 0\n"
+        "from deblurcore.convert import write_random_weights\n"
+        f"write_random_weights({str(tmp_path / 'w.safetensors')!r}, 'ifan')\n"
         "assert not any(k == 'torch' or k.startswith('torch.') for k, v in sys.modules.items() if v is not None)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "RANDOM weights" in r.stdout
+    assert "wrote" in r.stdout
     assert metadata(tmp_path / "r.safetensors")["source_format"] == "torch-legacy"
+    assert metadata(tmp_path / "w.safetensors")["architecture"] == "ifan"

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import deblurcore
-from deblurcore.convert import convert_checkpoint, write_random_checkpoint
+from deblurcore.convert import write_random_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 CMAKE = shutil.which("cmake")
@@ -117,8 +117,7 @@ def example(tmp_path_factory):
     _run([CMAKE, "--build", d / "build", "-j", JOBS], "build examples/cpp", timeout=600, env=env)
     exe = d / "build" / "deblur_frames"
     assert exe.is_file()
-    write_random_checkpoint(d / "stfan.pth.tar", "stfan", seed=3)
-    convert_checkpoint(d / "stfan.pth.tar", d / "stfan.safetensors")
+    write_random_weights(d / "stfan.safetensors", "stfan", seed=3)
     return exe, d / "stfan.safetensors", d
 
 

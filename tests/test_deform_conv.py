@@ -1,6 +1,7 @@
 """deform_conv2d against an independent float64 PyTorch reference.
 
-The reference below samples with explicit bilinear gathers written from the DCNv2 definition
+The reference (modulated_deform_conv2d of tests/torch_models/aspdc.py, run in float64)
+samples with explicit bilinear gathers written from the DCNv2 definition
 (torchvision.ops.deform_conv2d / mmcv ModulatedDeformConv2d): offset channels (dy, dx) per tap,
 row-major taps, zero outside the image, a sample is 0 unless -1 < py < H and -1 < px < W, and
 each of its four corners counts only when it lies inside the image.
@@ -12,59 +13,25 @@ import torch
 import torch.nn.functional as F
 
 from deblurcore import ops
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
+from tests.helpers.numerics import pair
+from tests.torch_models.aspdc import modulated_deform_conv2d
 
 
 def deform_conv2d_torch(x, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None):
-    """Modulated deformable convolution in float64 torch (any offset group count)."""
-    x, offset, weight = (torch.as_tensor(np.asarray(a), dtype=torch.float64) for a in (x, offset, weight))
-    if mask is not None:
-        mask = torch.as_tensor(np.asarray(mask), dtype=torch.float64)
-    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
-    N, Cin, H, W = x.shape
-    Cout, _, kh, kw = weight.shape
-    taps = kh * kw
-    Hout = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    Wout = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    G = offset.shape[1] // (2 * taps)
-    cpg = Cin // G
-    base_y = (torch.arange(Hout, dtype=torch.float64) * sh - ph)[:, None]
-    base_x = (torch.arange(Wout, dtype=torch.float64) * sw - pw)[None, :]
-    cols = torch.zeros(N, Cin, taps, Hout, Wout, dtype=torch.float64)
-    for g in range(G):
-        xs = x[:, g * cpg:(g + 1) * cpg].reshape(N, cpg, H * W)
-        for k in range(taps):
-            ky, kx = divmod(k, kw)
-            py = base_y + ky * dh + offset[:, g * 2 * taps + 2 * k]
-            px = base_x + kx * dw + offset[:, g * 2 * taps + 2 * k + 1]
-            inside = (py > -1) & (py < H) & (px > -1) & (px < W)
-            y0, x0 = torch.floor(py), torch.floor(px)
-            ly, lx = py - y0, px - x0
-            val = torch.zeros(N, cpg, Hout, Wout, dtype=torch.float64)
-            for cy, cx, wgt in ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx),
-                                (1, 0, ly * (1 - lx)), (1, 1, ly * lx)):
-                yy, xx = y0 + cy, x0 + cx
-                ok = (yy >= 0) & (yy <= H - 1) & (xx >= 0) & (xx <= W - 1)
-                idx = (yy.clamp(0, H - 1) * W + xx.clamp(0, W - 1)).long().reshape(N, 1, -1)
-                got = torch.gather(xs, 2, idx.expand(N, cpg, -1)).reshape(N, cpg, Hout, Wout)
-                val += got * (wgt * ok)[:, None]
-            val = val * inside[:, None]
-            if mask is not None:
-                val = val * mask[:, g * taps + k][:, None]
-            cols[:, g * cpg:(g + 1) * cpg, k] = val
-    out = torch.einsum("oik,nikhw->nohw", weight.reshape(Cout, Cin, taps), cols)
-    if bias is not None:
-        out = out + torch.as_tensor(np.asarray(bias), dtype=torch.float64)[None, :, None, None]
+    """Modulated deformable convolution in float64 torch, on numpy arrays: the DCNv2 of the
+    ASPDC test oracle (tests/torch_models/aspdc.py), any offset group count."""
+
+    def t(a):
+        return None if a is None else torch.as_tensor(np.asarray(a), dtype=torch.float64)
+
+    out = modulated_deform_conv2d(t(x), t(offset), t(weight), t(bias), stride, padding, dilation, t(mask))
     return out.numpy()
 
 
 def _case(rng, N, Cin, Cout, H, W, k, stride, padding, dilation, groups=1, with_mask=True,
           offset_scale=3.0):
-    kh, kw = _pair(k)
-    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    kh, kw = pair(k)
+    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
     Hout = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     Wout = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     x = rng.standard_normal((N, Cin, H, W)).astype(np.float32)

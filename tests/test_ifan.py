@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 import deblurcore  # noqa: E402
 from deblurcore.convert import convert_checkpoint  # noqa: E402
 from safetensors.numpy import load_file, save_file  # noqa: E402
-from torch_models.ifan import Network, official_checkpoint, random_state_dict  # noqa: E402
+from tests.torch_models.ifan import Network, official_checkpoint, random_state_dict  # noqa: E402
 
 TOL = 1e-4
 

@@ -18,13 +18,14 @@ Tolerances (each assertion states its own):
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pytest
 
 import deblurcore
+from functools import partial
+
 from deblurcore import ops
+from tests.helpers.numerics import assert_bitwise, assert_sum_close, case_rng, pair, randn, torch_epilogue
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -34,46 +35,11 @@ F = torch.nn.functional
 SUM_RTOL = 1e-5
 ISAS = {"avx512": ["generic", "avx2", "avx512"], "avx2": ["generic", "avx2"]}.get(
     deblurcore.cpu_isa(), ["generic"])
-
-
-def _rng(*case):
-    """A generator seeded by the case's parameters: fixed per case, different across cases."""
-    return np.random.default_rng(zlib.crc32(repr(case).encode()))
-
-
-def _randn(rng, shape):
-    return rng.standard_normal(shape, dtype=np.float32)
+_assert_sum_close = partial(assert_sum_close, rtol=SUM_RTOL)
 
 
 def _t64(a):
     return torch.from_numpy(np.asarray(a)).double()
-
-
-def _assert_sum_close(ours, ref, scale, what, rtol=SUM_RTOL):
-    """|ours - ref| <= rtol * scale elementwise (scale: sum of |terms| of each element)."""
-    ours = np.asarray(ours)
-    ref = np.asarray(ref, dtype=np.float64)
-    assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
-    assert ours.dtype == np.float32, f"{what}: dtype {ours.dtype}"
-    err = np.abs(ours.astype(np.float64) - ref)
-    tol = rtol * np.asarray(scale, dtype=np.float64)
-    bad = err > tol
-    if bad.any():
-        i = np.unravel_index(np.argmax(err - tol), err.shape)
-        pytest.fail(f"{what}: |diff| {err[i]:.3g} > tolerance {tol[i]:.3g} at {i} "
-                    f"(ours {ours[i]!r}, reference {ref[i]!r})")
-
-
-def _assert_bitwise(ours, ref, what):
-    ours, ref = np.asarray(ours), np.asarray(ref)
-    assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
-    assert ours.dtype == np.float32 and ref.dtype == np.float32, what
-    same = ours.view(np.uint32) == ref.view(np.uint32)
-    assert same.all(), f"{what}: {np.count_nonzero(~same)} elements differ"
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,18 +65,6 @@ CONV2D_CASES = [
 ]
 
 
-def _torch_epilogue(y, activation, slope, res, before):
-    if res is not None and before:
-        y = y + res
-    if activation == "relu":
-        y = F.relu(y)
-    elif activation == "leaky_relu":
-        y = F.leaky_relu(y, slope)
-    if res is not None and not before:
-        y = y + res
-    return y
-
-
 def _check_conv(transposed, case, reference, activation=None, slope=0.01, residual=None,
                 before=False, isa=None):
     if transposed:
@@ -118,11 +72,11 @@ def _check_conv(transposed, case, reference, activation=None, slope=0.01, residu
     else:
         N, Cin, H, W, Cout, k, stride, padding, dilation, has_bias = case
         out_pad = 0
-    rng = _rng(transposed, case, activation, residual, before)
-    kh, kw = _pair(k)
-    x = _randn(rng, (N, Cin, H, W))
-    w = _randn(rng, (Cin, Cout, kh, kw) if transposed else (Cout, Cin, kh, kw))
-    b = _randn(rng, (Cout,)) if has_bias else None
+    rng = case_rng(transposed, case, activation, residual, before)
+    kh, kw = pair(k)
+    x = randn(rng, (N, Cin, H, W))
+    w = randn(rng, (Cin, Cout, kh, kw) if transposed else (Cout, Cin, kh, kw))
+    b = randn(rng, (Cout,)) if has_bias else None
 
     def torch_conv(xx, ww, bb):
         if transposed:
@@ -131,8 +85,8 @@ def _check_conv(transposed, case, reference, activation=None, slope=0.01, residu
 
     bt = None if b is None else _t64(b)
     y = torch_conv(_t64(x), _t64(w), bt)
-    res = None if residual is None else _randn(rng, tuple(y.shape))
-    y = _torch_epilogue(y, activation, slope, None if res is None else _t64(res), before)
+    res = None if residual is None else randn(rng, tuple(y.shape))
+    y = torch_epilogue(y, activation, slope, None if res is None else _t64(res), before)
     # S = sum |terms| of each output: |bias| + sum |w||x| (+ |residual|). The activations are
     # 1-Lipschitz (slope <= 1), so they do not enlarge the error.
     scale = torch_conv(_t64(x).abs(), _t64(w).abs(), None if b is None else bt.abs()).numpy()
@@ -228,7 +182,7 @@ REF = pytest.mark.parametrize("reference", [False, True], ids=["fast", "ref"])
 
 def _special_values(rng, shape):
     """Random normals scaled up, with +-0, +-inf and large values mixed in when there is room."""
-    x = _randn(rng, shape) * 4
+    x = randn(rng, shape) * 4
     flat = x.reshape(-1)
     specials = np.array([0.0, -0.0, np.inf, -np.inf, 1e30, -1e30, 88.0, -88.0, -104.0],
                         np.float32)
@@ -240,9 +194,9 @@ def _special_values(rng, shape):
 @REF
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_relu(shape, reference):
-    x = _special_values(_rng("relu", shape), shape)
+    x = _special_values(case_rng("relu", shape), shape)
     # A selection: bit-exact, including +0 (not -0) for negative inputs and 0 for -inf.
-    _assert_bitwise(ops.relu(x, reference=reference), F.relu(torch.from_numpy(x)).numpy(),
+    assert_bitwise(ops.relu(x, reference=reference), F.relu(torch.from_numpy(x)).numpy(),
                     "relu")
 
 
@@ -250,16 +204,16 @@ def test_relu(shape, reference):
 @pytest.mark.parametrize("slope", [0.1, 0.01, 0.2])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_leaky_relu(shape, slope, reference):
-    x = _special_values(_rng("leaky_relu", shape, slope), shape)
+    x = _special_values(case_rng("leaky_relu", shape, slope), shape)
     # x or one float32 product x*slope, rounded once: bit-exact.
     ref = F.leaky_relu(torch.from_numpy(x), slope).numpy()
-    _assert_bitwise(ops.leaky_relu(x, slope, reference=reference), ref, "leaky_relu")
+    assert_bitwise(ops.leaky_relu(x, slope, reference=reference), ref, "leaky_relu")
 
 
 @REF
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_sigmoid(shape, reference):
-    x = _special_values(_rng("sigmoid", shape), shape)
+    x = _special_values(case_rng("sigmoid", shape), shape)
     ours = ops.sigmoid(x, reference=reference)
     ref = torch.sigmoid(_t64(x)).numpy()
     # 1 / (1 + exp(-x)) in float32: the C library's expf (within 2 units of roundoff u =
@@ -274,7 +228,7 @@ def test_sigmoid(shape, reference):
 @pytest.mark.parametrize("shape", [(2, 5, 3, 4), (1, 1, 2, 3), (1, 64, 1, 1), (3, 7, 1, 9)],
                          ids=str)
 def test_softmax(shape, reference):
-    x = _randn(_rng("softmax", shape), shape) * 5
+    x = randn(case_rng("softmax", shape), shape) * 5
     x[0, 0, 0, 0] = 60.0  # large logits must not overflow (max subtracted first)
     ours = ops.softmax(x, 1, reference=reference)
     ref = torch.softmax(_t64(x), 1).numpy()
@@ -284,16 +238,16 @@ def test_softmax(shape, reference):
     err = np.abs(ours.astype(np.float64) - ref)
     assert np.all(err <= 1e-5 * ref), (err / ref).max()
     # dim=-3 is the same dimension as dim=1.
-    _assert_bitwise(ops.softmax(x, -3, reference=reference), ours, "softmax dim=-3")
+    assert_bitwise(ops.softmax(x, -3, reference=reference), ours, "softmax dim=-3")
 
 
 @REF
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_add(shape, reference):
-    rng = _rng("add", shape)
-    a, b = _special_values(rng, shape), _randn(rng, shape)
+    rng = case_rng("add", shape)
+    a, b = _special_values(rng, shape), randn(rng, shape)
     # One float32 addition, rounded once as torch does: bit-exact.
-    _assert_bitwise(ops.add(a, b, reference=reference),
+    assert_bitwise(ops.add(a, b, reference=reference),
                     (torch.from_numpy(a) + torch.from_numpy(b)).numpy(), "add")
 
 
@@ -301,11 +255,11 @@ def test_add(shape, reference):
 @pytest.mark.parametrize("channels", [(3,), (1, 4), (2, 1, 5), (16, 3, 8, 1)], ids=str)
 @pytest.mark.parametrize("N", [1, 2])
 def test_concat(channels, N, reference):
-    rng = _rng("concat", channels, N)
-    xs = [_randn(rng, (N, c, 3, 5)) for c in channels]
+    rng = case_rng("concat", channels, N)
+    xs = [randn(rng, (N, c, 3, 5)) for c in channels]
     ref = torch.cat([torch.from_numpy(x) for x in xs], 1).numpy()
-    _assert_bitwise(ops.concat(xs, 1, reference=reference), ref, "concat")  # a copy
-    _assert_bitwise(ops.concat(tuple(xs), -3, reference=reference), ref, "concat dim=-3")
+    assert_bitwise(ops.concat(xs, 1, reference=reference), ref, "concat")  # a copy
+    assert_bitwise(ops.concat(tuple(xs), -3, reference=reference), ref, "concat dim=-3")
 
 
 PAD_CASES = [
@@ -327,12 +281,12 @@ PAD_CASES = [
 @pytest.mark.parametrize("case", PAD_CASES, ids=str)
 def test_pad(case, reference):
     shape, pad, mode, value = case
-    x = _randn(_rng("pad", case), shape)
+    x = randn(case_rng("pad", case), shape)
     kwargs = {"value": value} if mode == "constant" else {}
     # torch takes a 2-tuple on 4-D input only in 'constant' mode; ours means (l, r, 0, 0).
     ref = F.pad(torch.from_numpy(x), tuple(pad) + (0, 0) * (len(pad) == 2), mode=mode,
                 **kwargs).numpy()
-    _assert_bitwise(ops.pad(x, pad, mode, value, reference=reference), ref, f"pad {case}")
+    assert_bitwise(ops.pad(x, pad, mode, value, reference=reference), ref, f"pad {case}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,9 +303,9 @@ def _torch_fac(x, kernel, k):
 
 def _fac_data(case):
     N, C, H, W, k = case
-    rng = _rng("fac", case)
-    return (_randn(rng, (N, C, H, W)), _randn(rng, (N, C * k * k, H, W)),
-            _randn(rng, (N, C, H, W)))
+    rng = case_rng("fac", case)
+    return (randn(rng, (N, C, H, W)), randn(rng, (N, C * k * k, H, W)),
+            randn(rng, (N, C, H, W)))
 
 
 # (N, C, H, W, k)
@@ -405,7 +359,7 @@ def test_fac_backward_matches_autograd(case, reference):
     # the exact value (relative), and bit-exact to the same product done by torch in float32.
     _assert_sum_close(gk, kt.grad.numpy(), np.abs(kt.grad.numpy()), what + " grad_kernel",
                       rtol=2.0**-24)
-    _assert_bitwise(gk, _torch_fac_grad_kernel(x, g, k).numpy(), what + " grad_kernel")
+    assert_bitwise(gk, _torch_fac_grad_kernel(x, g, k).numpy(), what + " grad_kernel")
 
 
 def _torch_fac_grad_kernel(x, g, k):
@@ -433,7 +387,7 @@ def test_fac_every_isa(case, isa):
     xa, ka = _t64(x).requires_grad_(), _t64(kernel).abs().requires_grad_()
     _torch_fac(xa, ka, k).backward(_t64(g).abs())
     _assert_sum_close(gx, gx_ref, xa.grad.numpy(), f"fac_backward {case} isa={isa} grad_x")
-    _assert_bitwise(gk, gk_ref, f"fac_backward {case} isa={isa} grad_kernel")
+    assert_bitwise(gk, gk_ref, f"fac_backward {case} isa={isa} grad_kernel")
 
 
 def test_fac_fma_matches_cuda_order():
@@ -467,7 +421,7 @@ def test_fac_fma_matches_cuda_order():
             assert not np.any(inexact & midpoint), "emulation would double-round"
             acc = new
     for isa in [i for i in ISAS if i != "generic"] + [None]:
-        _assert_bitwise(ops.fac(x, kernel, k, isa=isa), acc, f"fac isa={isa} vs fmaf order")
+        assert_bitwise(ops.fac(x, kernel, k, isa=isa), acc, f"fac isa={isa} vs fmaf order")
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 5])
@@ -475,12 +429,12 @@ def test_fac_is_deterministic_across_threads(threads):
     """Each pixel is summed in the same order whatever the split across threads."""
     case = (2, 3, 11, 13, 5)
     x, kernel, g = _fac_data(case)
-    _assert_bitwise(ops.fac(x, kernel, 5, num_threads=threads),
+    assert_bitwise(ops.fac(x, kernel, 5, num_threads=threads),
                     ops.fac(x, kernel, 5, num_threads=1), "fac")
     gx, gk = ops.fac_backward(g, x, kernel, 5, num_threads=threads)
     gx1, gk1 = ops.fac_backward(g, x, kernel, 5, num_threads=1)
-    _assert_bitwise(gx, gx1, "grad_x")
-    _assert_bitwise(gk, gk1, "grad_kernel")
+    assert_bitwise(gx, gx1, "grad_x")
+    assert_bitwise(gk, gk1, "grad_kernel")
 
 
 def _fac_np64(x, kernel, k):
@@ -501,7 +455,7 @@ def test_fac_backward_finite_differences(case):
     """Gradient of the random linear functional L = sum(w * fac(x, kernel)) by central
     differences in float64, for every element of x and of the kernel."""
     N, C, H, W, k = case
-    rng = _rng("fac-fd", case)
+    rng = case_rng("fac-fd", case)
     x = rng.standard_normal((N, C, H, W))
     kernel = rng.standard_normal((N, C * k * k, H, W))
     w = rng.standard_normal((N, C, H, W))
@@ -539,36 +493,36 @@ def test_fac_backward_finite_differences(case):
 
 
 def test_non_contiguous_input_is_copied():
-    rng = _rng("noncontig")
-    base = _randn(rng, (2, 3, 7, 6))
+    rng = case_rng("noncontig")
+    base = randn(rng, (2, 3, 7, 6))
     base_before = base.copy()
     x = base.transpose(0, 1, 3, 2)          # (2, 3, 6, 7), a transposed view
     assert not x.flags.c_contiguous
     xc = np.ascontiguousarray(x)
-    wbase = _randn(rng, (3, 4, 3, 3))
+    wbase = randn(rng, (3, 4, 3, 3))
     w = wbase.transpose(1, 0, 3, 2)         # (4, 3, 3, 3)
     wc = np.ascontiguousarray(w)
-    _assert_bitwise(ops.conv2d(x, w, padding=1), ops.conv2d(xc, wc, padding=1), "conv2d")
-    _assert_bitwise(ops.conv_transpose2d(x, wbase, stride=2),
+    assert_bitwise(ops.conv2d(x, w, padding=1), ops.conv2d(xc, wc, padding=1), "conv2d")
+    assert_bitwise(ops.conv_transpose2d(x, wbase, stride=2),
                     ops.conv_transpose2d(xc, np.ascontiguousarray(wbase), stride=2),
                     "conv_transpose2d")
-    kernel = _randn(rng, (2, 27, 7, 6)).transpose(0, 1, 3, 2)
-    _assert_bitwise(ops.fac(x, kernel, 3), ops.fac(xc, np.ascontiguousarray(kernel), 3), "fac")
+    kernel = randn(rng, (2, 27, 7, 6)).transpose(0, 1, 3, 2)
+    assert_bitwise(ops.fac(x, kernel, 3), ops.fac(xc, np.ascontiguousarray(kernel), 3), "fac")
     gx, gk = ops.fac_backward(x[:, :, ::-1], x, kernel, 3)  # negative strides too
     gx2, gk2 = ops.fac_backward(np.ascontiguousarray(x[:, :, ::-1]), xc,
                                 np.ascontiguousarray(kernel), 3)
-    _assert_bitwise(gx, gx2, "fac_backward grad_x")
-    _assert_bitwise(gk, gk2, "fac_backward grad_kernel")
-    _assert_bitwise(ops.relu(x), ops.relu(xc), "relu")
-    _assert_bitwise(ops.softmax(x), ops.softmax(xc), "softmax")
-    _assert_bitwise(ops.add(x, x[:, :, ::-1]), ops.add(xc, np.ascontiguousarray(x[:, :, ::-1])),
+    assert_bitwise(gx, gx2, "fac_backward grad_x")
+    assert_bitwise(gk, gk2, "fac_backward grad_kernel")
+    assert_bitwise(ops.relu(x), ops.relu(xc), "relu")
+    assert_bitwise(ops.softmax(x), ops.softmax(xc), "softmax")
+    assert_bitwise(ops.add(x, x[:, :, ::-1]), ops.add(xc, np.ascontiguousarray(x[:, :, ::-1])),
                     "add")
-    _assert_bitwise(ops.concat([x, x[:, 1:]]), ops.concat([xc, np.ascontiguousarray(xc[:, 1:])]),
+    assert_bitwise(ops.concat([x, x[:, 1:]]), ops.concat([xc, np.ascontiguousarray(xc[:, 1:])]),
                     "concat")
-    _assert_bitwise(ops.pad(x, (1, 2, 2, 1), "reflect"), ops.pad(xc, (1, 2, 2, 1), "reflect"),
+    assert_bitwise(ops.pad(x, (1, 2, 2, 1), "reflect"), ops.pad(xc, (1, 2, 2, 1), "reflect"),
                     "pad")
     # The caller's arrays are never modified.
-    _assert_bitwise(base, base_before, "input after the calls")
+    assert_bitwise(base, base_before, "input after the calls")
 
 
 # ---------------------------------------------------------------------------------------------

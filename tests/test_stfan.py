@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 import deblurcore  # noqa: E402
 from deblurcore.convert import convert_checkpoint  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
-from torch_models.stfan import DeblurNet, random_state_dict, run_clip  # noqa: E402
+from tests.torch_models.stfan import DeblurNet, random_state_dict, run_clip  # noqa: E402
 
 TOL = 1e-4
 

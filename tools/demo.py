@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """The newcomer's demo: convert an STFAN checkpoint and deblur a video with it, end to end.
 
-Without arguments it runs on a machine that has nothing but deblurcore: it writes a checkpoint
-with RANDOM weights in the official STFAN layout (legacy PyTorch format, no PyTorch needed),
-converts it with `deblurcore convert`, generates a short synthetic clip and runs
+Without arguments it runs on a machine that has nothing but deblurcore (no PyTorch): it
+writes a weights file with RANDOM weights in the official STFAN layout (what `deblurcore
+convert` would make of such a checkpoint), generates a short synthetic clip and runs
 `deblurcore deblur` on it. With random weights the "restored" video is meaningless: the demo
 shows the pipeline, not the quality. Pass --checkpoint with the official STFAN file
-(best-ckpt.pth.tar from the STFAN authors' release) and --input with your own video to
-deblur for real.
+(best-ckpt.pth.tar from the STFAN authors' release) to convert it with `deblurcore convert`,
+and --input with your own video, to deblur for real.
 
     python tools/demo.py [--checkpoint best-ckpt.pth.tar] [--input clip.mp4] [--out demo_output]
 """
@@ -49,29 +49,31 @@ def synthetic_clip(path: Path, frames: int = 24, size=(320, 180), fps: int = 12)
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="official STFAN checkpoint (default: write a random one)")
+    parser.add_argument("--checkpoint", help="official STFAN checkpoint (default: random weights)")
     parser.add_argument("--input", help="video or folder of frames (default: a synthetic clip)")
     parser.add_argument("--out", default="demo_output", help="folder for the demo's files")
     args = parser.parse_args(argv)
 
     from deblurcore import cli
-    from deblurcore.convert import write_random_checkpoint
+    from deblurcore.convert import write_random_weights
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = Path(args.checkpoint) if args.checkpoint else out / "stfan_random.pth.tar"
-    if not args.checkpoint:
-        write_random_checkpoint(checkpoint, arch="stfan", seed=0)
-        print(f"[1/3] wrote {checkpoint}: RANDOM weights in the official STFAN layout "
+    if args.checkpoint:
+        checkpoint = Path(args.checkpoint)
+        weights = out / (checkpoint.name.split(".")[0] + ".safetensors")
+        status = cli.main(["convert", str(checkpoint), "-o", str(weights), "--force"])
+        if status:
+            return status
+        print(f"[1/3] converted {checkpoint} to {weights}")
+    else:
+        weights = write_random_weights(out / "stfan_random.safetensors", "stfan", seed=0, overwrite=True)
+        print(f"[1/3] wrote {weights}: RANDOM weights in the official STFAN layout "
               "(the output will not be deblurred; use --checkpoint with the official file)")
-    weights = out / (checkpoint.name.split(".")[0] + ".safetensors")
-    status = cli.main(["convert", str(checkpoint), "-o", str(weights), "--force"])
-    if status:
-        return status
-    print(f"[2/3] converted to {weights}")
     clip = Path(args.input) if args.input else out / "blurry.mp4"
     if not args.input:
         synthetic_clip(clip)
+        print(f"[2/3] generated {clip}")
     result = out / "deblurred.mp4"
     status = cli.main(["deblur", str(clip), "-o", str(result), "--weights", str(weights),
                        "--side-by-side", "--force"])

@@ -36,7 +36,7 @@ from .command import add_convert_arguments, build_parser, main_convert, run_conv
 from .converter import FORMAT_VERSION, convert_checkpoint, detect_architecture, read_checkpoint_tensors
 from .errors import ConversionError
 from .torch_pickle import LoadedCheckpoint, load_torch_checkpoint_bytes
-from .torch_writer import random_state_dict, save_torch_checkpoint, write_random_checkpoint
+from .random_weights import random_state_dict, write_random_weights
 
 __all__ = [
     "ARCHITECTURES",
@@ -56,6 +56,5 @@ __all__ = [
     "random_state_dict",
     "read_checkpoint_tensors",
     "run_convert",
-    "save_torch_checkpoint",
-    "write_random_checkpoint",
+    "write_random_weights",
 ]
