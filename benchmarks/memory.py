@@ -54,11 +54,15 @@ def main(argv=None) -> int:
             if i == 10:
                 at10 = current_rss_mb()
             if i in marks:
-                print(f"frame {i:6d}  rss {current_rss_mb():8.1f} MB  {i / (time.perf_counter() - t0):6.2f} frames/s",
-                      flush=True)
+                print(
+                    f"frame {i:6d}  rss {current_rss_mb():8.1f} MB  {i / (time.perf_counter() - t0):6.2f} frames/s",
+                    flush=True,
+                )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if at10 is not None:
-        print(f"growth from frame 10 to {args.frames}: {current_rss_mb() - at10:+.1f} MB (peak {peak:.0f} MB)")
+        print(
+            f"growth from frame 10 to {args.frames}: {current_rss_mb() - at10:+.1f} MB (peak {peak:.0f} MB)"
+        )
     return 0
 
 

@@ -71,6 +71,7 @@ RUNTIMES = ("ours", "torch", "ort")
 # Each entry: how to make the torch module, how to run one frame with it and with ONNX
 # Runtime, and how to export it to ONNX.
 
+
 def _stfan_torch(seed):
     from tests.torch_models.stfan import DeblurNet, random_state_dict
 
@@ -168,6 +169,7 @@ class _OrtImageRunner:
 
 # ---- ONNX export: the reference models written with standard ONNX ops -------------------
 
+
 def _fac_slices(x, kernel, k):
     """STFAN's FAC as k*k shifted slices of the replicate-padded input, multiplied and added
     (same math as unfold + sum; only the summation order differs)."""
@@ -180,7 +182,7 @@ def _fac_slices(x, kernel, k):
     out = None
     for t in range(k * k):
         ky, kx = divmod(t, k)
-        term = xp[:, :, ky:ky + h, kx:kx + w] * taps[:, :, t]
+        term = xp[:, :, ky : ky + h, kx : kx + w] * taps[:, :, t]
         out = term if out is None else out + term
     return out
 
@@ -196,12 +198,12 @@ def _sac_slices(f, kernel1, k):
     fp = F.pad(f, (0, 0, r, r), mode="replicate")
     v = None
     for j in range(k):
-        term = fp[:, :, j:j + h, :] * taps[:, :, j]
+        term = fp[:, :, j : j + h, :] * taps[:, :, j]
         v = term if v is None else v + term
     vp = F.pad(v, (r, r, 0, 0), mode="replicate")
     out = None
     for j in range(k):
-        term = vp[:, :, :, j:j + w] * taps[:, :, j]
+        term = vp[:, :, :, j : j + w] * taps[:, :, j]
         out = term if out is None else out + term
     return out
 
@@ -227,25 +229,40 @@ def _deform_conv_function():
         @staticmethod
         def symbolic(g, x, offset, mask, weight, bias):
             # ONNX input order: X, W, offset, B, mask; offset holds (dy, dx) per tap, as here.
-            return g.op("DeformConv", x, weight, offset, bias, mask, kernel_shape_i=[3, 3],
-                        strides_i=[1, 1], pads_i=[1, 1, 1, 1], dilations_i=[1, 1], group_i=1,
-                        offset_group_i=1)
+            return g.op(
+                "DeformConv",
+                x,
+                weight,
+                offset,
+                bias,
+                mask,
+                kernel_shape_i=[3, 3],
+                strides_i=[1, 1],
+                pads_i=[1, 1, 1, 1],
+                dilations_i=[1, 1],
+                group_i=1,
+                offset_group_i=1,
+            )
 
     return DeformConv3x3
 
 
 def _stfan_onnx(net, h, w, fac):
     import torch
+
     from tests.torch_models import stfan
 
     patches = [mock.patch.object(stfan, "fac_reference", _fac_slices)] if fac == "slices" else []
-    inputs = tuple(torch.zeros(1, 3, h, w) for _ in range(3)) + (torch.zeros(1, 256, h // 4, w // 4),)
+    inputs = tuple(torch.zeros(1, 3, h, w) for _ in range(3)) + (
+        torch.zeros(1, 256, h // 4, w // 4),
+    )
     return net, inputs, list(_StfanOrtRunner.NAMES), ["output_img", "output_fea"], patches
 
 
 def _aspdc_onnx(net, h, w, fac):
     import torch
     import torch.nn.functional as F
+
     from tests.torch_models.aspdc import DCN, HallucinationModule
 
     deform = _deform_conv_function()
@@ -262,6 +279,7 @@ def _aspdc_onnx(net, h, w, fac):
             mask = F.pad(flat, (0, 9 * hh * ww - flat.shape[1])).reshape(n, 9, hh, ww)
             offset = x.new_zeros(n, 18, hh, ww)
             return mod.dconv(x, offset, mask), offset
+
         return forward
 
     for mod in net.modules():
@@ -285,9 +303,16 @@ def _aspdc_onnx(net, h, w, fac):
 
 def _ifan_onnx(net, h, w, fac):
     import torch
+
     from tests.torch_models import ifan
 
-    return net, (torch.zeros(1, 3, h, w),), ["C"], ["output"], [mock.patch.object(ifan, "sac", _sac_slices)]
+    return (
+        net,
+        (torch.zeros(1, 3, h, w),),
+        ["C"],
+        ["output"],
+        [mock.patch.object(ifan, "sac", _sac_slices)],
+    )
 
 
 MODELS = {
@@ -328,8 +353,16 @@ def _export(model, h, w, path, fac):
     with contextlib.ExitStack() as stack, torch.no_grad():
         for p in patches:
             stack.enter_context(p)
-        torch.onnx.export(graph, inputs, str(path), dynamo=False, opset_version=ONNX_OPSET,
-                          input_names=in_names, output_names=out_names, do_constant_folding=True)
+        torch.onnx.export(
+            graph,
+            inputs,
+            str(path),
+            dynamo=False,
+            opset_version=ONNX_OPSET,
+            input_names=in_names,
+            output_names=out_names,
+            do_constant_folding=True,
+        )
     return time.perf_counter() - t0
 
 
@@ -345,6 +378,7 @@ def _ort_session(path, threads):
 
 
 # ---- workers (one process per measurement) ----------------------------------------------
+
 
 def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -364,7 +398,7 @@ def _time_frames(run, frames, args):
         t0 = time.perf_counter()
         run(frames[i % 2])
         times.append(time.perf_counter() - t0)
-    return times[args.warmup:]
+    return times[args.warmup :]
 
 
 def worker_ours(args):
@@ -399,8 +433,11 @@ def worker_ort(args):
     session_s = time.perf_counter() - t0
     runner = MODELS[args.model]["ort_runner"](sess)
     frames = [_nchw(_frame(args.height, args.width, s)) for s in range(2)]
-    return {"times": _time_frames(runner, frames, args), "peak_rss_mb": _peak_rss_mb(),
-            "session_s": session_s}
+    return {
+        "times": _time_frames(runner, frames, args),
+        "peak_rss_mb": _peak_rss_mb(),
+        "session_s": session_s,
+    }
 
 
 def worker_ort_check(args):
@@ -432,23 +469,52 @@ def worker_ort_check(args):
     return {"max_abs_diff": diff, "max_abs_ref": scale}
 
 
-WORKERS = {"ours": worker_ours, "torch": worker_torch, "ort": worker_ort,
-           "ort-export": worker_ort_export, "ort-check": worker_ort_check}
+WORKERS = {
+    "ours": worker_ours,
+    "torch": worker_torch,
+    "ort": worker_ort,
+    "ort-export": worker_ort_export,
+    "ort-check": worker_ort_check,
+}
 
 
 # ---- driver -----------------------------------------------------------------------------
 
+
 def _make_weights(arch, folder):
     from deblurcore.convert import write_random_weights
 
-    return write_random_weights(Path(folder) / f"{arch}.safetensors", arch=arch, seed=0, overwrite=True)
+    return write_random_weights(
+        Path(folder) / f"{arch}.safetensors", arch=arch, seed=0, overwrite=True
+    )
 
 
 def _run_worker(kind, model, h, w, args, weights="", onnx_path=""):
-    cmd = [sys.executable, "-m", "benchmarks.models", "--worker", kind, "--models", model, "--height", str(h),
-           "--width", str(w), "--threads", str(args.threads), "--repeat", str(args.repeat),
-           "--warmup", str(args.warmup), "--weights", str(weights), "--onnx", str(onnx_path),
-           "--ort-fac", args.ort_fac]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.models",
+        "--worker",
+        kind,
+        "--models",
+        model,
+        "--height",
+        str(h),
+        "--width",
+        str(w),
+        "--threads",
+        str(args.threads),
+        "--repeat",
+        str(args.repeat),
+        "--warmup",
+        str(args.warmup),
+        "--weights",
+        str(weights),
+        "--onnx",
+        str(onnx_path),
+        "--ort-fac",
+        args.ort_fac,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode == 0 and lines:
@@ -487,9 +553,14 @@ def _bench_model(model, args, runtimes, tmp):
         if "error" in chk:
             print(f"{model}: ort check at {args.check_size} failed: {chk['error']}", flush=True)
         else:
-            verdict = "ok" if chk["max_abs_diff"] <= CHECK_TOL else f"FAILED (tolerance {CHECK_TOL:g})"
-            print(f"{model}: ort check at {args.check_size}: max |ort - torch| = {chk['max_abs_diff']:.2e}"
-                  f" (outputs up to {chk['max_abs_ref']:.2f}) {verdict}", flush=True)
+            verdict = (
+                "ok" if chk["max_abs_diff"] <= CHECK_TOL else f"FAILED (tolerance {CHECK_TOL:g})"
+            )
+            print(
+                f"{model}: ort check at {args.check_size}: max |ort - torch| = {chk['max_abs_diff']:.2e}"
+                f" (outputs up to {chk['max_abs_ref']:.2f}) {verdict}",
+                flush=True,
+            )
     for size in args.sizes.split(","):
         try:
             w, h = _parse_size(size, spec["size_multiple"])
@@ -503,18 +574,32 @@ def _bench_model(model, args, runtimes, tmp):
                 continue
             path = Path(tmp) / f"{model}_{w}x{h}.onnx"
             export = _run_worker("ort-export", model, h, w, args, onnx_path=path)
-            res[r] = export if "error" in export else _run_worker("ort", model, h, w, args, onnx_path=path)
+            res[r] = (
+                export
+                if "error" in export
+                else _run_worker("ort", model, h, w, args, onnx_path=path)
+            )
             path.unlink(missing_ok=True)
             Path(str(path) + ".data").unlink(missing_ok=True)
         cells = [f"{model:6} {size:>9}"]
-        cells += [f"{'error' if 'error' in res[r] else format(_median(res[r]), '.3f'):>8}" for r in runtimes]
-        cells += [f"{'' if 'error' in res[r] else format(res[r]['peak_rss_mb'], '.0f'):>7}" for r in runtimes]
+        cells += [
+            f"{'error' if 'error' in res[r] else format(_median(res[r]), '.3f'):>8}"
+            for r in runtimes
+        ]
+        cells += [
+            f"{'' if 'error' in res[r] else format(res[r]['peak_rss_mb'], '.0f'):>7}"
+            for r in runtimes
+        ]
         for r in runtimes:
             if r != "ours" and "ours" in runtimes:
                 ok = "error" not in res[r] and "error" not in res["ours"]
-                cells.append(f"{format(_median(res[r]) / _median(res['ours']), '.2f') if ok else '':>9}")
+                cells.append(
+                    f"{format(_median(res[r]) / _median(res['ours']), '.2f') if ok else '':>9}"
+                )
         if "ort" in runtimes:
-            cells.append(f"{'' if export is None or 'error' in export else format(export['export_s'], '.1f'):>8}")
+            cells.append(
+                f"{'' if export is None or 'error' in export else format(export['export_s'], '.1f'):>8}"
+            )
         print(" ".join(cells), flush=True)
         for r in runtimes:
             if "error" in res[r]:
@@ -522,27 +607,52 @@ def _bench_model(model, args, runtimes, tmp):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default=",".join(MODELS),
-                   help=f"comma-separated models, from {', '.join(MODELS)} (default: all)")
-    p.add_argument("--sizes", default="1280x720,640x360",
-                   help="comma-separated WxH frame sizes (default: %(default)s); multiples of 4 "
-                        "(stfan, aspdc) or 8 (ifan)")
-    p.add_argument("--threads", type=int, default=2,
-                   help="threads of every runtime: ours num_threads, torch.set_num_threads, ORT "
-                        "intra-op threads (default: %(default)s)")
-    p.add_argument("--repeat", type=int, default=3, help="timed frames per run (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=1,
-                   help="untimed frames before them (default: %(default)s)")
-    p.add_argument("--runtimes", default=",".join(RUNTIMES),
-                   help="comma-separated runtimes, from ours, torch, ort (default: all)")
-    p.add_argument("--ort-fac", choices=("unfold", "slices"), default="unfold",
-                   help="how stfan's FAC is written in the ONNX graph: as in the reference "
-                        "(replicate pad + unfold, exported as im2col gathers) or as 25 shifted "
-                        "slices multiplied and added (default: %(default)s)")
-    p.add_argument("--check-size", default="64x48",
-                   help="WxH of the ONNX-vs-torch check run before each model's timings "
-                        "(default: %(default)s)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help=f"comma-separated models, from {', '.join(MODELS)} (default: all)",
+    )
+    p.add_argument(
+        "--sizes",
+        default="1280x720,640x360",
+        help="comma-separated WxH frame sizes (default: %(default)s); multiples of 4 "
+        "(stfan, aspdc) or 8 (ifan)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="threads of every runtime: ours num_threads, torch.set_num_threads, ORT "
+        "intra-op threads (default: %(default)s)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=3, help="timed frames per run (default: %(default)s)"
+    )
+    p.add_argument(
+        "--warmup", type=int, default=1, help="untimed frames before them (default: %(default)s)"
+    )
+    p.add_argument(
+        "--runtimes",
+        default=",".join(RUNTIMES),
+        help="comma-separated runtimes, from ours, torch, ort (default: all)",
+    )
+    p.add_argument(
+        "--ort-fac",
+        choices=("unfold", "slices"),
+        default="unfold",
+        help="how stfan's FAC is written in the ONNX graph: as in the reference "
+        "(replicate pad + unfold, exported as im2col gathers) or as 25 shifted "
+        "slices multiplied and added (default: %(default)s)",
+    )
+    p.add_argument(
+        "--check-size",
+        default="64x48",
+        help="WxH of the ONNX-vs-torch check run before each model's timings "
+        "(default: %(default)s)",
+    )
     p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--height", type=int, help=argparse.SUPPRESS)
     p.add_argument("--width", type=int, help=argparse.SUPPRESS)
@@ -572,9 +682,11 @@ def main(argv=None):
     if args.threads < 1 or args.repeat < 1 or args.warmup < 0:
         p.error("--threads and --repeat must be >= 1, --warmup >= 0")
 
-    print(f"threads={args.threads} repeat={args.repeat} warmup={args.warmup} ort-fac={args.ort_fac} "
-          f"load={'/'.join(f'{v:.2f}' for v in os.getloadavg())} "
-          f"(median s/frame, peak RSS MB per runtime process)")
+    print(
+        f"threads={args.threads} repeat={args.repeat} warmup={args.warmup} ort-fac={args.ort_fac} "
+        f"load={'/'.join(f'{v:.2f}' for v in os.getloadavg())} "
+        f"(median s/frame, peak RSS MB per runtime process)"
+    )
     header = [f"{'model':6} {'size':>9}"] + [f"{r + ' s':>8}" for r in runtimes]
     header += [f"{r + ' MB':>7}" for r in runtimes]
     header += [f"{r + '/ours':>9}" for r in runtimes if r != "ours" and "ours" in runtimes]

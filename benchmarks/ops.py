@@ -51,10 +51,12 @@ def _rand(rng, shape, scale=1.0):
 def _onnx_model(nodes, inputs, out_shape, initializers=()):
     """A one-output graph: `inputs` maps graph input names to arrays (their static shapes)."""
     graph = helper.make_graph(
-        nodes, "case",
+        nodes,
+        "case",
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in inputs.items()],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
-        initializer=[numpy_helper.from_array(a, n) for n, a in initializers])
+        initializer=[numpy_helper.from_array(a, n) for n, a in initializers],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
     model.ir_version = 9  # the first IR version of opset 19; any recent ONNX Runtime loads it
     onnx.checker.check_model(model)
@@ -79,16 +81,27 @@ def _onnx_fac(x, kern, k):
     N, C, H, W = x.shape
     r = (k - 1) // 2
     i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
-    consts = [("pads", i64(0, 0, r, r, 0, 0, r, r)), ("kshape", i64(N, C, k * k, H, W)),
-              ("axes", i64(2, 3))]
-    nodes = [helper.make_node("Pad", ["x", "pads"], ["xp"], mode="edge"),
-             helper.make_node("Reshape", ["kern", "kshape"], ["k5"])]
+    consts = [
+        ("pads", i64(0, 0, r, r, 0, 0, r, r)),
+        ("kshape", i64(N, C, k * k, H, W)),
+        ("axes", i64(2, 3)),
+    ]
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["xp"], mode="edge"),
+        helper.make_node("Reshape", ["kern", "kshape"], ["k5"]),
+    ]
     acc = None
     for t in range(k * k):
         ky, kx = divmod(t, k)
-        consts += [(f"s{t}", i64(ky, kx)), (f"e{t}", i64(ky + H, kx + W)), (f"t{t}", np.array(t, np.int64))]
-        nodes += [helper.make_node("Slice", ["xp", f"s{t}", f"e{t}", "axes"], [f"xs{t}"]),
-                  helper.make_node("Gather", ["k5", f"t{t}"], [f"kt{t}"], axis=2)]
+        consts += [
+            (f"s{t}", i64(ky, kx)),
+            (f"e{t}", i64(ky + H, kx + W)),
+            (f"t{t}", np.array(t, np.int64)),
+        ]
+        nodes += [
+            helper.make_node("Slice", ["xp", f"s{t}", f"e{t}", "axes"], [f"xs{t}"]),
+            helper.make_node("Gather", ["k5", f"t{t}"], [f"kt{t}"], axis=2),
+        ]
         prod = "y" if t == 0 == k * k - 1 else f"p{t}"
         nodes.append(helper.make_node("Mul", [f"xs{t}", f"kt{t}"], [prod]))
         if acc is not None:
@@ -122,17 +135,26 @@ def conv_case(N, Cin, Cout, H, W, k, stride=1, padding=0, slope=None):
         Wo = (W + 2 * padding - k) // stride + 1
 
         def ours():
-            return ops.conv2d(x, w, b, stride, padding, activation=act,
-                              negative_slope=0.01 if slope is None else slope,
-                              num_threads=threads)
+            return ops.conv2d(
+                x,
+                w,
+                b,
+                stride,
+                padding,
+                activation=act,
+                negative_slope=0.01 if slope is None else slope,
+                num_threads=threads,
+            )
 
         def theirs():
             y = F.conv2d(xt, wt, bt, stride, padding)
             return y if slope is None else F.leaky_relu(y, slope)
 
-        ort_model = _onnx_conv("Conv", x, w, b, (N, Cout, Ho, Wo), slope, strides=[stride, stride],
-                               pads=[padding] * 4)
+        ort_model = _onnx_conv(
+            "Conv", x, w, b, (N, Cout, Ho, Wo), slope, strides=[stride, stride], pads=[padding] * 4
+        )
         return ours, theirs, 2.0 * N * Cout * Ho * Wo * Cin * k * k, (x, w, b), ort_model
+
     return make
 
 
@@ -145,19 +167,35 @@ def conv_transpose_case(N, Cin, Cout, H, W, k, stride, padding, slope=None):
         act = None if slope is None else "leaky_relu"
 
         def ours():
-            return ops.conv_transpose2d(x, w, b, stride, padding, activation=act,
-                                        negative_slope=0.01 if slope is None else slope,
-                                        num_threads=threads)
+            return ops.conv_transpose2d(
+                x,
+                w,
+                b,
+                stride,
+                padding,
+                activation=act,
+                negative_slope=0.01 if slope is None else slope,
+                num_threads=threads,
+            )
 
         def theirs():
             y = F.conv_transpose2d(xt, wt, bt, stride, padding)
             return y if slope is None else F.leaky_relu(y, slope)
 
         Ho, Wo = (H - 1) * stride - 2 * padding + k, (W - 1) * stride - 2 * padding + k
-        ort_model = _onnx_conv("ConvTranspose", x, w, b, (N, Cout, Ho, Wo), slope,
-                               strides=[stride, stride], pads=[padding] * 4)
+        ort_model = _onnx_conv(
+            "ConvTranspose",
+            x,
+            w,
+            b,
+            (N, Cout, Ho, Wo),
+            slope,
+            strides=[stride, stride],
+            pads=[padding] * 4,
+        )
         # Every input pixel meets every tap once.
         return ours, theirs, 2.0 * N * Cin * Cout * k * k * H * W, (x, w, b), ort_model
+
     return make
 
 
@@ -178,6 +216,7 @@ def fac_case(N, C, H, W, k):
             return (cols * kt.view(N, C, k * k, H, W)).sum(2)
 
         return ours, theirs, 2.0 * N * C * k * k * H * W, (x, kern), _onnx_fac(x, kern, k)
+
     return make
 
 
@@ -187,10 +226,14 @@ CASES = [
     ("conv2d 3x3 3->32 1x3x720x1280", conv_case(1, 3, 32, 720, 1280, 3, 1, 1, 0.1)),
     ("conv2d 1x1 128->3200 1x128x180x320", conv_case(1, 128, 3200, 180, 320, 1)),
     ("conv2d 1x1 3200->128 1x3200x180x320", conv_case(1, 3200, 128, 180, 320, 1)),
-    ("conv_t 4x4 s2 p1 256->64 1x256x90x160",
-     conv_transpose_case(1, 256, 64, 90, 160, 4, 2, 1, 0.1)),
-    ("conv_t 4x4 s2 p1 64->32 1x64x180x320",
-     conv_transpose_case(1, 64, 32, 180, 320, 4, 2, 1, 0.1)),
+    (
+        "conv_t 4x4 s2 p1 256->64 1x256x90x160",
+        conv_transpose_case(1, 256, 64, 90, 160, 4, 2, 1, 0.1),
+    ),
+    (
+        "conv_t 4x4 s2 p1 64->32 1x64x180x320",
+        conv_transpose_case(1, 64, 32, 180, 320, 4, 2, 1, 0.1),
+    ),
     ("fac k=5 1x128x180x320", fac_case(1, 128, 180, 320, 5)),
 ]
 
@@ -214,18 +257,24 @@ def main():
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
 
-    print(f"threads={args.threads} reps={args.reps} torch {torch.__version__} "
-          f"onnxruntime {ort.__version__ if ort else '(not installed)'}")
-    header = (f"{'case':42s} {'ours ms':>9s} {'copy ms':>8s} {'torch ms':>9s} {'ort ms':>8s} "
-              f"{'ours GF/s':>9s} {'torch GF/s':>10s} {'ort GF/s':>8s} {'torch/ours':>10s} "
-              f"{'ort/ours':>8s} {'ort err':>8s}")
+    print(
+        f"threads={args.threads} reps={args.reps} torch {torch.__version__} "
+        f"onnxruntime {ort.__version__ if ort else '(not installed)'}"
+    )
+    header = (
+        f"{'case':42s} {'ours ms':>9s} {'copy ms':>8s} {'torch ms':>9s} {'ort ms':>8s} "
+        f"{'ours GF/s':>9s} {'torch GF/s':>10s} {'ort GF/s':>8s} {'torch/ours':>10s} "
+        f"{'ort/ours':>8s} {'ort err':>8s}"
+    )
     print(header)
     print("-" * len(header))
     for name, make in CASES:
         if args.k not in name:
             continue
         ours, theirs, flops, inputs, ort_model = make(rng, args.threads)
-        t_copy = _median_time(lambda: [np.array(a, copy=True) for a in inputs], args.reps)
+        t_copy = _median_time(
+            lambda inputs=inputs: [np.array(a, copy=True) for a in inputs], args.reps
+        )
         t_ours = _median_time(ours, args.reps)
         t_torch = _median_time(theirs, args.reps)
         run_ort = _ort_runner(ort_model, args.threads)
@@ -235,11 +284,17 @@ def main():
             ref = theirs().numpy()
             err = float(np.abs(run_ort() - ref).max() / max(np.abs(ref).max(), 1e-30))
             t_ort = _median_time(run_ort, args.reps)
-            ort_cells = (f"{t_ort * 1e3:8.1f}", f"{flops / t_ort / 1e9:8.2f}",
-                         f"{t_ort / t_ours:8.2f}", f"{err:8.1e}")
-        print(f"{name:42s} {t_ours * 1e3:9.1f} {t_copy * 1e3:8.1f} {t_torch * 1e3:9.1f} "
-              f"{ort_cells[0]} {flops / t_ours / 1e9:9.2f} {flops / t_torch / 1e9:10.2f} "
-              f"{ort_cells[1]} {t_torch / t_ours:10.2f} {ort_cells[2]} {ort_cells[3]}")
+            ort_cells = (
+                f"{t_ort * 1e3:8.1f}",
+                f"{flops / t_ort / 1e9:8.2f}",
+                f"{t_ort / t_ours:8.2f}",
+                f"{err:8.1e}",
+            )
+        print(
+            f"{name:42s} {t_ours * 1e3:9.1f} {t_copy * 1e3:8.1f} {t_torch * 1e3:9.1f} "
+            f"{ort_cells[0]} {flops / t_ours / 1e9:9.2f} {flops / t_torch / 1e9:10.2f} "
+            f"{ort_cells[1]} {t_torch / t_ours:10.2f} {ort_cells[2]} {ort_cells[3]}"
+        )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from safetensors.numpy import load_file, save_file  # noqa: E402
+
 import deblurcore  # noqa: E402
 from deblurcore.convert import convert_checkpoint  # noqa: E402
-from safetensors.numpy import load_file, save_file  # noqa: E402
 from tests.torch_models.aspdc import DeblurringNet, random_state_dict  # noqa: E402
 
 TOL = 1e-4
@@ -103,7 +104,7 @@ def test_image_api(aspdc_setup, dtype):
     if dtype == np.uint8:
         img = np.round(img * 255).astype(np.uint8)
         # (v - 127.5) * (1 / 127.5), albumentations' Normalize(0.5, 0.5) in float32.
-        x = ((img.astype(np.float32) - np.float32(127.5)) * np.float32(1 / 127.5))
+        x = (img.astype(np.float32) - np.float32(127.5)) * np.float32(1 / 127.5)
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
     else:
         x = _to_network(img)

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-av = pytest.importorskip("av")
-
 import deblurcore
 from deblurcore import cli, media
+
+av = pytest.importorskip("av")
 
 FPS = 24
 N_FRAMES = 16
@@ -54,13 +54,21 @@ class FakeModel:
 
     instances: list = []
 
-    def __init__(self, weights_path, device="cpu", num_threads=None, architecture="ifan",
-                 fail_at=None, fail_with=RuntimeError, dtypes=(np.uint8, np.uint16, np.float32)):
+    def __init__(
+        self,
+        weights_path,
+        device="cpu",
+        num_threads=None,
+        architecture="ifan",
+        fail_at=None,
+        fail_with=RuntimeError,
+        dtypes=(np.uint8, np.uint16, np.float32),
+    ):
         self.weights_path, self.device, self.num_threads = weights_path, device, num_threads
         self.architecture = architecture
         self.fail_at, self.fail_with, self.dtypes = fail_at, fail_with, dtypes
         self.calls = 0
-        self.seen = []   # first pixel of each image, in call order
+        self.seen = []  # first pixel of each image, in call order
         FakeModel.instances.append(self)
 
     @property
@@ -157,7 +165,9 @@ def make_clip(path: Path, n: int = N_FRAMES, fps: int = FPS, audio: bool = True)
         t = np.arange(int(rate * n / fps)) / rate
         signal = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
         for s0 in range(0, len(signal), 1024):
-            af = av.AudioFrame.from_ndarray(signal[None, s0:s0 + 1024], format="fltp", layout="mono")
+            af = av.AudioFrame.from_ndarray(
+                signal[None, s0 : s0 + 1024], format="fltp", layout="mono"
+            )
             af.sample_rate, af.pts = rate, s0
             out.mux(aus.encode(af))
         out.mux(aus.encode(None))
@@ -174,8 +184,13 @@ def decode(path: Path):
     """(frames as rgb24 arrays, pts list, video stream info, audio codec names)."""
     with av.open(str(path)) as c:
         vs = c.streams.video[0]
-        info = {"rate": vs.average_rate, "time_base": vs.time_base, "codec": vs.codec_context.name,
-                "width": vs.width, "height": vs.height}
+        info = {
+            "rate": vs.average_rate,
+            "time_base": vs.time_base,
+            "codec": vs.codec_context.name,
+            "width": vs.width,
+            "height": vs.height,
+        }
         audio = [s.codec_context.name for s in c.streams.audio]
         frames, pts = [], []
         for f in c.decode(video=0):
@@ -294,7 +309,9 @@ def test_folder_natural_sort_and_names(tmp_path, fake, weights):
     assert run(["deblur", src, "-o", out, "-w", weights]) == 0
     assert FakeModel.instances[-1].seen == sorted(order)  # frame2 before frame10
     assert sorted(p.name for p in out.iterdir()) == sorted(f"frame{v}.png" for v in order)
-    np.testing.assert_array_equal(media.read_image(out / "frame10.png"), np.full((8, 12, 3), 245, np.uint8))
+    np.testing.assert_array_equal(
+        media.read_image(out / "frame10.png"), np.full((8, 12, 3), 245, np.uint8)
+    )
     assert media.natural_key("a2b") < media.natural_key("a10b") < media.natural_key("b1")
 
 
@@ -333,7 +350,9 @@ def test_16bit_image_into_8bit_model_goes_through_float(tmp_path, fake, weights)
     assert run(["deblur", tmp_path / "w.png", "-o", tmp_path / "o.tif", "-w", weights]) == 0
     out = media.read_image(tmp_path / "o.tif")
     # float32 has a 24-bit mantissa: v/65535 and back is exact to within rounding (≤ 1).
-    assert out.dtype == np.uint16 and np.abs(out.astype(int) - (65535 - img16.astype(int))).max() <= 1
+    assert (
+        out.dtype == np.uint16 and np.abs(out.astype(int) - (65535 - img16.astype(int))).max() <= 1
+    )
 
 
 def test_image_formats_roundtrip(tmp_path):
@@ -397,17 +416,26 @@ def test_debug_shows_traceback(clip, tmp_path, fake, weights, capsys):
     assert "Traceback" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["deblur", "{tmp}/missing.mp4", "-o", "{tmp}/o.mp4", "-w", "{w}"], "no such file"),
-    (["deblur", "{tmp}/garbage.mp4", "-o", "{tmp}/o.mp4", "-w", "{w}"], "cannot read INPUT"),
-    (["deblur", "{clip}", "-o", "{tmp}/o.xyz", "-w", "{w}"], "unknown extension"),
-    (["deblur", "{clip}", "-o", "{tmp}/o.png", "-w", "{w}"], "is an image file"),
-    (["deblur", "{clip}", "-o", "{tmp}/no/such/dir/o.mp4", "-w", "{w}"], "does not exist"),
-    (["deblur", "{clip}", "-o", "{tmp}/o.mp4", "-w", "{tmp}/garbage.mp4"], "not a safetensors file"),
-    (["deblur", "{clip}", "-o", "{tmp}/o.mp4", "-w", "{w}", "--reset-every", "0"], "positive integer"),
-    (["deblur", "{clip}", "-o", "{clip}", "-w", "{w}", "--force"], "same as INPUT"),
-    (["info", "{tmp}/missing.safetensors"], "no such file"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["deblur", "{tmp}/missing.mp4", "-o", "{tmp}/o.mp4", "-w", "{w}"], "no such file"),
+        (["deblur", "{tmp}/garbage.mp4", "-o", "{tmp}/o.mp4", "-w", "{w}"], "cannot read INPUT"),
+        (["deblur", "{clip}", "-o", "{tmp}/o.xyz", "-w", "{w}"], "unknown extension"),
+        (["deblur", "{clip}", "-o", "{tmp}/o.png", "-w", "{w}"], "is an image file"),
+        (["deblur", "{clip}", "-o", "{tmp}/no/such/dir/o.mp4", "-w", "{w}"], "does not exist"),
+        (
+            ["deblur", "{clip}", "-o", "{tmp}/o.mp4", "-w", "{tmp}/garbage.mp4"],
+            "not a safetensors file",
+        ),
+        (
+            ["deblur", "{clip}", "-o", "{tmp}/o.mp4", "-w", "{w}", "--reset-every", "0"],
+            "positive integer",
+        ),
+        (["deblur", "{clip}", "-o", "{clip}", "-w", "{w}", "--force"], "same as INPUT"),
+        (["info", "{tmp}/missing.safetensors"], "no such file"),
+    ],
+)
 def test_bad_input_exit_2(clip, tmp_path, fake, weights, capsys, argv, message):
     (tmp_path / "garbage.mp4").write_bytes(b"this is not a video at all" * 10)
     argv = [a.format(tmp=tmp_path, w=weights, clip=clip) for a in argv]
@@ -469,7 +497,8 @@ def _subprocess_env(tmp_path: Path) -> dict:
     """Environment whose interpreter starts with the fake model installed (sitecustomize)."""
     site = tmp_path / "site"
     site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(textwrap.dedent("""
+    (site / "sitecustomize.py").write_text(
+        textwrap.dedent("""
         import numpy as np
         import deblurcore
 
@@ -482,9 +511,12 @@ def _subprocess_env(tmp_path: Path) -> dict:
                 return (np.iinfo(image.dtype).max - image).astype(image.dtype)
 
         deblurcore.load_model = _Invert
-    """))
+    """)
+    )
     env = dict(os.environ)
-    paths = [str(site)] + [p for p in sys.path if p and os.path.isdir(os.path.join(p, "deblurcore"))]
+    paths = [str(site)] + [
+        p for p in sys.path if p and os.path.isdir(os.path.join(p, "deblurcore"))
+    ]
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
     return env
 
@@ -493,14 +525,33 @@ def test_python_m_deblurcore_subprocess(clip, tmp_path, weights):
     env = _subprocess_env(tmp_path)
     out = tmp_path / "out.mp4"
     # stdout/stderr are pipes, not a TTY: no progress bar, a plain summary line.
-    proc = subprocess.run([sys.executable, "-m", "deblurcore", "deblur", str(clip), "-o", str(out),
-                           "-w", weights], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "deblurcore", "deblur", str(clip), "-o", str(out), "-w", weights],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stderr and "\r" not in proc.stderr
     assert len(decode(out)[0]) == N_FRAMES
 
-    proc = subprocess.run([sys.executable, "-m", "deblurcore", "deblur", str(tmp_path / "nope.mp4"),
-                           "-o", str(tmp_path / "x.mp4"), "-w", weights],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deblurcore",
+            "deblur",
+            str(tmp_path / "nope.mp4"),
+            "-o",
+            str(tmp_path / "x.mp4"),
+            "-w",
+            weights,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "no such file" in proc.stderr and "Traceback" not in proc.stderr

@@ -48,13 +48,13 @@ from tests.helpers.checkpoints import official_checkpoint_object, save, write_ra
 # ----------------------------------------------------------------------------- helpers
 
 
-def shapes(arch: str, variant: str | None = None) -> "OrderedDict[str, tuple]":
+def shapes(arch: str, variant: str | None = None) -> OrderedDict[str, tuple]:
     a = convert.get_architecture(arch)
     var = a.default_variant() if variant is None else a.detect_variant({}, variant)
     return a.expected_shapes(var)
 
 
-def torch_state(shape_table, seed: int = 0, dtype=torch.float32) -> "OrderedDict[str, torch.Tensor]":
+def torch_state(shape_table, seed: int = 0, dtype=torch.float32) -> OrderedDict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     sd = OrderedDict((k, torch.randn(s, generator=g, dtype=torch.float32).to(dtype)) for k, s in shape_table.items())
     sd._metadata = OrderedDict({"": {"version": 1}})  # as nn.Module.state_dict() attaches
@@ -70,7 +70,7 @@ def adam_state() -> dict:
     return opt.state_dict()
 
 
-def stfan_checkpoint(path: Path, legacy: bool, seed: int = 0, solver: bool = False) -> "OrderedDict[str, torch.Tensor]":
+def stfan_checkpoint(path: Path, legacy: bool, seed: int = 0, solver: bool = False) -> OrderedDict[str, torch.Tensor]:
     """STFAN in the official layout (stfan.md §7)."""
     sd = torch_state(shapes("stfan"), seed)
     wrapped = OrderedDict((f"module.{k}", v) for k, v in sd.items())
@@ -82,7 +82,7 @@ def stfan_checkpoint(path: Path, legacy: bool, seed: int = 0, solver: bool = Fal
     return sd
 
 
-def assert_same_tensors(path: Path, ref: "OrderedDict[str, torch.Tensor]") -> dict:
+def assert_same_tensors(path: Path, ref: OrderedDict[str, torch.Tensor]) -> dict:
     out = load_file(str(path))
     assert list(sorted(out)) == sorted(ref)
     for k, v in ref.items():
@@ -544,7 +544,7 @@ def test_wrong_arch_is_reported(tmp_path, small_stfan_files):
 
 
 def test_unknown_architecture(tmp_path):
-    sd = OrderedDict(("layer%d.weight" % i, torch.zeros(3, 3)) for i in range(5))
+    sd = OrderedDict((f"layer{i}.weight", torch.zeros(3, 3)) for i in range(5))
     save(sd, tmp_path / "u.pth", legacy=False)
     with pytest.raises(ConversionError, match="unknown architecture"):
         convert.convert_checkpoint(tmp_path / "u.pth", tmp_path / "o.safetensors")

@@ -31,17 +31,27 @@ MAKE = shutil.which("make")  # CMake's default generator when Ninja is missing
 CXX = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
 JOBS = "2"
 
-needs_cmake = pytest.mark.skipif(not (CMAKE and CXX and (NINJA or MAKE)),
-                                 reason="needs cmake, ninja or make, and a C++ compiler")
+needs_cmake = pytest.mark.skipif(
+    not (CMAKE and CXX and (NINJA or MAKE)), reason="needs cmake, ninja or make, and a C++ compiler"
+)
 
 
 def _run(cmd, what, timeout, **kwargs):
     """Run a command; fail the test with its (tail of) output when it fails."""
-    result = subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, timeout=timeout, **kwargs)
+    result = subprocess.run(
+        [str(c) for c in cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
     if result.returncode != 0:
-        pytest.fail(f"{what} failed (exit {result.returncode}): {' '.join(map(str, cmd))}\n"
-                    f"{result.stdout[-30000:]}", pytrace=False)
+        pytest.fail(
+            f"{what} failed (exit {result.returncode}): {' '.join(map(str, cmd))}\n"
+            f"{result.stdout[-30000:]}",
+            pytrace=False,
+        )
     return result.stdout
 
 
@@ -62,22 +72,39 @@ def _build_env():
 
 # ---- (a) the CTest suite under ASan + UBSan ------------------------------------------------
 
+
 @needs_cmake
 def test_ctest_suite_under_asan_and_ubsan(tmp_path):
     build = tmp_path / "asan"
     env = _build_env()
     # -O1 instead of the Release -O3: the same instrumentation (UBSan checks the source's
     # operations, ASan every access) at about a third of the compile time.
-    _run(_configure_args(ROOT, build, "DEBLURCORE_PYTHON=OFF", "DEBLURCORE_CUDA=OFF",
-                         "DEBLURCORE_BUILD_TESTS=ON", "DEBLURCORE_SANITIZE=ON",
-                         "CMAKE_BUILD_TYPE=Debug", "CMAKE_CXX_FLAGS_DEBUG=-O1 -g1"),
-         "configure (ASan/UBSan)", timeout=600, env=env)
+    _run(
+        _configure_args(
+            ROOT,
+            build,
+            "DEBLURCORE_PYTHON=OFF",
+            "DEBLURCORE_CUDA=OFF",
+            "DEBLURCORE_BUILD_TESTS=ON",
+            "DEBLURCORE_SANITIZE=ON",
+            "CMAKE_BUILD_TYPE=Debug",
+            "CMAKE_CXX_FLAGS_DEBUG=-O1 -g1",
+        ),
+        "configure (ASan/UBSan)",
+        timeout=600,
+        env=env,
+    )
     _run([CMAKE, "--build", build, "-j", JOBS], "build (ASan/UBSan)", timeout=3600, env=env)
     # Leak checks on; the report of a finding ends up in the ctest output.
     env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:halt_on_error=1"
     env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
-    out = _run(["ctest", "--test-dir", build, "--output-on-failure", "-j", JOBS],
-               "ctest (ASan/UBSan)", timeout=1800, env=env, cwd=build)
+    out = _run(
+        ["ctest", "--test-dir", build, "--output-on-failure", "-j", JOBS],
+        "ctest (ASan/UBSan)",
+        timeout=1800,
+        env=env,
+        cwd=build,
+    )
     assert "100% tests passed" in out, out
     for name in ("test_ops", "test_image", "test_safetensors"):
         assert name in out, f"{name} did not run:\n{out}"
@@ -101,8 +128,11 @@ def _read_ppm(path):
     assert parts[0] == b"P6", parts[0]
     w, h, maxval = int(parts[1]), int(parts[2]), int(parts[3])
     dtype = np.uint8 if maxval == 255 else np.dtype(">u2")
-    return np.frombuffer(parts[4], dtype=dtype).reshape(h, w, 3).astype(
-        np.uint8 if maxval == 255 else np.uint16)
+    return (
+        np.frombuffer(parts[4], dtype=dtype)
+        .reshape(h, w, 3)
+        .astype(np.uint8 if maxval == 255 else np.uint16)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +141,17 @@ def example(tmp_path_factory):
     d = tmp_path_factory.mktemp("example")
     cmake_dir = deblurcore.get_cmake_dir()
     env = _build_env()
-    _run(_configure_args(ROOT / "examples" / "cpp", d / "build", f"CMAKE_PREFIX_PATH={cmake_dir}",
-                         "CMAKE_BUILD_TYPE=Release"),
-         "configure examples/cpp", timeout=600, env=env)
+    _run(
+        _configure_args(
+            ROOT / "examples" / "cpp",
+            d / "build",
+            f"CMAKE_PREFIX_PATH={cmake_dir}",
+            "CMAKE_BUILD_TYPE=Release",
+        ),
+        "configure examples/cpp",
+        timeout=600,
+        env=env,
+    )
     _run([CMAKE, "--build", d / "build", "-j", JOBS], "build examples/cpp", timeout=600, env=env)
     exe = d / "build" / "deblur_frames"
     assert exe.is_file()
@@ -126,8 +164,14 @@ def _frames(seed, n, dtype=np.uint8):
     top = 255 if dtype == np.uint8 else 65535
     base = rng.integers(0, top + 1, size=(H, W, 3))
     # Consecutive frames of a "clip": a shifted pattern plus noise.
-    return [np.clip(np.roll(base, 2 * i, axis=1) + rng.integers(-top // 20, top // 20, size=base.shape),
-                    0, top).astype(dtype) for i in range(n)]
+    return [
+        np.clip(
+            np.roll(base, 2 * i, axis=1) + rng.integers(-top // 20, top // 20, size=base.shape),
+            0,
+            top,
+        ).astype(dtype)
+        for i in range(n)
+    ]
 
 
 @needs_cmake
@@ -210,14 +254,19 @@ def test_example_errors(example, tmp_path):
         r = subprocess.run([exe, *args], capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and "usage" in r.stderr, (args, r.stderr)
     # Weights that are not a converted file: the library's error, exit 1.
-    r = subprocess.run([exe, good, good, tmp_path / "o.ppm"], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [exe, good, good, tmp_path / "o.ppm"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 1 and "in.ppm" in r.stderr, r.stderr
     # A clip whose frames change size: STFAN refuses the second one, the first is written.
     small = tmp_path / "small.ppm"
     _write_ppm(small, _frames(2, 1)[0][:8, :8])
-    r = subprocess.run([exe, weights, good, tmp_path / "o1.ppm", small, tmp_path / "o2.ppm"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [exe, weights, good, tmp_path / "o1.ppm", small, tmp_path / "o2.ppm"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1 and "small.ppm" in r.stderr and "reset" in r.stderr, r.stderr
     assert (tmp_path / "o1.ppm").exists() and not (tmp_path / "o2.ppm").exists()
 
@@ -226,6 +275,11 @@ def test_get_cmake_dir_and_cmakedir_flag():
     path = deblurcore.get_cmake_dir()
     assert os.path.isfile(os.path.join(path, "deblurcoreConfig.cmake"))
     assert os.path.isfile(os.path.join(path, "deblurcoreConfigVersion.cmake"))
-    out = subprocess.run([sys.executable, "-m", "deblurcore", "--cmakedir"], capture_output=True,
-                         text=True, timeout=60, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-m", "deblurcore", "--cmakedir"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
     assert out == path

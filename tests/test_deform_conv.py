@@ -24,12 +24,27 @@ def deform_conv2d_torch(x, offset, weight, bias=None, stride=1, padding=0, dilat
     def t(a):
         return None if a is None else torch.as_tensor(np.asarray(a), dtype=torch.float64)
 
-    out = modulated_deform_conv2d(t(x), t(offset), t(weight), t(bias), stride, padding, dilation, t(mask))
+    out = modulated_deform_conv2d(
+        t(x), t(offset), t(weight), t(bias), stride, padding, dilation, t(mask)
+    )
     return out.numpy()
 
 
-def _case(rng, N, Cin, Cout, H, W, k, stride, padding, dilation, groups=1, with_mask=True,
-          offset_scale=3.0):
+def _case(
+    rng,
+    N,
+    Cin,
+    Cout,
+    H,
+    W,
+    k,
+    stride,
+    padding,
+    dilation,
+    groups=1,
+    with_mask=True,
+    offset_scale=3.0,
+):
     kh, kw = pair(k)
     (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
     Hout = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
@@ -38,9 +53,14 @@ def _case(rng, N, Cin, Cout, H, W, k, stride, padding, dilation, groups=1, with_
     w = (rng.standard_normal((Cout, Cin, kh, kw)) / np.sqrt(Cin * kh * kw)).astype(np.float32)
     b = rng.standard_normal(Cout).astype(np.float32)
     # Non-integer offsets of a few pixels: many samples straddle the border or leave the image.
-    off = (rng.uniform(-offset_scale, offset_scale, (N, 2 * groups * kh * kw, Hout, Wout))
-           .astype(np.float32))
-    m = rng.uniform(0, 1, (N, groups * kh * kw, Hout, Wout)).astype(np.float32) if with_mask else None
+    off = rng.uniform(-offset_scale, offset_scale, (N, 2 * groups * kh * kw, Hout, Wout)).astype(
+        np.float32
+    )
+    m = (
+        rng.uniform(0, 1, (N, groups * kh * kw, Hout, Wout)).astype(np.float32)
+        if with_mask
+        else None
+    )
     return x, off, w, b, m
 
 
@@ -94,8 +114,13 @@ def test_zero_offsets_no_mask_is_conv2d():
     b = rng.standard_normal(8).astype(np.float32)
     off = np.zeros((2, 18, 7, 8), np.float32)
     got = ops.deform_conv2d(x, off, w, b, stride=2, padding=1)
-    want = F.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(),
-                    torch.from_numpy(b).double(), stride=2, padding=1).numpy()
+    want = F.conv2d(
+        torch.from_numpy(x).double(),
+        torch.from_numpy(w).double(),
+        torch.from_numpy(b).double(),
+        stride=2,
+        padding=1,
+    ).numpy()
     # float32 accumulation of 54 products of O(1): well inside 1e-4.
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
 
@@ -105,8 +130,18 @@ def test_border_rule():
     x = (np.arange(12, dtype=np.float32) + 1).reshape(1, 1, 3, 4)
     w = np.ones((1, 1, 1, 1), np.float32)
     # Output = input grid (1x1 kernel), shifted by the same (dy, dx) everywhere.
-    for dy, dx in [(-0.5, 0.0), (-0.999, 0.25), (-1.0, 0.0), (-1.5, 0.0), (2.5, 3.5),
-                   (0.0, 3.25), (0.0, -0.25), (3.0, 0.0), (2.999, 0.0), (0.3, 0.7)]:
+    for dy, dx in [
+        (-0.5, 0.0),
+        (-0.999, 0.25),
+        (-1.0, 0.0),
+        (-1.5, 0.0),
+        (2.5, 3.5),
+        (0.0, 3.25),
+        (0.0, -0.25),
+        (3.0, 0.0),
+        (2.999, 0.0),
+        (0.3, 0.7),
+    ]:
         off = np.empty((1, 2, 3, 4), np.float32)
         off[:, 0], off[:, 1] = dy, dx
         want = deform_conv2d_torch(x, off, w)
@@ -144,15 +179,20 @@ def _good():
     "change, message",
     [
         (lambda a: a.update(offset=a["offset"][:, :17]), "offset must have 2\\*offset_groups"),
-        (lambda a: a.update(offset=a["offset"][:, :, :5]), "offset must have the output's spatial size"),
+        (
+            lambda a: a.update(offset=a["offset"][:, :, :5]),
+            "offset must have the output's spatial size",
+        ),
         (lambda a: a.update(offset=a["offset"][:1]), "offset has batch size"),
         (lambda a: a.update(mask=a["mask"][:, :8]), "mask must have shape"),
         (lambda a: a.update(mask=a["mask"][:, :, :, :6]), "mask must have shape"),
         (lambda a: a.update(weight=a["weight"][:, :3]), "weight has 3 input channels"),
         (lambda a: a.update(bias=a["bias"][:2]), "bias must have shape"),
         # 3 offset groups do not divide 4 input channels.
-        (lambda a: a.update(offset=np.zeros((2, 54, 6, 7), np.float32),
-                            mask=None), "offset groups"),
+        (
+            lambda a: a.update(offset=np.zeros((2, 54, 6, 7), np.float32), mask=None),
+            "offset groups",
+        ),
         (lambda a: a.update(x=a["x"][0]), "x must be 4-D"),
         (lambda a: a.update(stride=0), "stride must be positive"),
         (lambda a: a.update(padding=-1), "padding must be non-negative"),

@@ -33,9 +33,9 @@ def iac_torch(x, filters, n, k, reuse_vertical_filter=True, final_activation=Tru
     ck = C * k
     f = x
     for i in range(n):
-        f1 = filters[:, 2 * ck * i:2 * ck * i + ck]
-        f2 = filters[:, 2 * ck * i + ck:2 * ck * (i + 1)]
-        b = filters[:, 2 * ck * n + C * i:2 * ck * n + C * (i + 1)]
+        f1 = filters[:, 2 * ck * i : 2 * ck * i + ck]
+        f2 = filters[:, 2 * ck * i + ck : 2 * ck * (i + 1)]
+        b = filters[:, 2 * ck * n + C * i : 2 * ck * n + C * (i + 1)]
         f = _sac(f, f1, f1 if reuse_vertical_filter else f2, k) + b
         if i < n - 1 or final_activation:
             f = F.leaky_relu(f, 0.1)
@@ -52,8 +52,9 @@ def make_inputs(N, C, H, W, n, k, seed=0):
 
 
 def torch_forward64(x, filters, n, k, reuse, final):
-    return iac_torch(torch.from_numpy(x).double(), torch.from_numpy(filters).double(), n, k,
-                     reuse, final).numpy()
+    return iac_torch(
+        torch.from_numpy(x).double(), torch.from_numpy(filters).double(), n, k, reuse, final
+    ).numpy()
 
 
 def torch_grads64(g, x, filters, n, k, reuse, final):
@@ -127,7 +128,7 @@ def test_backward_matches_autograd(case, reuse, final):
         if reuse:  # F2 is never read: its gradient is exactly zero
             ck = C * k
             for i in range(n):
-                assert not gf[:, 2 * ck * i + ck:2 * ck * (i + 1)].any()
+                assert not gf[:, 2 * ck * i + ck : 2 * ck * (i + 1)].any()
 
 
 def test_torch_reference_gradcheck_float64():
@@ -136,12 +137,17 @@ def test_torch_reference_gradcheck_float64():
     # random directional derivatives) agree with it.
     rng = np.random.default_rng(4)
     for reuse, final in FLAGS:
-        for (N, C, H, W, n, k) in [(2, 2, 3, 4, 3, 3), (1, 1, 3, 4, 2, 5)]:
+        for N, C, H, W, n, k in [(2, 2, 3, 4, 3, 3), (1, 1, 3, 4, 2, 5)]:
             x = torch.from_numpy(rng.standard_normal((N, C, H, W))).requires_grad_()
             f = torch.from_numpy(rng.standard_normal((N, n * C * (2 * k + 1), H, W)) * 0.45)
             f.requires_grad_()
             assert torch.autograd.gradcheck(
-                lambda a, b: iac_torch(a, b, n, k, reuse, final), (x, f), fast_mode=True)
+                lambda a, b, n=n, k=k, reuse=reuse, final=final: iac_torch(
+                    a, b, n, k, reuse, final
+                ),
+                (x, f),
+                fast_mode=True,
+            )
 
 
 def test_backward_finite_differences():
@@ -163,9 +169,16 @@ def test_backward_finite_differences():
             dx = rng.standard_normal(x.shape).astype(np.float32)
             df = rng.standard_normal(filt.shape).astype(np.float32)
 
-            def loss(s):
-                out = ops.iac(x + np.float32(s * eps) * dx, filt + np.float32(s * eps) * df,
-                              n, k, reuse, final, reference=True)
+            def loss(s, dx=dx, df=df, reuse=reuse, final=final):
+                out = ops.iac(
+                    x + np.float32(s * eps) * dx,
+                    filt + np.float32(s * eps) * df,
+                    n,
+                    k,
+                    reuse,
+                    final,
+                    reference=True,
+                )
                 return float(np.dot(out.ravel().astype(np.float64), g.ravel()))
 
             fd = (loss(1) - loss(-1)) / (2 * eps)
@@ -178,7 +191,7 @@ def test_backward_finite_differences():
 def test_thread_counts_and_parallel_modes_agree(threads):
     # One plane per task when there are at least as many planes as threads, otherwise one
     # parallel loop per iteration: the same arithmetic per element, so bit-identical.
-    for (N, C) in [(1, 1), (1, 2), (2, 3)]:
+    for N, C in [(1, 1), (1, 2), (2, 3)]:
         x, filt = make_inputs(N, C, 6, 7, 5, 3, seed=7)
         base = ops.iac(x, filt, 5, 3, num_threads=1)
         np.testing.assert_array_equal(ops.iac(x, filt, 5, 3, num_threads=threads), base)
@@ -237,6 +250,7 @@ def test_bad_inputs():
 
 def test_cuda_device_without_cuda_build_is_clear():
     import deblurcore
+
     if deblurcore.cuda_available():
         pytest.skip("CUDA present")
     x, filt = make_inputs(1, 2, 4, 5, 3, 3)

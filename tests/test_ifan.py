@@ -15,9 +15,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from safetensors.numpy import load_file, save_file  # noqa: E402
+
 import deblurcore  # noqa: E402
 from deblurcore.convert import convert_checkpoint  # noqa: E402
-from safetensors.numpy import load_file, save_file  # noqa: E402
 from tests.torch_models.ifan import Network, official_checkpoint, random_state_dict  # noqa: E402
 
 TOL = 1e-4
@@ -28,11 +29,9 @@ def make_image(h, w, seed=0, channels_first=False):
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     img = np.stack([xx / w, yy / h, 0.5 + 0.3 * np.sin((xx + yy) / 5.0)], -1) * 0.8
-    img[h // 4:h // 2, w // 3:w // 2] = 0.95
+    img[h // 4 : h // 2, w // 3 : w // 2] = 0.95
     img = img + rng.normal(0, 0.03, img.shape)
     return np.clip(img, 0, 1).astype(np.float32)
-
-
 
 
 def nchw(img):
@@ -212,6 +211,7 @@ def test_bad_weights_are_refused(ifan17, tmp_path):
     _, path, _, _ = ifan17
     tensors = load_file(str(path))
     from safetensors import safe_open
+
     with safe_open(str(path), "np") as f:
         meta = f.metadata()
     # The metadata must agree with the shapes.

@@ -18,14 +18,21 @@ Tolerances (each assertion states its own):
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 import deblurcore
-from functools import partial
-
 from deblurcore import ops
-from tests.helpers.numerics import assert_bitwise, assert_sum_close, case_rng, pair, randn, torch_epilogue
+from tests.helpers.numerics import (
+    assert_bitwise,
+    assert_sum_close,
+    case_rng,
+    pair,
+    randn,
+    torch_epilogue,
+)
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

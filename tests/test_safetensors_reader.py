@@ -55,7 +55,7 @@ def test_round_trip_float32_shapes_and_metadata(tmp_path):
         "special": special,
         "odd": rng.standard_normal((3, 5, 7)).astype(np.float32),  # 420 bytes: unaligned after
     }
-    metadata = {"architecture": "stfan", "format": "pt", "note": "ünïcødé \"quoted\" \\ \n"}
+    metadata = {"architecture": "stfan", "format": "pt", "note": 'ünïcødé "quoted" \\ \n'}
     path = tmp_path / "w.safetensors"
     save_file(tensors, str(path), metadata=metadata)
 
@@ -88,17 +88,18 @@ def test_bf16_written_by_hand(tmp_path):
     # smallest bf16 subnormal. The expected float32 has the same top half and zero low half.
     bf16 = np.array([0x3F80, 0xC040, 0x3E20, 0x7F80, 0x8000, 0x7F00, 0x7FC1, 0x0001], np.uint16)
     f32 = (bf16.astype(np.uint32) << 16).view(np.float32)
-    path = raw_file(tmp_path / "b.safetensors",
-                    {"b": {"dtype": "BF16", "shape": [2, 4], "data_offsets": [0, 16]}},
-                    bf16.tobytes())
+    path = raw_file(
+        tmp_path / "b.safetensors",
+        {"b": {"dtype": "BF16", "shape": [2, 4], "data_offsets": [0, 16]}},
+        bf16.tobytes(),
+    )
     assert_bits_equal(read(path, "b"), f32.reshape(2, 4))
 
 
 def test_many_tensors_and_unaligned_offsets(tmp_path):
     rng = np.random.default_rng(2)
     # Sizes 1..300 floats: almost every tensor starts at an offset that is not 64-aligned.
-    tensors = {f"layer{i:03d}.w": rng.standard_normal(i + 1).astype(np.float32)
-               for i in range(300)}
+    tensors = {f"layer{i:03d}.w": rng.standard_normal(i + 1).astype(np.float32) for i in range(300)}
     path = tmp_path / "many.safetensors"
     save_file(tensors, str(path))
     reference = load_file(str(path))
@@ -138,7 +139,9 @@ def test_integer_dtypes_listed_but_not_readable(tmp_path):
 def test_f64_beyond_float32_range(tmp_path):
     path = tmp_path / "d.safetensors"
     save_file({"d": np.array([1.0, -1e39], np.float64)}, str(path))
-    with pytest.raises(ValueError, match=r"tensor 'd': F64 element 1 = -1e\+39 is outside the float32"):
+    with pytest.raises(
+        ValueError, match=r"tensor 'd': F64 element 1 = -1e\+39 is outside the float32"
+    ):
         read(path, "d")
 
 
@@ -171,42 +174,89 @@ MALFORMED = [
     ("not_an_object", ("[1, 2, 3]", b""), r"must be a JSON object, got array"),
     ("trailing_garbage", ("{} x", b""), r"unexpected data after"),
     ("invalid_utf8", (b'{"\xff": 1}', b""), r"invalid UTF-8"),
-    ("duplicate_tensor", ('{"w": %s, "w": %s}' % (json.dumps(entry()), json.dumps(entry())),
-                          F32_24), r'duplicate key "w"'),
+    (
+        "duplicate_tensor",
+        ('{"w": ' + json.dumps(entry()) + ', "w": ' + json.dumps(entry()) + "}", F32_24),
+        r'duplicate key "w"',
+    ),
     ("metadata_not_object", ({"__metadata__": ["a"]}, b""), r"__metadata__ must be an object"),
-    ("metadata_not_strings", ({"__metadata__": {"version": 2}}, b""),
-     r"__metadata__ value of 'version' must be a string, got integer"),
+    (
+        "metadata_not_strings",
+        ({"__metadata__": {"version": 2}}, b""),
+        r"__metadata__ value of 'version' must be a string, got integer",
+    ),
     ("entry_not_object", ({"w": [1, 2]}, F32_24), r"tensor 'w': entry must be an object"),
     ("missing_dtype", ({"w": without("dtype")}, F32_24), r"tensor 'w': missing field 'dtype'"),
     ("missing_shape", ({"w": without("shape")}, F32_24), r"tensor 'w': missing field 'shape'"),
-    ("missing_offsets", ({"w": without("data_offsets")}, F32_24),
-     r"tensor 'w': missing field 'data_offsets'"),
+    (
+        "missing_offsets",
+        ({"w": without("data_offsets")}, F32_24),
+        r"tensor 'w': missing field 'data_offsets'",
+    ),
     ("extra_field", ({"w": entry(offsets=[0, 24])}, F32_24), r"unexpected field 'offsets'"),
-    ("negative_shape", ({"w": entry(shape=[2, -3])}, F32_24),
-     r"shape\[1\] must be an integer >= 0, got -3"),
-    ("float_shape", ({"w": entry(shape=[2.0, 3])}, F32_24),
-     r"shape\[0\] must be an integer >= 0, got 2.0"),
-    ("string_shape", ({"w": entry(shape=["2", 3])}, F32_24),
-     r"shape\[0\] must be an integer >= 0, got string"),
+    (
+        "negative_shape",
+        ({"w": entry(shape=[2, -3])}, F32_24),
+        r"shape\[1\] must be an integer >= 0, got -3",
+    ),
+    (
+        "float_shape",
+        ({"w": entry(shape=[2.0, 3])}, F32_24),
+        r"shape\[0\] must be an integer >= 0, got 2.0",
+    ),
+    (
+        "string_shape",
+        ({"w": entry(shape=["2", 3])}, F32_24),
+        r"shape\[0\] must be an integer >= 0, got string",
+    ),
     ("shape_not_array", ({"w": entry(shape=6)}, F32_24), r"shape must be an array"),
-    ("offsets_wrong_length", ({"w": entry(data_offsets=[0, 12, 24])}, F32_24),
-     r"data_offsets must be an array \[begin, end\], got an array of 3"),
-    ("negative_offset", ({"w": entry(data_offsets=[-1, 23])}, F32_24),
-     r"data_offsets\[0\] must be an integer >= 0, got -1"),
-    ("end_before_begin", ({"w": entry(data_offsets=[24, 0])}, F32_24),
-     r"data_offsets \[24, 0\] end before they begin"),
-    ("offsets_out_of_range", ({"w": entry(data_offsets=[24, 48])}, F32_24),
-     r"data_offsets \[24, 48\] go past the end of the data section \(24 bytes"),
-    ("size_mismatch", ({"w": entry(data_offsets=[0, 12])}, F32_24),
-     r"tensor 'w': data_offsets \[0, 12\] do not match shape \(2, 3\) x F32 = 24 bytes"),
-    ("overlap", ({"a": entry(shape=[4], data_offsets=[0, 16]),
-                  "b": entry(shape=[3], data_offsets=[8, 20])}, F32_24),
-     r"tensors 'a' \[0, 16\] and 'b' \[8, 20\] overlap"),
+    (
+        "offsets_wrong_length",
+        ({"w": entry(data_offsets=[0, 12, 24])}, F32_24),
+        r"data_offsets must be an array \[begin, end\], got an array of 3",
+    ),
+    (
+        "negative_offset",
+        ({"w": entry(data_offsets=[-1, 23])}, F32_24),
+        r"data_offsets\[0\] must be an integer >= 0, got -1",
+    ),
+    (
+        "end_before_begin",
+        ({"w": entry(data_offsets=[24, 0])}, F32_24),
+        r"data_offsets \[24, 0\] end before they begin",
+    ),
+    (
+        "offsets_out_of_range",
+        ({"w": entry(data_offsets=[24, 48])}, F32_24),
+        r"data_offsets \[24, 48\] go past the end of the data section \(24 bytes",
+    ),
+    (
+        "size_mismatch",
+        ({"w": entry(data_offsets=[0, 12])}, F32_24),
+        r"tensor 'w': data_offsets \[0, 12\] do not match shape \(2, 3\) x F32 = 24 bytes",
+    ),
+    (
+        "overlap",
+        (
+            {
+                "a": entry(shape=[4], data_offsets=[0, 16]),
+                "b": entry(shape=[3], data_offsets=[8, 20]),
+            },
+            F32_24,
+        ),
+        r"tensors 'a' \[0, 16\] and 'b' \[8, 20\] overlap",
+    ),
     ("numel_overflow", ({"w": entry(shape=[2**62, 4])}, F32_24), r"more than 2\^63 elements"),
-    ("bytes_overflow", ({"w": entry(dtype="F64", shape=[2**62 - 1])}, F32_24),
-     r"larger than 2\^64 bytes"),
-    ("dim_beyond_int64", ({"w": entry(shape=[2**64])}, F32_24),
-     r"shape\[0\] must be an integer >= 0, got 18446744073709551616"),
+    (
+        "bytes_overflow",
+        ({"w": entry(dtype="F64", shape=[2**62 - 1])}, F32_24),
+        r"larger than 2\^64 bytes",
+    ),
+    (
+        "dim_beyond_int64",
+        ({"w": entry(shape=[2**64])}, F32_24),
+        r"shape\[0\] must be an integer >= 0, got 18446744073709551616",
+    ),
     ("unknown_dtype", ({"w": entry(dtype="F24")}, F32_24), r"tensor 'w': unknown dtype 'F24'"),
     ("dtype_not_string", ({"w": entry(dtype=4)}, F32_24), r"dtype must be a string"),
     ("truncated_data", ({"w": entry()}, bytes(20)), r"is the file truncated\?"),
@@ -231,8 +281,11 @@ def test_directory_and_missing_file(tmp_path):
     with pytest.raises(ValueError, match=r"is a directory"):
         info(tmp_path)
     missing = tmp_path / "nope.safetensors"
-    with pytest.raises(ValueError, match=r"nope\.safetensors: cannot open the weights file: "
-                                         r"No such file or directory"):
+    with pytest.raises(
+        ValueError,
+        match=r"nope\.safetensors: cannot open the weights file: "
+        r"No such file or directory",
+    ):
         info(missing)
     with pytest.raises(ValueError, match=r"nope\.safetensors"):
         read(missing, "w")
@@ -241,15 +294,18 @@ def test_directory_and_missing_file(tmp_path):
 def test_random_corruptions_raise_value_error_only(tmp_path):
     """Byte flips and truncations of a valid file: read back or ValueError, never a crash."""
     good = tmp_path / "good.safetensors"
-    save_file({"a": np.ones((2, 3), np.float32), "b": np.ones(5, np.float16)}, str(good),
-              metadata={"k": "v"})
+    save_file(
+        {"a": np.ones((2, 3), np.float32), "b": np.ones(5, np.float16)},
+        str(good),
+        metadata={"k": "v"},
+    )
     data = good.read_bytes()
     rng = np.random.default_rng(3)
     path = tmp_path / "bad.safetensors"
     for i in range(300):
         b = bytearray(data)
         if i % 2:
-            del b[int(rng.integers(len(b))):]
+            del b[int(rng.integers(len(b))) :]
         else:
             for _ in range(int(rng.integers(1, 4))):
                 b[int(rng.integers(len(b)))] = int(rng.integers(256))

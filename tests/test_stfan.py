@@ -17,9 +17,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from safetensors.numpy import load_file  # noqa: E402
+
 import deblurcore  # noqa: E402
 from deblurcore.convert import convert_checkpoint  # noqa: E402
-from safetensors.numpy import load_file  # noqa: E402
 from tests.torch_models.stfan import DeblurNet, random_state_dict, run_clip  # noqa: E402
 
 TOL = 1e-4
@@ -58,7 +59,10 @@ def save_official(path, state_dict, zip_format):
         "Best_Img_PSNR": 31.24,
         "Best_Epoch": 398,
         "deblurnet_state_dict": OrderedDict(("module." + k, v) for k, v in state_dict.items()),
-        "deblurnet_solver_state_dict": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]},
+        "deblurnet_solver_state_dict": {
+            "state": {},
+            "param_groups": [{"lr": 1e-4, "params": [0, 1]}],
+        },
     }
     torch.save(ckpt, path, _use_new_zipfile_serialization=zip_format)
 
@@ -192,8 +196,11 @@ def test_bad_weights_are_refused(stfan_setup, tmp_path):
     save_file(tensors, str(tmp_path / "broken.safetensors"), metadata={"architecture": "stfan"})
     with pytest.raises(ValueError, match="fea.0.weight"):
         deblurcore.STFAN(tmp_path / "broken.safetensors")
-    save_file({"x": np.zeros(3, np.float32)}, str(tmp_path / "other.safetensors"),
-              metadata={"architecture": "nonsense"})
+    save_file(
+        {"x": np.zeros(3, np.float32)},
+        str(tmp_path / "other.safetensors"),
+        metadata={"architecture": "nonsense"},
+    )
     with pytest.raises(ValueError, match="architecture"):
         deblurcore.load_model(tmp_path / "other.safetensors")
     (tmp_path / "garbage.safetensors").write_bytes(b"\x00" * 5)
@@ -220,8 +227,20 @@ def test_cli_deblurs_a_folder_of_frames_like_the_api(stfan_setup, tmp_path):
     for i, f in enumerate(frames):
         write_image(src / f"frame{i + 1}.png", f)  # natural order: frame2 before frame10
     out = tmp_path / "out"
-    assert cli.main(["deblur", str(src), "-o", str(out), "--weights", str(d / "legacy.safetensors"),
-                     "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "deblur",
+                str(src),
+                "-o",
+                str(out),
+                "--weights",
+                str(d / "legacy.safetensors"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     model = deblurcore.STFAN(d / "legacy.safetensors")
     for i, f in enumerate(frames):
         assert np.array_equal(read_image(out / f"frame{i + 1}.png"), model.step(f))

@@ -38,7 +38,11 @@ def synthetic_clip(path: Path, frames: int = 24, size=(320, 180), fps: int = 12)
                 p = t + s / 8
                 img = np.stack([xx / w, yy / h, np.full_like(xx, 0.4)], -1) * 0.5
                 img[((xx - 10 * p) % w < 40) & ((yy - 30) % h < 40)] = (0.9, 0.8, 0.2)
-                img[(xx - w / 2) ** 2 + (yy - h / 2 - 30 * np.sin(p / 3)) ** 2 < 400] = (0.1, 0.3, 0.9)
+                img[(xx - w / 2) ** 2 + (yy - h / 2 - 30 * np.sin(p / 3)) ** 2 < 400] = (
+                    0.1,
+                    0.3,
+                    0.9,
+                )
                 acc += img
             frame = av.VideoFrame.from_ndarray((acc / 8 * 255).astype(np.uint8), format="rgb24")
             for packet in stream.encode(frame):
@@ -67,16 +71,30 @@ def main(argv=None) -> int:
             return status
         print(f"[1/3] converted {checkpoint} to {weights}")
     else:
-        weights = write_random_weights(out / "stfan_random.safetensors", "stfan", seed=0, overwrite=True)
-        print(f"[1/3] wrote {weights}: RANDOM weights in the official STFAN layout "
-              "(the output will not be deblurred; use --checkpoint with the official file)")
+        weights = write_random_weights(
+            out / "stfan_random.safetensors", "stfan", seed=0, overwrite=True
+        )
+        print(
+            f"[1/3] wrote {weights}: RANDOM weights in the official STFAN layout "
+            "(the output will not be deblurred; use --checkpoint with the official file)"
+        )
     clip = Path(args.input) if args.input else out / "blurry.mp4"
     if not args.input:
         synthetic_clip(clip)
         print(f"[2/3] generated {clip}")
     result = out / "deblurred.mp4"
-    status = cli.main(["deblur", str(clip), "-o", str(result), "--weights", str(weights),
-                       "--side-by-side", "--force"])
+    status = cli.main(
+        [
+            "deblur",
+            str(clip),
+            "-o",
+            str(result),
+            "--weights",
+            str(weights),
+            "--side-by-side",
+            "--force",
+        ]
+    )
     if status == 0:
         print(f"[3/3] wrote {result} (input | output side by side)")
     return status

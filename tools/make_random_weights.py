@@ -25,9 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output", help="weights file to write (.safetensors)")
     parser.add_argument("--arch", choices=sorted(convert.ARCHITECTURES), default="stfan")
-    parser.add_argument("--variant", default=None, help="e.g. IFAN_8, IFAN_dual, IFAN_16bit, FT, NF")
+    parser.add_argument(
+        "--variant", default=None, help="e.g. IFAN_8, IFAN_dual, IFAN_16bit, FT, NF"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-f", "--force", action="store_true", help="replace an existing output file")
+    parser.add_argument(
+        "-f", "--force", action="store_true", help="replace an existing output file"
+    )
     args = parser.parse_args(argv)
     try:
         path = convert.write_random_weights(

@@ -8,8 +8,8 @@ The numerical core is C++ (``deblurcore._core``); this package gives it a numpy 
 * ``deblurcore convert`` / ``deblurcore deblur`` on the command line.
 """
 
-from ._version import __version__
 from . import _core, ops
+from ._version import __version__
 from .models import ASPDC, IFAN, STFAN, Model, load_model
 
 

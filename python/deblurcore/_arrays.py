@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Union
 
 import numpy as np
 
-IntPair = Union[int, Tuple[int, int], Sequence[int]]
+IntPair = Union[int, tuple[int, int], Sequence[int]]
 
 
-def as_float32(value, name: str, ndim: Optional[int] = None, layout: str = "") -> np.ndarray:
+def as_float32(value, name: str, ndim: int | None = None, layout: str = "") -> np.ndarray:
     """Return ``value`` as a C-contiguous float32 ndarray.
 
     float32 input is used as is (copied only when it is not C-contiguous). Any other dtype,
@@ -28,7 +29,7 @@ def as_float32(value, name: str, ndim: Optional[int] = None, layout: str = "") -
     return np.ascontiguousarray(value)
 
 
-def as_pair(value: IntPair, name: str) -> Tuple[int, int]:
+def as_pair(value: IntPair, name: str) -> tuple[int, int]:
     """An int or an (h, w) pair of ints, as PyTorch accepts for stride/padding/dilation."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
@@ -51,7 +52,7 @@ def as_int(value, name: str) -> int:
     return int(value)
 
 
-def as_threads(num_threads: Optional[int]) -> int:
+def as_threads(num_threads: int | None) -> int:
     """None means every hardware thread (0 for the core)."""
     if num_threads is None:
         return 0

@@ -26,9 +26,9 @@ import threading
 import time
 import traceback
 import warnings
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -70,7 +70,9 @@ def _positive_fraction(text: str) -> Fraction:
     try:
         value = Fraction(text)  # accepts 25, 29.97 and 30000/1001
     except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"expected a frame rate such as 25 or 30000/1001, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a frame rate such as 25 or 30000/1001, got {text!r}"
+        ) from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive frame rate, got {text}")
     return value.limit_denominator(1_000_000)
@@ -104,27 +106,64 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     d.add_argument("input", metavar="INPUT", help="video file, folder of images, or image file")
-    d.add_argument("-o", "--output", metavar="OUTPUT", required=True,
-                   help="video file (.mp4 .mkv .mov .avi .webm .m4v), folder, or image file")
-    d.add_argument("-w", "--weights", metavar="W.safetensors", required=True,
-                   help="converted weights (see 'deblurcore convert')")
-    d.add_argument("-m", "--model", choices=ARCHITECTURES,
-                   help="architecture to run; default: the one recorded in the weights (a mismatch is an error)")
-    d.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="compute device (default: cpu)")
-    d.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)")
-    d.add_argument("--side-by-side", action="store_true", help="write INPUT | OUTPUT next to each other")
-    d.add_argument("--reset-every", type=_positive_int, metavar="N",
-                   help="STFAN: restart the recurrence every N frames (20 matches the official test, "
-                        "which resets at frames 0, 20, 40, ...; it also skips the last len %% 20 frames, "
-                        "which are processed here); default: never")
-    d.add_argument("--fps", type=_positive_fraction, metavar="RATE",
-                   help="frame rate of a video made from images (default: 30); videos keep their own")
-    d.add_argument("--codec", metavar="NAME", help="video encoder, e.g. libx264, ffv1, libvpx-vp9, mpeg4")
-    d.add_argument("--crf", type=int, metavar="Q", help="quality for libx264/libx265/VP9 (lower is better; default 18 for x264)")
+    d.add_argument(
+        "-o",
+        "--output",
+        metavar="OUTPUT",
+        required=True,
+        help="video file (.mp4 .mkv .mov .avi .webm .m4v), folder, or image file",
+    )
+    d.add_argument(
+        "-w",
+        "--weights",
+        metavar="W.safetensors",
+        required=True,
+        help="converted weights (see 'deblurcore convert')",
+    )
+    d.add_argument(
+        "-m",
+        "--model",
+        choices=ARCHITECTURES,
+        help="architecture to run; default: the one recorded in the weights (a mismatch is an error)",
+    )
+    d.add_argument(
+        "--device", default="cpu", choices=("cpu", "cuda"), help="compute device (default: cpu)"
+    )
+    d.add_argument(
+        "--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)"
+    )
+    d.add_argument(
+        "--side-by-side", action="store_true", help="write INPUT | OUTPUT next to each other"
+    )
+    d.add_argument(
+        "--reset-every",
+        type=_positive_int,
+        metavar="N",
+        help="STFAN: restart the recurrence every N frames (20 matches the official test, "
+        "which resets at frames 0, 20, 40, ...; it also skips the last len %% 20 frames, "
+        "which are processed here); default: never",
+    )
+    d.add_argument(
+        "--fps",
+        type=_positive_fraction,
+        metavar="RATE",
+        help="frame rate of a video made from images (default: 30); videos keep their own",
+    )
+    d.add_argument(
+        "--codec", metavar="NAME", help="video encoder, e.g. libx264, ffv1, libvpx-vp9, mpeg4"
+    )
+    d.add_argument(
+        "--crf",
+        type=int,
+        metavar="Q",
+        help="quality for libx264/libx265/VP9 (lower is better; default 18 for x264)",
+    )
     d.add_argument("--no-audio", action="store_true", help="do not copy the audio of a video INPUT")
     d.add_argument("-f", "--force", action="store_true", help="replace an existing OUTPUT")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
-    d.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    d.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     d.set_defaults(handler=cmd_deblur)
 
     c = sub.add_parser(
@@ -137,20 +176,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # The same arguments (and attribute names) as deblurcore.convert.add_convert_arguments,
     # declared here so that the converter is only imported when this command runs.
-    c.add_argument("checkpoint", metavar="CHECKPOINT", help="official checkpoint (.pth, .pth.tar, .pytorch)")
-    c.add_argument("-o", "--output", metavar="OUT.safetensors", required=True, help="output weights file")
-    c.add_argument("--arch", choices=ARCHITECTURES, help="architecture (default: detected from the parameter names)")
+    c.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="official checkpoint (.pth, .pth.tar, .pytorch)"
+    )
+    c.add_argument(
+        "-o", "--output", metavar="OUT.safetensors", required=True, help="output weights file"
+    )
+    c.add_argument(
+        "--arch",
+        choices=ARCHITECTURES,
+        help="architecture (default: detected from the parameter names)",
+    )
     c.add_argument("--variant", help="what the keys cannot tell: IFAN '16bit', ASPDC 'FT' or 'NF'")
     c.add_argument("-f", "--force", action="store_true", help="replace an existing output file")
     c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    c.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     c.set_defaults(handler=cmd_convert)
 
-    i = sub.add_parser("info", help="show the architecture, variant and metadata of a weights file",
-                       description="Print what a converted .safetensors weights file holds.")
+    i = sub.add_parser(
+        "info",
+        help="show the architecture, variant and metadata of a weights file",
+        description="Print what a converted .safetensors weights file holds.",
+    )
     i.add_argument("weights", metavar="W.safetensors")
     i.add_argument("--json", action="store_true", help="print the metadata as JSON")
-    i.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    i.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     i.set_defaults(handler=cmd_info)
     return parser
 
@@ -190,17 +244,23 @@ def _load_model(args, weights: Path, meta: dict):
 
     recorded = meta.get("architecture")
     if args.model and recorded and args.model != recorded:
-        raise UsageError(f"--model {args.model} does not match the weights: {weights} holds "
-                         f"{recorded!r} weights (omit --model to use them)")
+        raise UsageError(
+            f"--model {args.model} does not match the weights: {weights} holds "
+            f"{recorded!r} weights (omit --model to use them)"
+        )
     if args.device == "cuda":
         available = getattr(deblurcore, "cuda_available", None)
         if available is not None and not available():
-            raise UsageError("--device cuda: this build has no CUDA support or no CUDA device was found")
+            raise UsageError(
+                "--device cuda: this build has no CUDA support or no CUDA device was found"
+            )
     kwargs = {"device": args.device, "num_threads": args.threads}
     if args.model and not recorded:
         cls = getattr(deblurcore, _CLASS_NAMES[args.model], None)
         if cls is None:
-            raise UsageError(f"--model {args.model}: this installation has no {_CLASS_NAMES[args.model]} model")
+            raise UsageError(
+                f"--model {args.model}: this installation has no {_CLASS_NAMES[args.model]} model"
+            )
         model = cls(str(weights), **kwargs)
     else:
         loader = getattr(deblurcore, "load_model", None)
@@ -209,7 +269,9 @@ def _load_model(args, weights: Path, meta: dict):
         model = loader(str(weights), **kwargs)
     arch = getattr(model, "architecture", None)
     if args.model and arch and arch != args.model:
-        raise UsageError(f"--model {args.model} does not match the weights: {weights} holds {arch!r} weights")
+        raise UsageError(
+            f"--model {args.model} does not match the weights: {weights} holds {arch!r} weights"
+        )
     return model
 
 
@@ -238,7 +300,9 @@ class _Runner:
             else:
                 return self._checked(out, image)
         scale = float(np.iinfo(image.dtype).max)
-        out = self._checked(self.step(image.astype(np.float32) / np.float32(scale)), image, np.float32)
+        out = self._checked(
+            self.step(image.astype(np.float32) / np.float32(scale)), image, np.float32
+        )
         return np.rint(np.clip(out, 0.0, 1.0) * scale).astype(image.dtype)
 
     @staticmethod
@@ -246,16 +310,25 @@ class _Runner:
         dtype = dtype or image.dtype
         if not isinstance(out, np.ndarray) or out.shape != image.shape or out.dtype != dtype:
             got = f"{getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}".strip()
-            raise RuntimeError(f"the model returned {got}; expected {image.shape} {np.dtype(dtype)}")
+            raise RuntimeError(
+                f"the model returned {got}; expected {image.shape} {np.dtype(dtype)}"
+            )
         return out
 
 
-def _progress(total: Optional[int], quiet: bool):
+def _progress(total: int | None, quiet: bool):
     from tqdm import tqdm
 
     enabled = not quiet and sys.stderr is not None and sys.stderr.isatty()
-    return tqdm(total=total, unit="frame", disable=not enabled, dynamic_ncols=True,
-                file=sys.stderr, desc="deblur", leave=True)
+    return tqdm(
+        total=total,
+        unit="frame",
+        disable=not enabled,
+        dynamic_ncols=True,
+        file=sys.stderr,
+        desc="deblur",
+        leave=True,
+    )
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -284,16 +357,27 @@ def cmd_deblur(args) -> int:
         if args.fps is not None and source.kind == "video":
             media.warn("--fps is ignored for a video INPUT: its own timing is kept")
         if kind == "image" and source.kind != "image":
-            raise UsageError(f"OUTPUT {out} is an image file but INPUT is a {source.kind}; "
-                             "give a folder or a video as OUTPUT")
+            raise UsageError(
+                f"OUTPUT {out} is an image file but INPUT is a {source.kind}; "
+                "give a folder or a video as OUTPUT"
+            )
         model = _load_model(args, weights, weights_info["metadata"])
         recurrent = bool(getattr(model, "is_video", False))
         if args.reset_every and not recurrent:
-            media.warn(f"--reset-every has no effect: {getattr(model, 'architecture', 'this model')} "
-                       "restores every frame independently")
+            media.warn(
+                f"--reset-every has no effect: {getattr(model, 'architecture', 'this model')} "
+                "restores every frame independently"
+            )
         runner = _Runner(model)
-        sink = media.open_sink(out, source, overwrite=args.force, fps=args.fps, codec=args.codec,
-                               crf=args.crf, audio=not args.no_audio)
+        sink = media.open_sink(
+            out,
+            source,
+            overwrite=args.force,
+            fps=args.fps,
+            codec=args.codec,
+            crf=args.crf,
+            audio=not args.no_audio,
+        )
         start = time.perf_counter()
         count = 0
         size = None
@@ -305,8 +389,10 @@ def cmd_deblur(args) -> int:
                     if count == 0 or (args.reset_every and count % args.reset_every == 0):
                         model.reset()
                     elif size is not None and shape != size:
-                        raise UsageError(f"{frame.name} is {shape[1]}×{shape[0]} but the previous frames are "
-                                         f"{size[1]}×{size[0]}; {model.architecture} needs frames of one size")
+                        raise UsageError(
+                            f"{frame.name} is {shape[1]}×{shape[0]} but the previous frames are "
+                            f"{size[1]}×{size[0]}; {model.architecture} needs frames of one size"
+                        )
                 size = shape
                 restored = runner(frame.image)
                 if args.side_by_side:
@@ -320,8 +406,11 @@ def cmd_deblur(args) -> int:
         elapsed = time.perf_counter() - start
     if not args.quiet:
         rate = count / elapsed if elapsed > 0 else float("inf")
-        print(f"{PROG}: wrote {out}: {count} frame{'s' if count != 1 else ''} in {elapsed:.2f} s "
-              f"({rate:.2f} frames/s)", file=sys.stderr)
+        print(
+            f"{PROG}: wrote {out}: {count} frame{'s' if count != 1 else ''} in {elapsed:.2f} s "
+            f"({rate:.2f} frames/s)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -350,14 +439,28 @@ def cmd_info(args) -> int:
     params = sum(math.prod(shape) for _, shape in tensors.values())
     dtypes = {dtype for dtype, _ in tensors.values()}
     if args.json:
-        print(json.dumps({"file": str(path), "size_bytes": path.stat().st_size, "num_tensors": len(tensors),
-                          "num_params": params, "dtypes": sorted(dtypes), "metadata": meta}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "file": str(path),
+                    "size_bytes": path.stat().st_size,
+                    "num_tensors": len(tensors),
+                    "num_params": params,
+                    "dtypes": sorted(dtypes),
+                    "metadata": meta,
+                },
+                indent=2,
+            )
+        )
         return EXIT_OK
     rows = [
         ("file", f"{path} ({path.stat().st_size / 1e6:.1f} MB)"),
         ("architecture", meta.get("architecture", "(not recorded)")),
         ("variant", meta.get("variant", "(not recorded)")),
-        ("tensors", f"{len(tensors)} ({params:,} parameters, {', '.join(sorted(dtypes)) or 'none'})"),
+        (
+            "tensors",
+            f"{len(tensors)} ({params:,} parameters, {', '.join(sorted(dtypes)) or 'none'})",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -394,15 +497,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def _exit_status(exc: BaseException) -> int:
     from .media import MediaError
 
-    if isinstance(exc, (UsageError, MediaError, FileNotFoundError, IsADirectoryError,
-                        NotADirectoryError, PermissionError)):
+    if isinstance(
+        exc,
+        (
+            UsageError,
+            MediaError,
+            FileNotFoundError,
+            IsADirectoryError,
+            NotADirectoryError,
+            PermissionError,
+        ),
+    ):
         return EXIT_USAGE
     if isinstance(exc, (ValueError, TypeError)):  # the model refused the input
         return EXIT_USAGE
     return EXIT_FAILURE
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     try:
@@ -416,8 +528,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     previous_term = None
     if threading.current_thread() is threading.main_thread():
+
         def _on_term(signum, frame):
             raise _Terminated()
+
         try:
             previous_term = signal.signal(signal.SIGTERM, _on_term)
         except (ValueError, OSError):

@@ -9,9 +9,10 @@ storages tagged as saved from a GPU.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -33,7 +34,12 @@ def official_checkpoint_object(arch: str, state: Mapping[str, Any], epoch: int =
     name = get_architecture(arch).name
     if name == "stfan":
         sd = OrderedDict((f"module.{k}", v) for k, v in state.items())
-        return {"epoch_idx": epoch, "Best_Img_PSNR": 0.0, "Best_Epoch": epoch, "deblurnet_state_dict": sd}
+        return {
+            "epoch_idx": epoch,
+            "Best_Img_PSNR": 0.0,
+            "Best_Epoch": epoch,
+            "deblurnet_state_dict": sd,
+        }
     if name == "ifan":
         return OrderedDict((f"module.Network.{k}", v) for k, v in state.items())
     return {"epoch": epoch, "deblurring_state_dict": OrderedDict(state)}
@@ -58,12 +64,16 @@ def save(obj: Any, path: Path, legacy: bool, location: str | None = None) -> Pat
     return Path(path)
 
 
-def to_torch(state: Mapping[str, np.ndarray]) -> "OrderedDict[str, torch.Tensor]":
+def to_torch(state: Mapping[str, np.ndarray]) -> OrderedDict[str, torch.Tensor]:
     return OrderedDict((k, torch.from_numpy(np.ascontiguousarray(v))) for k, v in state.items())
 
 
 def write_random_checkpoint(
-    path: Path, arch: str = "stfan", fmt: str | None = None, seed: int = 0, variant: str | None = None
+    path: Path,
+    arch: str = "stfan",
+    fmt: str | None = None,
+    seed: int = 0,
+    variant: str | None = None,
 ) -> Path:
     """A checkpoint with the RANDOM weights of :func:`deblurcore.convert.random_state_dict`
     in the official layout and format of ``arch``, its storages tagged ``cuda:0`` as in the
@@ -71,4 +81,6 @@ def write_random_checkpoint(
     name = get_architecture(arch).name
     fmt = fmt or OFFICIAL_FORMAT[name]
     state = to_torch(random_state_dict(name, seed=seed, variant=variant))
-    return save(official_checkpoint_object(name, state), path, legacy=fmt == "legacy", location="cuda:0")
+    return save(
+        official_checkpoint_object(name, state), path, legacy=fmt == "legacy", location="cuda:0"
+    )

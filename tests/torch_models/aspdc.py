@@ -22,7 +22,9 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def modulated_deform_conv2d(x, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None):
+def modulated_deform_conv2d(
+    x, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None
+):
     """DCNv2 (torchvision.ops.deform_conv2d semantics) in the dtype of ``x``, any offset groups.
 
     offset (N, 2*G*kh*kw, Hout, Wout) holds (dy, dx) per tap k = ky*kw + kx; a sample is 0
@@ -42,7 +44,7 @@ def modulated_deform_conv2d(x, offset, weight, bias=None, stride=1, padding=0, d
     base_x = (torch.arange(Wout, dtype=dt) * sw - pw)[None, :]
     cols = x.new_zeros(N, Cin, taps, Hout * Wout)
     for g in range(G):
-        xs = x[:, g * cpg:(g + 1) * cpg].reshape(N, cpg, H * W)
+        xs = x[:, g * cpg : (g + 1) * cpg].reshape(N, cpg, H * W)
         for k in range(taps):
             ky, kx = divmod(k, kw)
             py = base_y + ky * dh + offset[:, g * 2 * taps + 2 * k]
@@ -60,7 +62,7 @@ def modulated_deform_conv2d(x, offset, weight, bias=None, stride=1, padding=0, d
                 val = val + got * (wgt * ok).reshape(N, 1, -1)
             if mask is not None:
                 val = val * mask[:, g * taps + k].reshape(N, 1, -1)
-            cols[:, g * cpg:(g + 1) * cpg, k] = val
+            cols[:, g * cpg : (g + 1) * cpg, k] = val
     out = torch.matmul(weight.reshape(Cout, Cin * taps), cols.reshape(N, Cin * taps, Hout * Wout))
     out = out.reshape(N, Cout, Hout, Wout)
     if bias is not None:
@@ -101,7 +103,9 @@ class DCN(nn.Module):
 class ResBlock(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.model = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.LeakyReLU(SLOPE), nn.Conv2d(c, c, 3, 1, 1))
+        self.model = nn.Sequential(
+            nn.Conv2d(c, c, 3, 1, 1), nn.LeakyReLU(SLOPE), nn.Conv2d(c, c, 3, 1, 1)
+        )
 
     def forward(self, x):
         return x + self.model(x)
@@ -156,8 +160,13 @@ class HallucinationResBlock(nn.Module):
         self.hallucination_d1 = HallucinationModule(c, dilations[1])
         self.hallucination_d2 = HallucinationModule(c, dilations[2])
         self.hallucination_d3 = HallucinationModule(c, dilations[3])
-        self.mask_conv = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.LeakyReLU(SLOPE), ResBlock(c), ResBlock(c),
-                                       nn.Conv2d(c, 4, 1))
+        self.mask_conv = nn.Sequential(
+            nn.Conv2d(c, c, 3, 1, 1),
+            nn.LeakyReLU(SLOPE),
+            ResBlock(c),
+            ResBlock(c),
+            nn.Conv2d(c, 4, 1),
+        )
         self.fusion_conv = nn.Conv2d(c, c, 3, 1, 1)
 
     def forward(self, x):
@@ -172,20 +181,39 @@ class HallucinationResBlock(nn.Module):
 
 
 class DeblurringNet(nn.Module):
-    STAGES = ("en_res_group1", "en_res_group2", "en_res_group3", "de_res_group3", "de_res_group2", "de_res_group1")
+    STAGES = (
+        "en_res_group1",
+        "en_res_group2",
+        "en_res_group3",
+        "de_res_group3",
+        "de_res_group2",
+        "de_res_group1",
+    )
 
     def __init__(self, d0_mode="mmcv_flat"):
         super().__init__()
         lrelu = nn.LeakyReLU(SLOPE)
-        self.head = nn.Sequential(nn.Conv2d(3, 32, 3, 1, 1), lrelu, ResBlock(32), ResBlock(32),
-                                  nn.Conv2d(32, 64, 3, 2, 1), lrelu, nn.Conv2d(64, 128, 3, 2, 1), lrelu)
+        self.head = nn.Sequential(
+            nn.Conv2d(3, 32, 3, 1, 1),
+            lrelu,
+            ResBlock(32),
+            ResBlock(32),
+            nn.Conv2d(32, 64, 3, 2, 1),
+            lrelu,
+            nn.Conv2d(64, 128, 3, 2, 1),
+            lrelu,
+        )
         for s in self.STAGES:
             setattr(self, s + "_1", nn.Sequential(ResBlock(128), ResBlock(128)))
             setattr(self, s + "_2", HallucinationResBlock(128, d0_mode=d0_mode))
         self.dense_conv = nn.Sequential(nn.Conv2d(768, 128, 3, 1, 1), lrelu)
-        self.tail = nn.Sequential(nn.ConvTranspose2d(128, 64, 3, 2, 1, 1), lrelu,
-                                  nn.ConvTranspose2d(64, 32, 3, 2, 1, 1), lrelu,
-                                  nn.Conv2d(32, 3, 3, 1, 1))
+        self.tail = nn.Sequential(
+            nn.ConvTranspose2d(128, 64, 3, 2, 1, 1),
+            lrelu,
+            nn.ConvTranspose2d(64, 32, 3, 2, 1, 1),
+            lrelu,
+            nn.Conv2d(32, 3, 3, 1, 1),
+        )
 
     def forward(self, rgb):
         x = self.head(rgb)
@@ -210,7 +238,11 @@ def random_state_dict(seed=0):
     sd = OrderedDict()
     for name, t in net.state_dict().items():
         if name.endswith(".weight"):
-            fan_in = t.shape[0] * 9 if name.startswith("tail.0") or name.startswith("tail.2") else t[0].numel()
+            fan_in = (
+                t.shape[0] * 9
+                if name.startswith("tail.0") or name.startswith("tail.2")
+                else t[0].numel()
+            )
             std = (2.0 / fan_in) ** 0.5
             if ".model.2." in name or "fusion_conv" in name:
                 std *= 0.3

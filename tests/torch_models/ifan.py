@@ -66,8 +66,8 @@ def iac(feat, filters, n_iter, c=CH4, k=FS):
     ck = c * k
     f = feat
     for i in range(n_iter):
-        f1 = filters[:, 2 * ck * i:2 * ck * i + ck]
-        b = filters[:, 2 * ck * n_iter + c * i:2 * ck * n_iter + c * (i + 1)]
+        f1 = filters[:, 2 * ck * i : 2 * ck * i + ck]
+        b = filters[:, 2 * ck * n_iter + c * i : 2 * ck * n_iter + c * (i + 1)]
         f = F.leaky_relu(sac(f, f1, k) + b, SLOPE)
     return f
 
@@ -78,24 +78,68 @@ class Network(nn.Module):
         self.n_iter = n_iter
         self.dual = dual
         self.conv1_1, self.conv1_2, self.conv1_3 = conv(3, CH1), conv(CH1, CH1), conv(CH1, CH1)
-        self.conv2_1, self.conv2_2, self.conv2_3 = conv(CH1, CH2, stride=2), conv(CH2, CH2), conv(CH2, CH2)
-        self.conv3_1, self.conv3_2, self.conv3_3 = conv(CH2, CH3, stride=2), conv(CH3, CH3), conv(CH3, CH3)
-        self.conv4_1, self.conv4_2, self.conv4_3 = conv(CH3, CH4, stride=2), conv(CH4, CH4), conv(CH4, CH4)
-        self.conv4_4 = nn.Sequential(conv(CH4 * 2, CH4), ResnetBlock(CH4, 2), ResnetBlock(CH4, 2), conv(CH4, CH4))
+        self.conv2_1, self.conv2_2, self.conv2_3 = (
+            conv(CH1, CH2, stride=2),
+            conv(CH2, CH2),
+            conv(CH2, CH2),
+        )
+        self.conv3_1, self.conv3_2, self.conv3_3 = (
+            conv(CH2, CH3, stride=2),
+            conv(CH3, CH3),
+            conv(CH3, CH3),
+        )
+        self.conv4_1, self.conv4_2, self.conv4_3 = (
+            conv(CH3, CH4, stride=2),
+            conv(CH4, CH4),
+            conv(CH4, CH4),
+        )
+        self.conv4_4 = nn.Sequential(
+            conv(CH4 * 2, CH4), ResnetBlock(CH4, 2), ResnetBlock(CH4, 2), conv(CH4, CH4)
+        )
         self.conv_res = nn.Sequential(conv(CH4, CH4), ResnetBlock(CH4, 3), conv(CH4, CH4))
-        self.upconv3_u, self.upconv3_1, self.upconv3_2 = upconv(CH4, CH3), ResnetBlock(CH3, 1), ResnetBlock(CH3, 1)
-        self.upconv2_u, self.upconv2_1, self.upconv2_2 = upconv(CH3, CH2), ResnetBlock(CH2, 1), ResnetBlock(CH2, 1)
-        self.upconv1_u, self.upconv1_1, self.upconv1_2 = upconv(CH2, CH1), ResnetBlock(CH1, 1), ResnetBlock(CH1, 1)
+        self.upconv3_u, self.upconv3_1, self.upconv3_2 = (
+            upconv(CH4, CH3),
+            ResnetBlock(CH3, 1),
+            ResnetBlock(CH3, 1),
+        )
+        self.upconv2_u, self.upconv2_1, self.upconv2_2 = (
+            upconv(CH3, CH2),
+            ResnetBlock(CH2, 1),
+            ResnetBlock(CH2, 1),
+        )
+        self.upconv1_u, self.upconv1_1, self.upconv1_2 = (
+            upconv(CH2, CH1),
+            ResnetBlock(CH1, 1),
+            ResnetBlock(CH1, 1),
+        )
         self.out_res = conv(CH1, 3)
         self.kconv1_1 = conv(6 if dual else 3, CH1)
         self.kconv1_2, self.kconv1_3 = conv(CH1, CH1), conv(CH1, CH1)
-        self.kconv2_1, self.kconv2_2, self.kconv2_3 = conv(CH1, CH2, stride=2), conv(CH2, CH2), conv(CH2, CH2)
-        self.kconv3_1, self.kconv3_2, self.kconv3_3 = conv(CH2, CH3, stride=2), conv(CH3, CH3), conv(CH3, CH3)
-        self.kconv4_1, self.kconv4_2, self.kconv4_3 = conv(CH3, CH4, stride=2), conv(CH4, CH4), conv(CH4, CH4)
-        self.DME = nn.Sequential(conv(CH4, CH4), ResnetBlock(CH4, 2), ResnetBlock(CH4, 2), conv(CH4, 1, act=False))
+        self.kconv2_1, self.kconv2_2, self.kconv2_3 = (
+            conv(CH1, CH2, stride=2),
+            conv(CH2, CH2),
+            conv(CH2, CH2),
+        )
+        self.kconv3_1, self.kconv3_2, self.kconv3_3 = (
+            conv(CH2, CH3, stride=2),
+            conv(CH3, CH3),
+            conv(CH3, CH3),
+        )
+        self.kconv4_1, self.kconv4_2, self.kconv4_3 = (
+            conv(CH3, CH4, stride=2),
+            conv(CH4, CH4),
+            conv(CH4, CH4),
+        )
+        self.DME = nn.Sequential(
+            conv(CH4, CH4), ResnetBlock(CH4, 2), ResnetBlock(CH4, 2), conv(CH4, 1, act=False)
+        )
         self.conv_DME = conv(1, CH4)
-        self.F = nn.Sequential(conv(CH4, CH4), ResnetBlock(CH4, 2), ResnetBlock(CH4, 2),
-                               conv(CH4, ROWS_PER_ITERATION * n_iter, k=1, act=False))
+        self.F = nn.Sequential(
+            conv(CH4, CH4),
+            ResnetBlock(CH4, 2),
+            ResnetBlock(CH4, 2),
+            conv(CH4, ROWS_PER_ITERATION * n_iter, k=1, act=False),
+        )
 
     def forward(self, C, R=None, L=None, return_intermediates=False):
         """Returns the raw ``out`` (before the eval-mode clip), as (1, 3, H, W)."""
@@ -161,7 +205,7 @@ def random_state_dict(n_iter=17, dual=False, seed=0):
         net(probe, probe, probe)
     hook.remove()
     rms = float(seen["f"].pow(2).mean().sqrt())
-    sd["F.3.weight"] = torch.randn(sd["F.3.weight"].shape) * (0.03 / (CH4 ** 0.5 * rms))
+    sd["F.3.weight"] = torch.randn(sd["F.3.weight"].shape) * (0.03 / (CH4**0.5 * rms))
     b = torch.randn(sd["F.3.bias"].shape) * 0.01
     b[: 2 * CH4 * FS * n_iter] += 1.0 / 3.0
     sd["F.3.bias"] = b
@@ -173,7 +217,11 @@ def official_checkpoint(state_dict, n_iter=17, seed=0):
     training-only re-blurring net's 'module.reblurNet.*' keys (real shapes, random values)."""
     g = torch.Generator().manual_seed(seed)
     ckpt = OrderedDict(("module.Network." + k, v) for k, v in state_dict.items())
-    for name, shape in [("RBF.1.stem.0.0.weight", (128, 128, 3, 3)), ("RBF.1.stem.0.0.bias", (128,)),
-                        ("RBF.3.weight", (n_iter * 21, 128, 3, 3)), ("RBF.3.bias", (n_iter * 21,))]:
+    for name, shape in [
+        ("RBF.1.stem.0.0.weight", (128, 128, 3, 3)),
+        ("RBF.1.stem.0.0.bias", (128,)),
+        ("RBF.3.weight", (n_iter * 21, 128, 3, 3)),
+        ("RBF.3.bias", (n_iter * 21,)),
+    ]:
         ckpt["module.reblurNet." + name] = torch.randn(shape, generator=g) * 0.01
     return ckpt

@@ -17,7 +17,9 @@ SLOPE = 0.1
 
 
 def conv(cin, cout, k=3, stride=1):
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, bias=True), nn.LeakyReLU(SLOPE))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, bias=True), nn.LeakyReLU(SLOPE)
+    )
 
 
 def upconv(cin, cout):
@@ -27,7 +29,9 @@ def upconv(cin, cout):
 class ResnetBlock(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.LeakyReLU(SLOPE), nn.Conv2d(c, c, 3, 1, 1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(c, c, 3, 1, 1), nn.LeakyReLU(SLOPE), nn.Conv2d(c, c, 3, 1, 1)
+        )
 
     def forward(self, x):
         return self.stem(x) + x
@@ -71,9 +75,13 @@ class DeblurNet(nn.Module):
         self.kconv3_1 = conv(c2, c3, stride=2)
         self.kconv3_2 = ResnetBlock(c3)
         self.kconv3_3 = ResnetBlock(c3)
-        self.fac_warp = nn.Sequential(conv(c3, c3), ResnetBlock(c3), ResnetBlock(c3), conv(c3, c3 * ks * ks, 1))
+        self.fac_warp = nn.Sequential(
+            conv(c3, c3), ResnetBlock(c3), ResnetBlock(c3), conv(c3, c3 * ks * ks, 1)
+        )
         self.kconv4 = conv(c3 * ks * ks, c3, 1)
-        self.fac_deblur = nn.Sequential(conv(2 * c3, c3), ResnetBlock(c3), ResnetBlock(c3), conv(c3, c3 * ks * ks, 1))
+        self.fac_deblur = nn.Sequential(
+            conv(2 * c3, c3), ResnetBlock(c3), ResnetBlock(c3), conv(c3, c3 * ks * ks, 1)
+        )
         self.ks = ks
 
     def forward(self, img_blur, last_img_blur, output_last_img, output_last_fea):

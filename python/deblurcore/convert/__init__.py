@@ -33,10 +33,15 @@ IFAN files also carry ``iterations`` (N), ``dual_pixel``, ``bit_depth``, ``input
 
 from .architectures import ARCHITECTURES, Architecture, Variant, check_shapes, get_architecture
 from .command import add_convert_arguments, build_parser, main_convert, run_convert
-from .converter import FORMAT_VERSION, convert_checkpoint, detect_architecture, read_checkpoint_tensors
+from .converter import (
+    FORMAT_VERSION,
+    convert_checkpoint,
+    detect_architecture,
+    read_checkpoint_tensors,
+)
 from .errors import ConversionError
-from .torch_pickle import LoadedCheckpoint, load_torch_checkpoint_bytes
 from .random_weights import random_state_dict, write_random_weights
+from .torch_pickle import LoadedCheckpoint, load_torch_checkpoint_bytes
 
 __all__ = [
     "ARCHITECTURES",

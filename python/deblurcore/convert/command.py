@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .architectures import ARCHITECTURES
 from .errors import ConversionError
@@ -15,7 +15,10 @@ EXIT_ERROR = 2
 
 def add_convert_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the converter's arguments to ``parser`` (a parser or a sub-command parser)."""
-    parser.add_argument("checkpoint", help="official PyTorch checkpoint (.pth, .pth.tar, .pytorch; zip or legacy format)")
+    parser.add_argument(
+        "checkpoint",
+        help="official PyTorch checkpoint (.pth, .pth.tar, .pytorch; zip or legacy format)",
+    )
     parser.add_argument("-o", "--output", required=True, help="output .safetensors file")
     parser.add_argument(
         "--arch",
@@ -28,7 +31,9 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         default=None,
         help="variant the keys cannot tell: IFAN '16bit', ASPDC 'FT' or 'NF'; or a variant name to confirm",
     )
-    parser.add_argument("-f", "--force", action="store_true", help="replace an existing output file")
+    parser.add_argument(
+        "-f", "--force", action="store_true", help="replace an existing output file"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return parser
 

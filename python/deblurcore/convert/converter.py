@@ -6,8 +6,9 @@ import hashlib
 import os
 import tempfile
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,9 @@ def _is_array(v: Any) -> bool:
     return isinstance(v, np.ndarray)
 
 
-def _extract_state_dict(obj: Any, arch_hint: str | None) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+def _extract_state_dict(
+    obj: Any, arch_hint: str | None
+) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
     """Find the state dict inside the unpickled object.
 
     Returns ``(state_dict, dropped_fields, notes)``; ``dropped_fields`` names the top-level
@@ -56,13 +59,17 @@ def _extract_state_dict(obj: Any, arch_hint: str | None) -> tuple[dict[str, np.n
         key = payload_keys[0]
         payload = obj[key]
         if not isinstance(payload, dict):
-            raise ConversionError(f"checkpoint entry {key!r} is a {type(payload).__name__}, expected a state dict")
+            raise ConversionError(
+                f"checkpoint entry {key!r} is a {type(payload).__name__}, expected a state dict"
+            )
         dropped = [str(k) for k in obj if k != key]
         notes.append(f"state dict taken from checkpoint entry {key!r}")
     else:
         for k, what in _TRAINING_ONLY_PAYLOADS.items():
             if k in obj:
-                raise ConversionError(f"checkpoint entry {k!r} holds {what}, not a deblurring network")
+                raise ConversionError(
+                    f"checkpoint entry {k!r} holds {what}, not a deblurring network"
+                )
         payload = obj
         dropped = []
     state: dict[str, np.ndarray] = OrderedDict()
@@ -76,7 +83,9 @@ def _extract_state_dict(obj: Any, arch_hint: str | None) -> tuple[dict[str, np.n
             skipped.append(k)
     if not state:
         names = ", ".join(str(k) for k in list(obj)[:8])
-        raise ConversionError(f"checkpoint contains no tensors in a state dict (top-level entries: {names})")
+        raise ConversionError(
+            f"checkpoint contains no tensors in a state dict (top-level entries: {names})"
+        )
     if skipped:
         dropped += skipped
         notes.append(f"ignored {len(skipped)} non-tensor state dict entries")
@@ -93,20 +102,24 @@ def _strip_prefixes(state: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarr
     for k, v in state.items():
         nk = k
         while nk.startswith("module."):
-            nk = nk[len("module."):]
+            nk = nk[len("module.") :]
         if nk in out:
             raise ConversionError(f"key {nk!r} occurs twice once 'module.' prefixes are removed")
         out[nk] = v
         origin[nk] = k
     dropped: list[str] = []
-    wrapped = [a for a in ARCHITECTURES.values() if a.wrapper_prefix and any(k.startswith(a.wrapper_prefix) for k in out)]
+    wrapped = [
+        a
+        for a in ARCHITECTURES.values()
+        if a.wrapper_prefix and any(k.startswith(a.wrapper_prefix) for k in out)
+    ]
     for a in wrapped:
         kept: dict[str, np.ndarray] = OrderedDict()
         for k, v in out.items():
             if any(k.startswith(p) for p in a.dropped_prefixes):
                 dropped.append(origin[k])
             elif k.startswith(a.wrapper_prefix):
-                kept[k[len(a.wrapper_prefix):]] = v
+                kept[k[len(a.wrapper_prefix) :]] = v
             else:
                 kept[k] = v  # reported as unexpected by the shape check
         out = kept
@@ -130,14 +143,18 @@ def detect_architecture(keys: Any) -> tuple[str | None, dict[str, float]]:
     return best, scores
 
 
-def _to_float32(state: Mapping[str, np.ndarray], expected: Mapping[str, tuple]) -> tuple[dict[str, np.ndarray], list[str]]:
+def _to_float32(
+    state: Mapping[str, np.ndarray], expected: Mapping[str, tuple]
+) -> tuple[dict[str, np.ndarray], list[str]]:
     """Cast float16/float64 (and widened bfloat16) weights to float32; refuse non-float or non-finite ones."""
     out: dict[str, np.ndarray] = OrderedDict()
     converted: dict[str, int] = {}
     for k in expected:
         a = state[k]
         if a.dtype.kind != "f":
-            raise ConversionError(f"tensor {k} has dtype {a.dtype}, expected a floating-point weight")
+            raise ConversionError(
+                f"tensor {k} has dtype {a.dtype}, expected a floating-point weight"
+            )
         if a.dtype != np.float32:
             converted[str(a.dtype)] = converted.get(str(a.dtype), 0) + 1
             a = a.astype(np.float32)
@@ -215,12 +232,16 @@ def read_checkpoint_tensors(
     data = src_path.read_bytes()
     loaded: LoadedCheckpoint = load_torch_checkpoint_bytes(data, src_path.name)
     notes = list(loaded.notes)
-    state, dropped_fields, more = _extract_state_dict(loaded.obj, arch_obj.name if arch_obj else None)
+    state, dropped_fields, more = _extract_state_dict(
+        loaded.obj, arch_obj.name if arch_obj else None
+    )
     notes += more
     state, dropped_keys = _strip_prefixes(state)
     if dropped_keys:
         groups = sorted({k.removeprefix("module.").split(".")[0] for k in dropped_keys})
-        notes.append(f"dropped {len(dropped_keys)} training-only tensors ({', '.join(g + '.*' for g in groups)})")
+        notes.append(
+            f"dropped {len(dropped_keys)} training-only tensors ({', '.join(g + '.*' for g in groups)})"
+        )
     detected, scores = detect_architecture(state.keys())
     if arch_obj is None:
         if detected is None:
@@ -301,7 +322,9 @@ def convert_checkpoint(
     if not dst_path.parent.is_dir():
         raise ConversionError(f"output folder {dst_path.parent} does not exist")
     if dst_path.exists() and not overwrite:
-        raise ConversionError(f"output {dst_path} already exists (use --force / overwrite=True to replace it)")
+        raise ConversionError(
+            f"output {dst_path} already exists (use --force / overwrite=True to replace it)"
+        )
     if src_path.exists() and dst_path.exists() and os.path.samefile(src_path, dst_path):
         raise ConversionError("output must not be the input checkpoint")
 

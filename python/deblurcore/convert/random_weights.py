@@ -38,7 +38,9 @@ from .errors import ConversionError
 _LRELU_GAIN = float(np.sqrt(2.0 / (1.0 + 0.1**2)))  # He gain for LeakyReLU(0.1)
 
 
-def random_state_dict(arch: str = "stfan", seed: int = 0, variant: str | None = None) -> "OrderedDict[str, np.ndarray]":
+def random_state_dict(
+    arch: str = "stfan", seed: int = 0, variant: str | None = None
+) -> OrderedDict[str, np.ndarray]:
     """Random float32 weights with the official key names and shapes (no wrapper prefixes).
 
     Scales keep activations of moderate size through the whole network: He init for
@@ -103,7 +105,7 @@ def _variant_for_writer(arch: Any, variant: str) -> Any:
     if low in ("ifan", "ifan_16bit", "16bit"):
         n, dual = 17, False
     elif low.startswith("ifan_dual"):
-        rest = low[len("ifan_dual"):].lstrip("_")
+        rest = low[len("ifan_dual") :].lstrip("_")
         n, dual = (int(rest) if rest else 17), True
     elif low.startswith("ifan_") and low[5:].isdigit():
         n, dual = int(low[5:]), False

@@ -171,20 +171,26 @@ class _NumpyDType(_Opaque):
 
 def _as_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConversionError(f"malformed checkpoint: {what} must be an integer, got {type(value).__name__}")
+        raise ConversionError(
+            f"malformed checkpoint: {what} must be an integer, got {type(value).__name__}"
+        )
     return value
 
 
 def _as_int_tuple(value: Any, what: str) -> tuple[int, ...]:
     if not isinstance(value, (tuple, list)):
-        raise ConversionError(f"malformed checkpoint: {what} must be a tuple, got {type(value).__name__}")
+        raise ConversionError(
+            f"malformed checkpoint: {what} must be a tuple, got {type(value).__name__}"
+        )
     return tuple(_as_int(v, what) for v in value)
 
 
 def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any) -> TensorRef:
     """Replacement of ``torch._utils._rebuild_tensor``: records the view, copies nothing."""
     if not isinstance(storage, StorageSlice):
-        raise ConversionError("malformed checkpoint: tensor rebuilt from something that is not a storage")
+        raise ConversionError(
+            "malformed checkpoint: tensor rebuilt from something that is not a storage"
+        )
     offset = _as_int(storage_offset, "storage_offset")
     size_t = _as_int_tuple(size, "tensor size")
     stride_t = _as_int_tuple(stride, "tensor stride")
@@ -212,7 +218,9 @@ def _rebuild_tensor_v2(
     return _rebuild_tensor(storage, storage_offset, size, stride)
 
 
-def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: Any = None, state: Any = None) -> Any:
+def _rebuild_parameter(
+    data: Any, requires_grad: Any = False, backward_hooks: Any = None, state: Any = None
+) -> Any:
     """Replacement of ``torch._utils._rebuild_parameter(_with_state)``: a parameter is its data."""
     if not isinstance(data, TensorRef):
         raise ConversionError("malformed checkpoint: parameter data is not a tensor")
@@ -226,7 +234,9 @@ def _rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any = None
     ):
         raise ConversionError("malformed checkpoint: unsupported tensor subclass reconstruction")
     if not isinstance(args, tuple):
-        raise ConversionError("malformed checkpoint: tensor reconstruction arguments are not a tuple")
+        raise ConversionError(
+            "malformed checkpoint: tensor reconstruction arguments are not a tuple"
+        )
     return func(*args)
 
 
@@ -297,7 +307,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
     ``BINSTRING``) to ``str``; checkpoint keys are ASCII, so this is lossless for them.
     """
 
-    def __init__(self, file: io.BytesIO, persistent_load: Callable[[Any], Any] | None = None) -> None:
+    def __init__(
+        self, file: io.BytesIO, persistent_load: Callable[[Any], Any] | None = None
+    ) -> None:
         super().__init__(file, encoding="latin1")
         self._persistent = persistent_load
 
@@ -312,7 +324,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         if self._persistent is None:
-            raise ConversionError("malformed checkpoint: unexpected persistent id in a header pickle")
+            raise ConversionError(
+                "malformed checkpoint: unexpected persistent id in a header pickle"
+            )
         return self._persistent(pid)
 
 
@@ -335,7 +349,9 @@ class LoadedCheckpoint:
 class _StorageTable:
     """Persistent-id handler shared by both formats."""
 
-    def __init__(self, legacy: bool, byteorder: str, reader: Callable[[Storage], None] | None) -> None:
+    def __init__(
+        self, legacy: bool, byteorder: str, reader: Callable[[Storage], None] | None
+    ) -> None:
         self.legacy = legacy
         self.byteorder = byteorder
         self.reader = reader  # zip: reads a storage's bytes on first use
@@ -374,7 +390,9 @@ class _StorageTable:
             if self.reader is not None:
                 self.reader(root)
         elif root.stype is not stype or root.numel != numel:
-            raise ConversionError(f"malformed checkpoint: storage {key!r} declared twice with different types/sizes")
+            raise ConversionError(
+                f"malformed checkpoint: storage {key!r} declared twice with different types/sizes"
+            )
         if view is None:
             return StorageSlice(root, 0, numel)
         if not isinstance(view, tuple) or len(view) != 3:
@@ -462,11 +480,15 @@ def _guarded(what: str, fn: Callable[[], Any]) -> Any:
     except zipfile.BadZipFile as exc:
         raise ConversionError(f"{what}: corrupt zip archive ({exc})") from None
     except MemoryError:
-        raise ConversionError(f"{what}: corrupt file (asks for more memory than available)") from None
+        raise ConversionError(
+            f"{what}: corrupt file (asks for more memory than available)"
+        ) from None
     except RecursionError:
         raise ConversionError(f"{what}: corrupt file (objects nested too deeply)") from None
     except Exception as exc:  # noqa: BLE001 - any parse failure of untrusted bytes is a format error
-        raise ConversionError(f"{what}: corrupt or unsupported data ({type(exc).__name__}: {exc})") from None
+        raise ConversionError(
+            f"{what}: corrupt or unsupported data ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _load_zip(data: bytes, name: str) -> LoadedCheckpoint:
@@ -479,7 +501,9 @@ def _load_zip(data: bytes, name: str) -> LoadedCheckpoint:
     join = (lambda rec: f"{prefix}/{rec}") if prefix else (lambda rec: rec)
     present = set(names)
     if join("data.pkl") not in present:
-        raise ConversionError(f"{name}: zip archive has no {join('data.pkl')}; not a PyTorch checkpoint")
+        raise ConversionError(
+            f"{name}: zip archive has no {join('data.pkl')}; not a PyTorch checkpoint"
+        )
     byteorder = "little"
     if join("byteorder") in present:
         raw = _guarded(f"{name}: reading byteorder", lambda: zf.read(join("byteorder"))).strip()
@@ -508,7 +532,9 @@ def _load_zip(data: bytes, name: str) -> LoadedCheckpoint:
     counts: dict[str, int] = {}
     obj = _guarded(f"{name}: rebuilding tensors", lambda: _materialize(obj, byteorder, counts))
     locations = {s.location for s in table.roots.values()}
-    return LoadedCheckpoint(obj=obj, container="zip", notes=_bf16_notes(counts), locations=locations)
+    return LoadedCheckpoint(
+        obj=obj, container="zip", notes=_bf16_notes(counts), locations=locations
+    )
 
 
 def _load_legacy(data: bytes, name: str) -> LoadedCheckpoint:
@@ -525,7 +551,9 @@ def _load_legacy(data: bytes, name: str) -> LoadedCheckpoint:
         )
     version = header("protocol version")
     if version != LEGACY_PROTOCOL_VERSION:
-        raise ConversionError(f"{name}: unsupported legacy protocol version {version!r} (expected 1001)")
+        raise ConversionError(
+            f"{name}: unsupported legacy protocol version {version!r} (expected 1001)"
+        )
     sys_info = header("sys_info")
     if not isinstance(sys_info, dict):
         raise ConversionError(f"{name}: malformed legacy sys_info record")
@@ -538,7 +566,9 @@ def _load_legacy(data: bytes, name: str) -> LoadedCheckpoint:
     for key in keys:
         storage = table.roots.get(key)
         if storage is None:
-            raise ConversionError(f"{name}: storage {key!r} in the key list is not used by any tensor")
+            raise ConversionError(
+                f"{name}: storage {key!r} in the key list is not used by any tensor"
+            )
         head = f.read(8)
         if len(head) != 8:
             raise ConversionError(f"{name}: file is truncated (missing data of storage {key!r})")
@@ -562,7 +592,9 @@ def _load_legacy(data: bytes, name: str) -> LoadedCheckpoint:
     counts: dict[str, int] = {}
     obj = _guarded(f"{name}: rebuilding tensors", lambda: _materialize(obj, byteorder, counts))
     locations = {s.location for s in table.roots.values()}
-    return LoadedCheckpoint(obj=obj, container="legacy", notes=notes + _bf16_notes(counts), locations=locations)
+    return LoadedCheckpoint(
+        obj=obj, container="legacy", notes=notes + _bf16_notes(counts), locations=locations
+    )
 
 
 def load_torch_checkpoint_bytes(data: bytes, name: str = "checkpoint") -> LoadedCheckpoint:

@@ -22,7 +22,14 @@ writer for an OUTPUT path), :mod:`.atomic` (temporary files and renames).
 from ._common import MediaError, warn
 from .image_sinks import FolderSink, ImageSink
 from .outputs import open_sink, output_kind
-from .paths import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, is_image_path, is_video_path, list_images, natural_key
+from .paths import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    is_image_path,
+    is_video_path,
+    list_images,
+    natural_key,
+)
 from .sink import Sink
 from .sources import FolderSource, Frame, ImageSource, Source, VideoSource, open_source
 from .stills import encode_image, read_image, write_image

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Optional, Union
+from typing import Union
 
 try:  # PyAV is a hard requirement of the command line, not of the numpy API.
     import av
@@ -33,7 +33,7 @@ def av_errors() -> tuple:
     return (av.error.FFmpegError, OSError) if av is not None else (OSError,)
 
 
-def describe(exc: Optional[BaseException]) -> str:
+def describe(exc: BaseException | None) -> str:
     """A short reason for a one-line message: FFmpeg's or the OS's text, without the path."""
     if exc is None:
         return "unknown error"

@@ -49,7 +49,9 @@ def replace_into(tmp: Path, final: Path, overwrite: bool) -> None:
         if not overwrite:
             raise MediaError(f"OUTPUT {final} exists (use --force to overwrite)")
         if final.is_dir() and not final.is_symlink():
-            old = Path(tempfile.mkdtemp(dir=final.parent, prefix="." + final.name + ".deblurcore-old-"))
+            old = Path(
+                tempfile.mkdtemp(dir=final.parent, prefix="." + final.name + ".deblurcore-old-")
+            )
             os.replace(final, old / "old")
             try:
                 os.replace(tmp, final)

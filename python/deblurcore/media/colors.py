@@ -13,5 +13,13 @@ UNSPECIFIED = {"colorspace": 2, "color_range": 0, "color_primaries": 2, "color_t
 def sws_colorspace(avcol_spc: int):
     """The swscale matrix for an FFmpeg AVColorSpace code (the two use different numbers)."""
     cs = av.video.reformatter.Colorspace
-    table = {1: cs.ITU709, 4: cs.FCC, 5: cs.ITU601, 6: cs.ITU601, 7: cs.SMPTE240M, 9: cs.BT2020, 10: cs.BT2020}
+    table = {
+        1: cs.ITU709,
+        4: cs.FCC,
+        5: cs.ITU601,
+        6: cs.ITU601,
+        7: cs.SMPTE240M,
+        9: cs.BT2020,
+        10: cs.BT2020,
+    }
     return table.get(avcol_spc, cs.ITU601)

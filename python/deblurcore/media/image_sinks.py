@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 from ._common import MediaError
 from .atomic import remove_quietly, replace_into, temp_prefix
@@ -18,8 +17,8 @@ class ImageSink(Sink):
 
     def __init__(self, path: Path, overwrite: bool = False):
         self.path, self.overwrite = path, overwrite
-        self._data: Optional[bytes] = None
-        self._tmp: Optional[str] = None
+        self._data: bytes | None = None
+        self._tmp: str | None = None
 
     def write(self, image, frame):
         if self._data is not None:
@@ -51,9 +50,9 @@ class FolderSink(Sink):
     name (so a folder of JPEGs stays JPEGs and 16-bit PNGs stay 16-bit PNGs).
     """
 
-    def __init__(self, path: Path, ext: Optional[str] = None, overwrite: bool = False):
+    def __init__(self, path: Path, ext: str | None = None, overwrite: bool = False):
         self.path, self.ext, self.overwrite = path, ext, overwrite
-        self.tmp: Optional[Path] = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(path)))
+        self.tmp: Path | None = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(path)))
         self.count = 0
 
     def write(self, image, frame):

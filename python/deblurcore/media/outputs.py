@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
 
 from ._common import MediaError, PathLike, warn
 from .image_sinks import FolderSink, ImageSink
@@ -38,9 +37,9 @@ def open_sink(
     source: Source,
     *,
     overwrite: bool = False,
-    fps: Optional[Fraction] = None,
-    codec: Optional[str] = None,
-    crf: Optional[int] = None,
+    fps: Fraction | None = None,
+    codec: str | None = None,
+    crf: int | None = None,
     audio: bool = True,
 ) -> Sink:
     """Create the writer for OUTPUT ``path`` matching ``source`` (see :func:`output_kind`)."""

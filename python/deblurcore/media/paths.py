@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import List
 
 from ._common import PathLike
 
@@ -36,7 +35,7 @@ def is_video_path(path: PathLike) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
-def list_images(folder: PathLike) -> List[Path]:
+def list_images(folder: PathLike) -> list[Path]:
     """The image files of ``folder`` (not recursive, hidden files skipped), naturally sorted."""
     folder = Path(folder)
     files = [

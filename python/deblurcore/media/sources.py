@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable
 
 import numpy as np
 
-from ._common import av, MediaError, PathLike, av_errors, describe, require_av
+from ._common import MediaError, PathLike, av, av_errors, describe, require_av
 from .colors import COLOR_TAGS, sws_colorspace
 from .paths import IMAGE_EXTENSIONS, is_image_path, list_images
 from .stills import read_image
@@ -23,10 +24,10 @@ class Frame:
     image: np.ndarray  #: H×W×3 RGB, uint8 or uint16
     index: int  #: position in the input, from 0
     name: str  #: file name for folder outputs (extension included)
-    pts: Optional[int] = None  #: presentation timestamp in ``time_base`` units (videos)
-    time_base: Optional[Fraction] = None
+    pts: int | None = None  #: presentation timestamp in ``time_base`` units (videos)
+    time_base: Fraction | None = None
     #: colour tags of a decoded video frame (FFmpeg AVColorSpace/Range/Primaries/TRC codes)
-    color: Optional[dict] = None
+    color: dict | None = None
 
 
 AudioCallback = Callable[["av.Packet"], None]
@@ -38,12 +39,12 @@ class Source:
     kind: str = ""
     path: Path
     #: number of frames, or an estimate for videos whose header lacks it (None: unknown)
-    frame_count: Optional[int] = None
-    fps: Optional[Fraction] = None
-    time_base: Optional[Fraction] = None
+    frame_count: int | None = None
+    fps: Fraction | None = None
+    time_base: Fraction | None = None
     audio_stream = None  #: the PyAV audio stream to carry over, if any
 
-    def frames(self, on_audio: Optional[AudioCallback] = None) -> Iterator[Frame]:
+    def frames(self, on_audio: AudioCallback | None = None) -> Iterator[Frame]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -92,7 +93,9 @@ class VideoSource(Source):
         try:
             self._container = av.open(str(path))
         except av_errors() as exc:
-            raise MediaError(f"cannot read INPUT {path} as a video or image: {describe(exc)}") from None
+            raise MediaError(
+                f"cannot read INPUT {path} as a video or image: {describe(exc)}"
+            ) from None
         try:
             if not self._container.streams.video:
                 raise MediaError(f"INPUT {path} has no video stream")
@@ -107,7 +110,7 @@ class VideoSource(Source):
             self._container.close()
             raise
 
-    def _count_frames(self) -> Optional[int]:
+    def _count_frames(self) -> int | None:
         if self.stream.frames:
             return int(self.stream.frames)
         duration = None
@@ -134,7 +137,9 @@ class VideoSource(Source):
                     yield self._to_frame(vf, index)
                     index += 1
         except av_errors() as exc:
-            raise MediaError(f"cannot decode INPUT {self.path} at frame {index}: {describe(exc)}") from None
+            raise MediaError(
+                f"cannot decode INPUT {self.path} at frame {index}: {describe(exc)}"
+            ) from None
 
     def _to_frame(self, vf, index: int) -> Frame:
         color = {k: int(getattr(vf, k) or 0) for k in COLOR_TAGS}
@@ -146,7 +151,9 @@ class VideoSource(Source):
             src_color_range=color["color_range"] or None,
         )
         image = rgb.to_ndarray(format="rgb24")
-        return Frame(image, index, f"{index:05d}.png", vf.pts, vf.time_base or self.time_base, color)
+        return Frame(
+            image, index, f"{index:05d}.png", vf.pts, vf.time_base or self.time_base, color
+        )
 
     def close(self) -> None:
         self._container.close()

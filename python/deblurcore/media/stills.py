@@ -19,18 +19,27 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ._common import av, MediaError, PathLike, av_errors, describe, require_av
+from ._common import MediaError, PathLike, av, av_errors, describe, require_av
 from .atomic import write_bytes_atomically
 from .paths import IMAGE_EXTENSIONS
 
-_PILLOW_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+_PILLOW_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
 _WIDE_EXTENSIONS = (".png", ".tif", ".tiff")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def check_image_array(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be an H×W×3 array, got {getattr(image, 'shape', type(image))}")
+        raise ValueError(
+            f"image must be an H×W×3 array, got {getattr(image, 'shape', type(image))}"
+        )
     if image.dtype not in (np.uint8, np.uint16):
         raise TypeError(f"image must be uint8 or uint16, got {image.dtype}")
 
@@ -132,7 +141,9 @@ def encode_image(image: np.ndarray, ext: str) -> bytes:
     check_image_array(image)
     ext = ext.lower()
     if ext not in _PILLOW_FORMATS:
-        raise MediaError(f"unsupported image extension {ext!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
+        raise MediaError(
+            f"unsupported image extension {ext!r}; use one of {', '.join(IMAGE_EXTENSIONS)}"
+        )
     if image.dtype == np.uint16 and ext in _WIDE_EXTENSIONS:
         return _encode_wide(image, ext)
     picture = Image.fromarray(np.ascontiguousarray(to_uint8(image)))

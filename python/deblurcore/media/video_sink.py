@@ -21,7 +21,6 @@ import os
 import tempfile
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -33,7 +32,16 @@ from .sources import Frame
 from .stills import check_image_array, to_uint8
 
 #: Codecs that are lossless and store RGB pixels exactly when given an RGB format.
-_LOSSLESS_RGB_CODECS = ("ffv1", "ffvhuff", "huffyuv", "utvideo", "png", "qtrle", "libx264rgb", "rawvideo")
+_LOSSLESS_RGB_CODECS = (
+    "ffv1",
+    "ffvhuff",
+    "huffyuv",
+    "utvideo",
+    "png",
+    "qtrle",
+    "libx264rgb",
+    "rawvideo",
+)
 _RGB_FORMATS = ("rgb24", "gbrp", "bgr0", "bgr24", "rgba", "bgra")
 _DEFAULT_VIDEO_CODECS = ("libx264", "mpeg4")
 _DEFAULT_CRF = 18
@@ -47,9 +55,17 @@ class VideoSink(Sink):
     """A video file. The container opens on the first frame (its size is known then);
     audio packets that arrive earlier are held until then."""
 
-    def __init__(self, path: Path, *, fps: Optional[Fraction], time_base: Optional[Fraction] = None,
-                 codec: Optional[str] = None, crf: Optional[int] = None,
-                 audio_stream=None, overwrite: bool = False):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fps: Fraction | None,
+        time_base: Fraction | None = None,
+        codec: str | None = None,
+        crf: int | None = None,
+        audio_stream=None,
+        overwrite: bool = False,
+    ):
         require_av()
         self.path, self.overwrite = path, overwrite
         self.fps = Fraction(fps) if fps else Fraction(30)
@@ -58,17 +74,19 @@ class VideoSink(Sink):
         self.crf = crf
         self.audio_in = audio_stream
         self.color: dict = {}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.stem + TEMP_TAG, suffix=path.suffix)
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix="." + path.stem + TEMP_TAG, suffix=path.suffix
+        )
         os.close(fd)
-        self.tmp: Optional[Path] = Path(tmp)
+        self.tmp: Path | None = Path(tmp)
         self.out = None
         self.vstream = None
         self.astream = None
-        self.audio_mode = "none"     # 'copy', 'encode' or 'none' once opened
+        self.audio_mode = "none"  # 'copy', 'encode' or 'none' once opened
         self._pending_audio: list = []
         self._size = None
         self._pad = (0, 0)
-        self._last_pts: Optional[int] = None
+        self._last_pts: int | None = None
         self.count = 0
 
     # -- setup ---------------------------------------------------------------------
@@ -78,9 +96,13 @@ class VideoSink(Sink):
             try:
                 av.Codec(self.codec_name, "w")
             except av_errors() + (ValueError,):
-                raise MediaError(f"--codec {self.codec_name}: no such video encoder in this FFmpeg") from None
+                raise MediaError(
+                    f"--codec {self.codec_name}: no such video encoder in this FFmpeg"
+                ) from None
             if self.codec_name not in supported:
-                raise MediaError(f"--codec {self.codec_name} cannot be stored in a {self.path.suffix} file")
+                raise MediaError(
+                    f"--codec {self.codec_name} cannot be stored in a {self.path.suffix} file"
+                )
             return self.codec_name
         for name in _DEFAULT_VIDEO_CODECS:
             if name in supported:
@@ -144,8 +166,10 @@ class VideoSink(Sink):
                 except (AttributeError, ValueError, TypeError):
                     pass
         if codec in ("libx264", "libx265"):
-            vs.codec_context.options = {"crf": str(self.crf if self.crf is not None else _DEFAULT_CRF),
-                                        "preset": "medium"}
+            vs.codec_context.options = {
+                "crf": str(self.crf if self.crf is not None else _DEFAULT_CRF),
+                "preset": "medium",
+            }
         elif self.crf is not None:
             vs.codec_context.options = {"crf": str(self.crf)}
         elif codec == "mpeg4":
@@ -177,8 +201,10 @@ class VideoSink(Sink):
         out.start_encoding()  # writes the header now, so a refused stream fails here
         if self.audio_in is not None and audio_plan != "copy":
             if audio_plan == "encode":
-                warn(f"the {self.audio_in.codec_context.name} audio cannot be copied into "
-                     f"{self.path.suffix}; re-encoded with {self.astream.codec_context.name}")
+                warn(
+                    f"the {self.audio_in.codec_context.name} audio cannot be copied into "
+                    f"{self.path.suffix}; re-encoded with {self.astream.codec_context.name}"
+                )
             else:
                 warn(f"the audio cannot be written to {self.path.suffix}; the output has no sound")
         self.audio_mode = audio_plan
@@ -221,12 +247,16 @@ class VideoSink(Sink):
             for packet in pending:
                 self._mux_audio(packet)
         elif self._size != (width, height):
-            raise MediaError(f"frame {frame.name} is {width}×{height} but the video is "
-                             f"{self._size[0]}×{self._size[1]}; a video needs frames of one size")
+            raise MediaError(
+                f"frame {frame.name} is {width}×{height} but the video is "
+                f"{self._size[0]}×{self._size[1]}; a video needs frames of one size"
+            )
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        vf = vf.reformat(format=self.vstream.pix_fmt,
-                         dst_colorspace=sws_colorspace(self.color.get("colorspace", 2)),
-                         dst_color_range=self.color.get("color_range") or None)
+        vf = vf.reformat(
+            format=self.vstream.pix_fmt,
+            dst_colorspace=sws_colorspace(self.color.get("colorspace", 2)),
+            dst_color_range=self.color.get("color_range") or None,
+        )
         vf.pts = self._next_pts(frame)
         vf.time_base = self.vstream.codec_context.time_base
         self.out.mux(self.vstream.encode(vf))
@@ -236,7 +266,11 @@ class VideoSink(Sink):
         tb = self.vstream.codec_context.time_base
         pts = None
         if frame.pts is not None and frame.time_base:
-            pts = frame.pts if Fraction(frame.time_base) == tb else round(frame.pts * Fraction(frame.time_base) / tb)
+            pts = (
+                frame.pts
+                if Fraction(frame.time_base) == tb
+                else round(frame.pts * Fraction(frame.time_base) / tb)
+            )
         elif frame.pts is None:
             pts = round(frame.index / (self.fps * tb))
         if self._last_pts is not None and (pts is None or pts <= self._last_pts):
