@@ -59,7 +59,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .onnx_graphs import STFAN_INPUTS, aspdc_onnx, ifan_onnx, stfan_onnx
+try:
+    from .onnx_graphs import STFAN_INPUTS, aspdc_onnx, ifan_onnx, stfan_onnx
+except ImportError:  # run as a script: neither this package nor tests.torch_models imports
+    sys.exit("run it as a module from the repository root: python -m benchmarks.models ...")
 
 ROOT = Path(__file__).resolve().parent.parent  # workers run from here, as the benchmark does
 
@@ -512,8 +515,6 @@ def main(argv=None):
     p.add_argument("--weights", help=argparse.SUPPRESS)
     p.add_argument("--onnx", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if not __package__:  # run as a script: tests.torch_models would not be importable
-        p.error("run it as a module from the repository root: python -m benchmarks.models ...")
 
     if args.worker:
         args.model = args.models
