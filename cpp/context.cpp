@@ -1,8 +1,12 @@
 #include "deblurcore/context.h"
 #include "deblurcore/deblurcore.h"
 
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 #include <sys/mman.h>
+
+#include <thread>
 
 #include <cstdlib>
 #include <cstring>
@@ -22,7 +26,8 @@ const char* isa_name(Isa isa) {
 }
 
 Isa detect_isa() {
-#if defined(__x86_64__) || defined(__i386__)
+  // Only what the build contains: without the x86 kernel files every op runs generic code.
+#if defined(DEBLURCORE_X86_ISA) && (defined(__x86_64__) || defined(__i386__))
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
@@ -75,7 +80,11 @@ std::shared_ptr<Allocator> default_allocator(Device device) {
 
 static int resolve_threads(int n) {
   if (n > 0) return n;
+#ifdef _OPENMP
   const int hw = omp_get_num_procs();
+#else
+  const int hw = static_cast<int>(std::thread::hardware_concurrency());
+#endif
   return hw > 0 ? hw : 1;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -135,6 +136,27 @@ DEBLURCORE_API std::pair<Tensor, Tensor> iac_backward(const Context& ctx, const 
                                                       bool reuse_vertical_filter = true,
                                                       bool final_activation = true);
 
+// IAC on a filter tensor of any channel layout (the models compute only the filter channels
+// their IAC reads, one iteration at a time, and hand them over packed). Iteration i reads F1_i
+// at channels f1_base + i*f1_step + c*k + t, F2_i at f2_base + i*f2_step + c*k + t (ignored
+// when the vertical filter is reused) and b_i at bias_base + i*bias_step + c;
+// `filter_channels` is dim 1 of the filter tensor.
+struct IacLayout {
+  int64_t filter_channels;
+  int64_t f1_base, f1_step, f2_base, f2_step, bias_base, bias_step;
+
+  // The layout of iac() above: n blocks (F1_i, F2_i), then n bias blocks.
+  DEBLURCORE_API static IacLayout official(int64_t n_iterations, int64_t channels, int64_t k);
+  // F1_i blocks of C*k channels, then the bias blocks, no F2: n*C*(k+1) channels. Only valid
+  // with the vertical filter reused.
+  DEBLURCORE_API static IacLayout packed(int64_t n_iterations, int64_t channels, int64_t k);
+};
+
+// x (N, C, H, W), filters (N, layout.filter_channels, H, W) -> (N, C, H, W); otherwise as iac().
+DEBLURCORE_API Tensor iac_with_layout(const Context& ctx, const Tensor& x, const Tensor& filters,
+                                      int n_iterations, int kernel_size, const IacLayout& layout,
+                                      bool reuse_vertical_filter, bool final_activation);
+
 // ---- elementwise -------------------------------------------------------------------------
 
 DEBLURCORE_API Tensor relu(const Context& ctx, const Tensor& x);
@@ -145,6 +167,13 @@ DEBLURCORE_API Tensor sigmoid(const Context& ctx, const Tensor& x);
 DEBLURCORE_API Tensor clamp(const Context& ctx, const Tensor& x, float lo, float hi);
 // a, b of the same shape -> a + b.
 DEBLURCORE_API Tensor add(const Context& ctx, const Tensor& a, const Tensor& b);
+
+// inputs: B tensors (N, C, H, W); weights (N, B, H, W) -> (N, C, H, W):
+//   out[n,c,y,x] = sum_b weights[n,b,y,x] * inputs[b][n,c,y,x],
+// accumulated in float32 in the order b = 0, 1, ..., B-1, each product rounded first (ASPDC's
+// per-pixel blend of its branches).
+DEBLURCORE_API Tensor weighted_sum(const Context& ctx, const std::vector<Tensor>& inputs,
+                                   const Tensor& weights);
 
 // ---- channel ops -------------------------------------------------------------------------
 
