@@ -1,5 +1,5 @@
 // Device memory in a build without CUDA: no device is available and every call throws.
-#include "backends.h"
+#include "memory/device_memory.h"
 #include "cuda/stub/no_cuda.h"
 #include "deblurcore/error.h"
 

@@ -2,7 +2,7 @@
 #include <map>
 #include <mutex>
 
-#include "deblurcore/context.h"
+#include "deblurcore/allocator.h"
 #include "deblurcore/error.h"
 
 namespace deblurcore {
