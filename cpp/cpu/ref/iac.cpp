@@ -29,9 +29,9 @@ IterFilters iter_filters(const IacParams& p, const float* filters, int64_t n, in
   const int64_t HW = p.H * p.W;
   const float* base = filters + n * p.filter_channels * HW;
   IterFilters f;
-  f.v = base + (p.f1_base + i * p.f1_step + c * p.k) * HW;
-  f.h = p.reuse_vertical_filter ? f.v : base + (p.f2_base + i * p.f2_step + c * p.k) * HW;
-  f.b = base + (p.bias_base + i * p.bias_step + c) * HW;
+  f.v = base + (p.vertical_channel(i) + c * p.k) * HW;
+  f.h = base + (p.horizontal_channel(i) + c * p.k) * HW;
+  f.b = base + (p.bias_channel(i) + c) * HW;
   return f;
 }
 
@@ -124,14 +124,14 @@ void iac_backward(const Context& ctx, const IacParams& p, const float* grad_out,
             }
         // Write this (n, c, i)'s gradients; no other plane or iteration writes them.
         float* gbase = grad_filters + n * p.filter_channels * HW;
-        float* gf1 = gbase + (p.f1_base + i * p.f1_step + c * k) * HW;
+        float* gf1 = gbase + (p.vertical_channel(i) + c * k) * HW;
         for (int64_t j = 0; j < k * HW; ++j)
           gf1[j] = static_cast<float>(p.reuse_vertical_filter ? gfv[j] + gfh[j] : gfv[j]);
         if (!p.reuse_vertical_filter) {
-          float* gf2 = gbase + (p.f2_base + i * p.f2_step + c * k) * HW;
+          float* gf2 = gbase + (p.horizontal_channel(i) + c * k) * HW;
           for (int64_t j = 0; j < k * HW; ++j) gf2[j] = static_cast<float>(gfh[j]);
         }
-        float* gb = gbase + (p.bias_base + i * p.bias_step + c) * HW;
+        float* gb = gbase + (p.bias_channel(i) + c) * HW;
         for (int64_t j = 0; j < HW; ++j) gb[j] = static_cast<float>(gz[j]);
       }
       for (int64_t j = 0; j < HW; ++j) grad_x[plane + j] = static_cast<float>(g[j]);
