@@ -58,3 +58,28 @@ def test_isa_objects_define_only_their_namespace(isa, obj):
            if f"::{isa}::" not in name and not name.startswith("DW.ref.")]
     assert not bad, (f"{obj.name} defines symbols outside deblurcore::cpu::{isa} (see "
                      f"cpp/cpu/README.md):\n" + "\n".join(bad[:20]))
+
+
+# Unoptimised builds inline nothing, so every inline function an ISA file calls shows up as a
+# weak symbol there: compiling at -O0 exposes a breach of the rule that -O3 may hide.
+CXX = shutil.which("c++") or shutil.which("g++")
+AVX512_FLAGS = ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma", "-mf16c"]
+AVX512_SOURCES = sorted((REPO / "cpp" / "cpu").glob("*_avx512.cpp"))
+
+
+@pytest.mark.skipif(shutil.which("nm") is None or CXX is None, reason="nm or c++ not found")
+@pytest.mark.skipif(deblurcore._core.cpu_isa() == "generic" and not OBJECTS,
+                    reason="not an x86 development build")
+@pytest.mark.parametrize("src", AVX512_SOURCES, ids=[s.name for s in AVX512_SOURCES])
+def test_avx512_sources_unoptimised_define_only_their_namespace(src, tmp_path):
+    obj = tmp_path / (src.name + ".o")
+    cmd = [CXX, "-std=c++17", "-O0", "-fPIC", "-fopenmp", "-DDEBLURCORE_X86_ISA=1",
+           *AVX512_FLAGS, "-I", str(REPO / "cpp"), "-I", str(REPO / "cpp" / "include"),
+           "-c", str(src), "-o", str(obj)]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    if built.returncode != 0:
+        pytest.skip(f"cannot compile AVX-512 code here: {built.stderr[-300:]}")
+    bad = [f"{kind} {name}" for kind, name in _global_symbols(obj)
+           if "::avx512::" not in name and not name.startswith("DW.ref.")]
+    assert not bad, (f"{src.name} at -O0 defines symbols outside deblurcore::cpu::avx512 (see "
+                     f"cpp/cpu/README.md):\n" + "\n".join(bad[:20]))

@@ -1,20 +1,10 @@
 // Fast CPU kernel of add: a memory-bound loop that the compiler vectorises, split across
 // threads in large contiguous chunks (plain portable C++, no ISA variants).
 #include "backends.h"
+#include "cpu/parallel.h"
 
 namespace deblurcore {
 namespace cpu {
-
-namespace {
-
-// Below this many elements a parallel region costs more than it saves.
-constexpr int64_t kParallelThreshold = 1 << 15;
-
-int threads_for(const Context& ctx, int64_t n) {
-  return n < kParallelThreshold ? 1 : ctx.num_threads();
-}
-
-}  // namespace
 
 void add(const Context& ctx, const float* a, const float* b, float* out, int64_t n) {
 #pragma omp parallel for simd num_threads(threads_for(ctx, n)) schedule(static)

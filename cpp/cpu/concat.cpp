@@ -1,22 +1,12 @@
-// Fast CPU kernel of concat (copy_rows): a memory-bound loop that the compiler vectorises, split across
-// threads in large contiguous chunks (plain portable C++, no ISA variants).
+// Fast CPU kernel of concat (copy_rows): a memory-bound loop that the compiler vectorises,
+// split across threads in large contiguous chunks (plain portable C++, no ISA variants).
 #include <cstring>
 
 #include "backends.h"
+#include "cpu/parallel.h"
 
 namespace deblurcore {
 namespace cpu {
-
-namespace {
-
-// Below this many elements a parallel region costs more than it saves.
-constexpr int64_t kParallelThreshold = 1 << 15;
-
-int threads_for(const Context& ctx, int64_t n) {
-  return n < kParallelThreshold ? 1 : ctx.num_threads();
-}
-
-}  // namespace
 
 void copy_rows(const Context& ctx, const float* src, int64_t src_stride, float* dst,
                int64_t dst_stride, int64_t row_floats, int64_t count) {

@@ -15,7 +15,8 @@ void deform_conv2d(const Context& ctx, const DeformConv2dParams& p, const float*
   const IsaTable<DeformConv2dFn> table{&generic::deform_conv2d,
                                        DEBLURCORE_ISA_ENTRY(&avx2::deform_conv2d),
                                        DEBLURCORE_ISA_ENTRY(&avx512::deform_conv2d)};
-  select_isa(ctx, table)(ctx, p, x, xt_buf.data(), offset, mask, weight, bias, residual, out);
+  select_isa(ctx, table)(ctx.num_threads(), p, x, xt_buf.data(), offset, mask, weight, bias,
+                         residual, out);
 }
 
 }  // namespace cpu

@@ -114,10 +114,10 @@ inline void scale1(float* dst, int64_t n, const float* p0, float w0) {
 
 // xt[n][y][x][c] = x[n][c][y][x] (channels last), in blocks of 16 channels x 64 columns so
 // that both sides are read and written in runs.
-void to_channels_last(const Context& ctx, const DeformConv2dParams& p, const float* x,
+void to_channels_last(int threads, const DeformConv2dParams& p, const float* x,
                       float* xt) {
   const int64_t C = p.Cin, W = p.W, plane = p.H * p.W;
-#pragma omp parallel for collapse(2) num_threads(ctx.num_threads()) schedule(static)
+#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
   for (int64_t n = 0; n < p.N; ++n)
     for (int64_t y = 0; y < p.H; ++y) {
       const float* src = x + n * C * plane + y * W;
@@ -144,7 +144,7 @@ void to_channels_last(const Context& ctx, const DeformConv2dParams& p, const flo
 // (kTile x K floats, 442 KB for ASPDC's K = 1152) stays in the core's L2 cache, so unlike
 // mmcv's im2col (265 MB at 720p) nothing large is built. Tiles are independent and spread
 // over the threads; every output is summed in the same order whatever the thread count.
-void deform_conv2d_isa(const Context& ctx, const DeformConv2dParams& p, const float* x,
+void deform_conv2d_isa(int threads, const DeformConv2dParams& p, const float* x,
                         float* xt, const float* offset, const float* mask, const float* weight,
                         const float* bias, const float* residual, float* out) {
   const int64_t taps = p.kh * p.kw, G = p.offset_groups, cpg = p.Cin / G, C = p.Cin;
@@ -156,7 +156,7 @@ void deform_conv2d_isa(const Context& ctx, const DeformConv2dParams& p, const fl
   // Weight panels: wp[nb][t*C + c][j] = weight[nb*kNB + j][c][t], zero columns past Cout.
   Scratch wpack(n_panels * K * kNB);
   float* wp = wpack.ptr;
-#pragma omp parallel for num_threads(ctx.num_threads())
+#pragma omp parallel for num_threads(threads)
   for (int64_t nb = 0; nb < n_panels; ++nb)
     for (int64_t t = 0; t < taps; ++t)
       for (int64_t c = 0; c < C; ++c)
@@ -167,12 +167,12 @@ void deform_conv2d_isa(const Context& ctx, const DeformConv2dParams& p, const fl
 
   // Channels-last copy of the input, followed by one row of C zeros that corners outside the
   // image point at (they contribute exactly 0, whatever the input holds).
-  to_channels_last(ctx, p, x, xt);
+  to_channels_last(threads, p, x, xt);
   const float* zero_row = xt + p.N * plane * C;
   std::memset(xt + p.N * plane * C, 0, static_cast<size_t>(C) * sizeof(float));
 
   const float fH = static_cast<float>(p.H), fW = static_cast<float>(p.W);
-#pragma omp parallel num_threads(ctx.num_threads())
+#pragma omp parallel num_threads(threads)
   {
     Scratch samples(kTile * K);     // [kTile][K]
     Scratch ctile(kTile * Coutp);   // [kTile][Coutp]
@@ -200,7 +200,7 @@ void deform_conv2d_isa(const Context& ctx, const DeformConv2dParams& p, const fl
               std::memset(dst, 0, static_cast<size_t>(cpg) * sizeof(float));
               continue;
             }
-            const float fy = std::floor(py), fx = std::floor(px);
+            const float fy = __builtin_floorf(py), fx = __builtin_floorf(px);
             const int64_t y0 = static_cast<int64_t>(fy), x0 = static_cast<int64_t>(fx);
             const float ly = py - fy, lx = px - fx, hy = 1.f - ly, hx = 1.f - lx;
             const float m = msk ? msk[k * HWo] : 1.f;

@@ -10,7 +10,7 @@ void fac(const Context& ctx, const FacParams& p, const float* x, const float* ke
          float* out) {
   const IsaTable<FacFn> table{&generic::fac, DEBLURCORE_ISA_ENTRY(&avx2::fac),
                               DEBLURCORE_ISA_ENTRY(&avx512::fac)};
-  select_isa(ctx, table)(ctx, p, x, kernel, out);
+  select_isa(ctx, table)(ctx.num_threads(), p, x, kernel, out);
 }
 
 void fac_backward(const Context& ctx, const FacParams& p, const float* grad_out, const float* x,
@@ -18,7 +18,7 @@ void fac_backward(const Context& ctx, const FacParams& p, const float* grad_out,
   const IsaTable<FacBackwardFn> table{&generic::fac_backward,
                                       DEBLURCORE_ISA_ENTRY(&avx2::fac_backward),
                                       DEBLURCORE_ISA_ENTRY(&avx512::fac_backward)};
-  select_isa(ctx, table)(ctx, p, grad_out, x, kernel, grad_x, grad_kernel);
+  select_isa(ctx, table)(ctx.num_threads(), p, grad_out, x, kernel, grad_x, grad_kernel);
 }
 
 }  // namespace cpu

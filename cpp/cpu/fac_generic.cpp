@@ -1,3 +1,4 @@
-// The FAC row kernels of fac_impl.h compiled for portable C++ (any CPU; products rounded before each addition), in namespace cpu::generic.
+// The FAC row kernels of fac_impl.h compiled as portable C++ (any CPU), in namespace
+// cpu::generic; products are rounded before each addition.
 #define DEBLURCORE_ISA generic
 #include "cpu/fac_impl.h"

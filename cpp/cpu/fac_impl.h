@@ -257,12 +257,12 @@ inline Blocking blocking(const FacParams& p, int threads) {
 }
 
 template <bool Fma, int K>
-void fac_forward_impl(const Context& ctx, const FacParams& p, const float* x,
+void fac_forward_impl(int threads, const FacParams& p, const float* x,
                       const float* kernel, float* out) {
   const Plane q{p.H, p.W, p.k, (p.k - 1) / 2, p.H * p.W};
-  const Blocking b = blocking(p, ctx.num_threads());
+  const Blocking b = blocking(p, threads);
   const int64_t k2 = p.k * p.k;
-#pragma omp parallel for schedule(static) num_threads(ctx.num_threads())
+#pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t item = 0; item < b.items; ++item) {
     const int64_t nc = item / b.per_plane, y0 = (item % b.per_plane) * b.rows;
     const int64_t y1 = y0 + b.rows < p.H ? y0 + b.rows : p.H;
@@ -272,12 +272,12 @@ void fac_forward_impl(const Context& ctx, const FacParams& p, const float* x,
 }
 
 template <bool Fma, int K>
-void fac_backward_impl(const Context& ctx, const FacParams& p, const float* grad_out,
+void fac_backward_impl(int threads, const FacParams& p, const float* grad_out,
                        const float* x, const float* kernel, float* grad_x, float* grad_kernel) {
   const Plane q{p.H, p.W, p.k, (p.k - 1) / 2, p.H * p.W};
-  const Blocking b = blocking(p, ctx.num_threads());
+  const Blocking b = blocking(p, threads);
   const int64_t k2 = p.k * p.k;
-#pragma omp parallel num_threads(ctx.num_threads())
+#pragma omp parallel num_threads(threads)
   {
 #pragma omp for schedule(static) nowait
     for (int64_t item = 0; item < b.items; ++item) {
@@ -298,25 +298,25 @@ void fac_backward_impl(const Context& ctx, const FacParams& p, const float* grad
 
 // Kernel sizes with a fused path; any other odd size takes the per-tap path.
 template <bool Fma>
-void fac_forward_any(const Context& ctx, const FacParams& p, const float* x,
+void fac_forward_any(int threads, const FacParams& p, const float* x,
                      const float* kernel, float* out) {
   switch (p.k) {
-    case 3: fac_forward_impl<Fma, 3>(ctx, p, x, kernel, out); return;
-    case 5: fac_forward_impl<Fma, 5>(ctx, p, x, kernel, out); return;
-    case 7: fac_forward_impl<Fma, 7>(ctx, p, x, kernel, out); return;
-    default: fac_forward_impl<Fma, 0>(ctx, p, x, kernel, out); return;
+    case 3: fac_forward_impl<Fma, 3>(threads, p, x, kernel, out); return;
+    case 5: fac_forward_impl<Fma, 5>(threads, p, x, kernel, out); return;
+    case 7: fac_forward_impl<Fma, 7>(threads, p, x, kernel, out); return;
+    default: fac_forward_impl<Fma, 0>(threads, p, x, kernel, out); return;
   }
 }
 
 template <bool Fma>
-void fac_backward_any(const Context& ctx, const FacParams& p, const float* grad_out,
+void fac_backward_any(int threads, const FacParams& p, const float* grad_out,
                       const float* x, const float* kernel, float* grad_x, float* grad_kernel) {
   switch (p.k) {
-    case 3: fac_backward_impl<Fma, 3>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel); return;
-    case 5: fac_backward_impl<Fma, 5>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel); return;
-    case 7: fac_backward_impl<Fma, 7>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel); return;
+    case 3: fac_backward_impl<Fma, 3>(threads, p, grad_out, x, kernel, grad_x, grad_kernel); return;
+    case 5: fac_backward_impl<Fma, 5>(threads, p, grad_out, x, kernel, grad_x, grad_kernel); return;
+    case 7: fac_backward_impl<Fma, 7>(threads, p, grad_out, x, kernel, grad_x, grad_kernel); return;
     default:
-      fac_backward_impl<Fma, 0>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel);
+      fac_backward_impl<Fma, 0>(threads, p, grad_out, x, kernel, grad_x, grad_kernel);
       return;
   }
 }
@@ -330,14 +330,14 @@ constexpr bool kFma = true;
 constexpr bool kFma = false;
 #endif
 
-void fac(const Context& ctx, const FacParams& p, const float* x, const float* kernel,
+void fac(int threads, const FacParams& p, const float* x, const float* kernel,
          float* out) {
-  fac_forward_any<kFma>(ctx, p, x, kernel, out);
+  fac_forward_any<kFma>(threads, p, x, kernel, out);
 }
 
-void fac_backward(const Context& ctx, const FacParams& p, const float* grad_out, const float* x,
+void fac_backward(int threads, const FacParams& p, const float* grad_out, const float* x,
                   const float* kernel, float* grad_x, float* grad_kernel) {
-  fac_backward_any<kFma>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel);
+  fac_backward_any<kFma>(threads, p, grad_out, x, kernel, grad_x, grad_kernel);
 }
 
 }  // namespace DEBLURCORE_ISA

@@ -5,20 +5,10 @@
 #include <vector>
 
 #include "backends.h"
+#include "cpu/parallel.h"
 
 namespace deblurcore {
 namespace cpu {
-
-namespace {
-
-// Below this many elements a parallel region costs more than it saves.
-constexpr int64_t kParallelThreshold = 1 << 15;
-
-int threads_for(const Context& ctx, int64_t n) {
-  return n < kParallelThreshold ? 1 : ctx.num_threads();
-}
-
-}  // namespace
 
 void softmax(const Context& ctx, const SoftmaxParams& p, const float* x, float* out) {
   // Channel-strided data: process a run of `inner` positions per (outer, pass) so every

@@ -202,9 +202,10 @@ namespace deblurcore {
 namespace cuda {
 namespace conv_gemm {
 
-
+// The kernel: a grid of (pixel blocks, channel blocks), k sliced through shared memory.
 template <bool Transposed>
-__global__ void __launch_bounds__(detail::kConvThreads) conv_gemm_kernel(const detail::ConvGemmArgs a) {
+__global__ void __launch_bounds__(detail::kConvThreads)
+    conv_gemm_kernel(const detail::ConvGemmArgs a) {
   __shared__ __align__(16) float As[detail::kConvBK][detail::kConvBMP];
   __shared__ __align__(16) float Bs[detail::kConvBK][detail::kConvBN];
   detail::ConvThread<Transposed> t;

@@ -1,4 +1,5 @@
-// Front end of relu and leaky_relu (one backend kernel, `activation`): validate, allocate the output from the context, dispatch.
+// Front end of relu and leaky_relu (one backend kernel, `activation`): validate, allocate the
+// output from the context, dispatch.
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
