@@ -1,6 +1,6 @@
 """conv2d / conv_transpose2d: the per-sample affine epilogue (scale, shift) and per-side
-(asymmetric) padding, against PyTorch in float64, on every kernel (reference, and the fast
-kernel on each instruction set this CPU has).
+(asymmetric) padding, against PyTorch in float64, on every kernel (reference, the fast kernel on
+each instruction set this CPU has, and CUDA where a device is present).
 
 Expected values: y = (conv(x) + bias) * scale + shift, then act(y + residual) or
 act(y) + residual, with conv2d's per-side padding done by F.pad first and conv_transpose2d's
@@ -38,11 +38,20 @@ def _gamma(n):
 def _kernels():
     best = deblurcore._core.cpu_isa()
     order = ["generic", "avx2", "avx512"]
-    return [("ref", None)] + [("fast", isa) for isa in order[: order.index(best) + 1]]
+    kernels = [("ref", None)] + [("fast", isa) for isa in order[: order.index(best) + 1]]
+    if deblurcore._core.cuda_available():
+        kernels.append(("cuda", None))
+    return kernels
 
 
 KERNELS = _kernels()
 KERNEL_IDS = [k if isa is None else isa for k, isa in KERNELS]
+
+
+def _run_opts(kernel, isa):
+    if kernel == "cuda":
+        return dict(device="cuda")
+    return dict(reference=kernel == "ref", isa=isa)
 
 
 def _act(y, activation, slope):
@@ -119,7 +128,7 @@ def test_conv2d_affine_and_padding(kernel, isa, case, epilogue):
     mag = F.conv2d(xp.abs(), torch.from_numpy(wt).double().abs(),
                    torch.from_numpy(b).double().abs(), stride, 0, dilation)
     want, bound, kw = _finish(conv, mag, n, cout, rng, affine, activation, before, with_res)
-    got = ops.conv2d(x, wt, b, stride, pad, dilation, reference=kernel == "ref", isa=isa, **kw)
+    got = ops.conv2d(x, wt, b, stride, pad, dilation, **_run_opts(kernel, isa), **kw)
     assert got.shape == want.shape
     tol = 2 * _gamma(cin * k * k + 8) * bound
     assert np.all(np.abs(got - want) <= tol), np.max(np.abs(got - want) - tol)
@@ -154,8 +163,8 @@ def test_conv_transpose2d_affine_and_crop(kernel, isa, case, epilogue):
     conv = full(xd, wd, bd)
     mag = full(xd.abs(), wd.abs(), bd.abs())
     want, bound, kw = _finish(conv, mag, n, cout, rng, affine, activation, before, with_res)
-    got = ops.conv_transpose2d(x, wt, b, stride, crop, 0, dilation, reference=kernel == "ref",
-                               isa=isa, **kw)
+    got = ops.conv_transpose2d(x, wt, b, stride, crop, 0, dilation, **_run_opts(kernel, isa),
+                               **kw)
     assert got.shape == want.shape
     tol = 2 * _gamma(cin * k * k + 8) * bound
     assert np.all(np.abs(got - want) <= tol), np.max(np.abs(got - want) - tol)
