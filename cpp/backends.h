@@ -1,7 +1,8 @@
-// Declarations of the three backends (see backend_api.inc for the kernel set).
+// Declarations of the three backends (see backend_api.inc for the kernel set). Device memory
+// is not here but in memory/device_memory.h.
 #pragma once
 
-#include <cstddef>
+#include <cstdint>
 
 #include "deblurcore/context.h"
 #include "op_params.h"
@@ -17,14 +18,6 @@ namespace ref {
 
 namespace cuda {
 #include "backend_api.inc"
-// Memory: implemented in cpp/cuda/ (or by the stub, which throws "built without CUDA").
-bool available();  // built with CUDA and a device is present
-void* malloc_device(size_t bytes);
-void free_device(void* ptr) noexcept;
-void copy_host_to_device(void* dst, const void* src, size_t bytes);
-void copy_device_to_host(void* dst, const void* src, size_t bytes);
-void copy_device_to_device(void* dst, const void* src, size_t bytes);
-void memset_device(void* dst, int value, size_t bytes);
 }  // namespace cuda
 
 }  // namespace deblurcore

@@ -1,14 +1,17 @@
 #include "deblurcore/context.h"
-#include "deblurcore/deblurcore.h"
 
+#ifdef _OPENMP
 #include <omp.h>
-#include <sys/mman.h>
+#endif
+
+#include <thread>
 
 #include <cstdlib>
 #include <cstring>
 
-#include "backends.h"
 #include "deblurcore/error.h"
+#include "memory/device_memory.h"
+#include "memory/tensor_memory.h"
 
 namespace deblurcore {
 
@@ -22,7 +25,8 @@ const char* isa_name(Isa isa) {
 }
 
 Isa detect_isa() {
-#if defined(__x86_64__) || defined(__i386__)
+  // Only what the build contains: without the x86 kernel files every op runs generic code.
+#if defined(DEBLURCORE_X86_ISA) && (defined(__x86_64__) || defined(__i386__))
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
@@ -32,50 +36,13 @@ Isa detect_isa() {
   return Isa::Generic;
 }
 
-namespace {
-
-class HostAllocator final : public Allocator {
- public:
-  std::shared_ptr<void> allocate(size_t bytes) override {
-    // Large blocks (the models' activations and filter tensors, up to 737 MB) are aligned to
-    // 2 MiB and marked for transparent huge pages: first touching fresh 4 KiB pages costs more
-    // than a memory-bound kernel reading them (numpy does the same for large arrays).
-    const size_t align = bytes >= kHugeThreshold ? kHugePage : 64;
-    // aligned_alloc needs a size that is a multiple of the alignment.
-    const size_t rounded = ((bytes + align - 1) / align) * align;
-    void* p = std::aligned_alloc(align, rounded == 0 ? align : rounded);
-    if (!p) fail<RuntimeError>("out of host memory allocating ", bytes, " bytes");
-#ifdef MADV_HUGEPAGE
-    if (align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);  // advice only; failure is fine
-#endif
-    return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
-  }
-
- private:
-  static constexpr size_t kHugePage = size_t(2) << 20;
-  static constexpr size_t kHugeThreshold = size_t(8) << 20;
-};
-
-class CudaAllocator final : public Allocator {
- public:
-  std::shared_ptr<void> allocate(size_t bytes) override {
-    void* p = cuda::malloc_device(bytes == 0 ? 64 : bytes);
-    return std::shared_ptr<void>(p, [](void* q) { cuda::free_device(q); });
-  }
-};
-
-}  // namespace
-
-std::shared_ptr<Allocator> default_allocator(Device device) {
-  // Stateless allocators: one shared instance each is enough.
-  static const std::shared_ptr<Allocator> host = std::make_shared<HostAllocator>();
-  static const std::shared_ptr<Allocator> gpu = std::make_shared<CudaAllocator>();
-  return device == Device::CUDA ? gpu : host;
-}
-
 static int resolve_threads(int n) {
   if (n > 0) return n;
+#ifdef _OPENMP
   const int hw = omp_get_num_procs();
+#else
+  const int hw = static_cast<int>(std::thread::hardware_concurrency());
+#endif
   return hw > 0 ? hw : 1;
 }
 
@@ -108,23 +75,11 @@ Context& Context::set_allocator(std::shared_ptr<Allocator> allocator) {
 }
 
 Tensor Context::empty(const Shape& shape) const {
-  const int64_t n = shape_numel(shape);
-  auto block = allocator_->allocate(static_cast<size_t>(n) * sizeof(float));
-  float* data = static_cast<float*>(block.get());  // read before block is moved from
-  return Tensor::wrap(data, shape, std::move(block), device_);
+  return memory::allocate_tensor(*allocator_, shape, device_);
 }
 
 Tensor Context::zeros(const Shape& shape) const {
-  Tensor t = empty(shape);
-  if (device_ == Device::CPU)
-    std::memset(t.data(), 0, t.nbytes());
-  else
-    cuda::memset_device(t.data(), 0, t.nbytes());
-  return t;
+  return memory::allocate_zeros(*allocator_, shape, device_);
 }
 
-}  // namespace deblurcore
-
-namespace deblurcore {
-bool cuda_available() { return cuda::available(); }
 }  // namespace deblurcore

@@ -3,23 +3,21 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
-#include "deblurcore/ops.h"
+#include "deblurcore/op_types.h"
+#include "epilogue.h"  // EpilogueParams
 
 namespace deblurcore {
-
-struct EpilogueParams {
-  Activation activation = Activation::None;
-  float negative_slope = 0.f;
-  bool residual_before_activation = false;  // the residual pointer itself travels separately
-};
 
 // out[n,co,oy,ox] = sum_{ci,ky,kx} w[co,ci,ky,kx] * x[n,ci, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw]
 struct Conv2dParams {
   int64_t N, Cin, H, W;      // input
   int64_t Cout, kh, kw;      // weight (Cout, Cin, kh, kw)
   int64_t sh, sw, ph, pw, dh, dw;
-  int64_t Hout, Wout;        // output (N, Cout, Hout, Wout)
+  // Output (N, Cout, Hout, Wout), from the front end: ph / pw are only the padding before the
+  // first row / column (the padding after may differ), so kernels never derive Hout from them.
+  int64_t Hout, Wout;
   EpilogueParams epilogue;
 };
 
@@ -29,7 +27,9 @@ struct ConvTranspose2dParams {
   int64_t N, Cin, H, W;      // input
   int64_t Cout, kh, kw;      // weight (Cin, Cout, kh, kw)
   int64_t sh, sw, ph, pw, dh, dw;
-  int64_t Hout, Wout;        // output (N, Cout, Hout, Wout), output_padding already applied
+  // Output (N, Cout, Hout, Wout), from the front end (output_padding or an asymmetric crop
+  // already applied): kernels never derive it from ph / pw.
+  int64_t Hout, Wout;
   EpilogueParams epilogue;
 };
 
@@ -94,6 +94,25 @@ struct IacParams {
   bool reuse_vertical_filter;  // F2 is never read (and its gradient is zero) when true
   bool final_activation;
   float negative_slope;        // 0.1 in IFAN
+
+  // The filter layout, decoded here only: the first channel of iteration i's vertical taps,
+  // horizontal taps (F1 again when the vertical filter is reused, else F2) and biases.
+  int64_t vertical_channel(int64_t i) const { return f1_base + i * f1_step; }
+  int64_t horizontal_channel(int64_t i) const {
+    return reuse_vertical_filter ? vertical_channel(i) : f2_base + i * f2_step;
+  }
+  int64_t bias_channel(int64_t i) const { return bias_base + i * bias_step; }
+  // Per filter channel: 1 if the forward reads it (the backward writes zero gradients to the
+  // others).
+  std::vector<char> channels_read() const {
+    std::vector<char> read(static_cast<size_t>(filter_channels), 0);
+    for (int64_t i = 0; i < iterations; ++i) {
+      for (int64_t j = 0; j < C * k; ++j) read[size_t(vertical_channel(i) + j)] = 1;
+      for (int64_t j = 0; j < C * k; ++j) read[size_t(horizontal_channel(i) + j)] = 1;
+      for (int64_t j = 0; j < C; ++j) read[size_t(bias_channel(i) + j)] = 1;
+    }
+    return read;
+  }
 };
 
 }  // namespace deblurcore

@@ -3,9 +3,10 @@
 #include <cstring>
 #include <sstream>
 
-#include "backends.h"
-#include "deblurcore/context.h"
+#include "deblurcore/allocator.h"
 #include "deblurcore/error.h"
+#include "memory/device_memory.h"
+#include "memory/tensor_memory.h"
 
 namespace deblurcore {
 
@@ -40,19 +41,11 @@ Tensor::Tensor(float* data, Shape shape, std::shared_ptr<void> owner, Device dev
 }
 
 Tensor Tensor::empty(const Shape& shape, Device device) {
-  const int64_t n = shape_numel(shape);
-  auto block = default_allocator(device)->allocate(static_cast<size_t>(n) * sizeof(float));
-  float* data = static_cast<float*>(block.get());  // read before block is moved from
-  return Tensor(data, shape, std::move(block), device);
+  return memory::allocate_tensor(*default_allocator(device), shape, device);
 }
 
 Tensor Tensor::zeros(const Shape& shape, Device device) {
-  Tensor t = empty(shape, device);
-  if (device == Device::CPU)
-    std::memset(t.data(), 0, t.nbytes());
-  else
-    cuda::memset_device(t.data(), 0, t.nbytes());
-  return t;
+  return memory::allocate_zeros(*default_allocator(device), shape, device);
 }
 
 Tensor Tensor::wrap(float* data, const Shape& shape, std::shared_ptr<void> owner, Device device) {
@@ -94,21 +87,13 @@ Tensor Tensor::slice0(int64_t begin, int64_t end) const {
 Tensor Tensor::to(Device device) const {
   if (device == device_) return *this;
   Tensor out = empty(shape_, device);
-  if (numel_ == 0) return out;
-  if (device == Device::CUDA)
-    cuda::copy_host_to_device(out.data(), data_, nbytes());
-  else
-    cuda::copy_device_to_host(out.data(), data_, nbytes());
+  memory::copy(out.data(), device, data_, device_, nbytes());
   return out;
 }
 
 Tensor Tensor::clone() const {
   Tensor out = empty(shape_, device_);
-  if (numel_ == 0) return out;
-  if (device_ == Device::CPU)
-    std::memcpy(out.data(), data_, nbytes());
-  else
-    cuda::copy_device_to_device(out.data(), data_, nbytes());
+  memory::copy(out.data(), device_, data_, device_, nbytes());
   return out;
 }
 

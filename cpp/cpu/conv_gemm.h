@@ -1,27 +1,23 @@
-// Internal interface between the convolution driver (cpp/cpu/conv.cpp, compiled for any
-// x86-64) and the per-instruction-set GEMM tile kernels (conv_gemm_avx2.cpp,
-// conv_gemm_avx512.cpp, compiled with those ISA flags). Only plain declarations and constants
-// live here: no ISA intrinsics, so every translation unit sees the same definitions.
+// Internal interface of the fast CPU convolutions (conv2d.cpp, conv_transpose2d.cpp): the
+// driver in conv_gemm.cpp, and the GEMM tile kernel it runs, compiled per instruction set from
+// conv_gemm_tile.h (conv_gemm_generic.cpp, conv_gemm_avx2.cpp, conv_gemm_avx512.cpp) and
+// chosen through the dispatch table of isa.h. The ISA files include this header, so it holds no
+// inline code they could call (see cpp/cpu/README.md).
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
-#include "deblurcore/ops.h"
+#include "deblurcore/context.h"
+#include "epilogue.h"
 
 namespace deblurcore {
 namespace cpu {
 namespace convgemm {
 
-// Register blocking of each tile kernel: MR output channels x NR output pixels per
-// micro-kernel call (fewer columns, masked, at the end of a row). Packed weights come in
-// MR-row panels.
-constexpr int kMrAvx512 = 8, kNrAvx512 = 32;  // 8 x 2 zmm accumulators
-constexpr int kMrAvx2 = 6, kNrAvx2 = 16;      // 6 x 2 ymm accumulators
-constexpr int kMrGeneric = 4, kNrGeneric = 16;
-
 // One GEMM tile: C[m, j] (+)= sum_{k < kc} A[m, k] * B[k, j] for m < M, j < n, followed on the
 // last K block by the fused epilogue of the convolution:
-//   v = C + bias[m]; v += residual (if residual_before); v = act(v); v += residual (otherwise).
+// apply_epilogue (epilogue.h) with the bias, scale and shift of row m.
 struct TileArgs {
   // Packed weights at the first k of this K block: panel i (rows i*MR .. i*MR+MR-1) starts at
   // a + i * a_panel_stride and holds kc groups of MR floats (k-major). Rows past M are zero.
@@ -35,17 +31,93 @@ struct TileArgs {
   int64_t ldc;
   const float* residual;    // laid out like c, or null; read only when `last`
   const float* bias;        // M values or null; read only when `last`
+  const float* scale;       // M values (this image's row of the (N, Cout) scale) or null
+  const float* shift;       // likewise
   int64_t M, n, kc;
   bool accumulate;          // add to the values already in C (K blocks after the first)
   bool last;                // apply the epilogue (the last K block)
-  Activation act;
-  float slope;
-  bool residual_before;
+  EpilogueParams epi;        // activation and residual position; epi.scale / epi.shift
+                            // only say whether `scale` / `shift` are set
 };
 
-void tile_avx512(const TileArgs& t);
-void tile_avx2(const TileArgs& t);
+// A tile kernel and its register blocking: mr output channels x nr output pixels per
+// micro-kernel call (fewer columns, masked, at the end of a row). Packed weights come in
+// mr-row panels.
+struct TileKernel {
+  int mr, nr;
+  void (*tile)(const TileArgs& t);
+};
+
+// The tile kernel for ctx.isa().
+const TileKernel& select_tile_kernel(const Context& ctx);
+
+// ---- the driver (conv_gemm.cpp) ---------------------------------------------------------
+
+// The image-level geometry shared by all phases of one convolution.
+struct ConvGeometry {
+  int64_t Cin, H, W;           // input image
+  int64_t Cout;
+  int64_t sy, sx;              // input step per output grid step
+  int64_t Hout, Wout;          // output plane
+  int64_t ssy, ssx;            // output step per grid step
+};
+
+// One virtual convolution: a dense output grid and the taps that reach it.
+struct Phase {
+  int64_t Qh, Qw;                   // output grid computed by the GEMM
+  std::vector<int64_t> offy, offx;  // input offset of each kernel tap
+  int64_t oy0, ox0;                 // grid point (qy, qx) -> output (oy0+ssy*qy, ox0+ssx*qx)
+  const float* apack = nullptr;     // A packed by pack_a (Cout x Cin*taps)
+
+  int64_t taps() const { return int64_t(offy.size() * offx.size()); }
+  bool dense_output(const ConvGeometry& g) const {
+    return g.ssy == 1 && g.ssx == 1 && oy0 == 0 && ox0 == 0 && Qh == g.Hout && Qw == g.Wout;
+  }
+};
+
+// 64-byte aligned float scratch, zero-initialised.
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(size_t n);
+  float* data() { return data_; }
+
+ private:
+  std::vector<float> storage_;
+  float* data_;
+};
+
+inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// Packs A (Cout x K, element weight(co, k)) into mr-row panels: panel i holds, for each k, the
+// mr values of rows i*mr .. i*mr+mr-1 (zero past Cout).
+template <class WeightAt>
+void pack_a(int mr, int64_t Cout, int64_t K, WeightAt weight, float* a) {
+  const int64_t panels = (Cout + mr - 1) / mr;
+  for (int64_t i = 0; i < panels; ++i)
+    for (int64_t k = 0; k < K; ++k)
+      for (int r = 0; r < mr; ++r) {
+        const int64_t co = i * mr + r;
+        a[(i * K + k) * mr + r] = co < Cout ? weight(co, k) : 0.f;
+      }
+}
+
+// Runs a convolution given as one or more phases (virtual convolutions that share the input
+// and write disjoint output points) for all N images, with the epilogue `epi`.
+void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
+         const std::vector<Phase>& phases, int64_t N, const float* x, const float* bias,
+         const float* residual, float* out, const EpilogueParams& epi);
 
 }  // namespace convgemm
+
+// The tile kernel of each instruction set (conv_gemm_tile.h).
+namespace generic {
+extern const convgemm::TileKernel conv_gemm_kernel;
+}
+namespace avx2 {
+extern const convgemm::TileKernel conv_gemm_kernel;
+}
+namespace avx512 {
+extern const convgemm::TileKernel conv_gemm_kernel;
+}
 }  // namespace cpu
 }  // namespace deblurcore

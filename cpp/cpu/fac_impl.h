@@ -1,10 +1,7 @@
-// Row kernels of the filter adaptive convolution (FAC) and its backward, shared by the
-// generic (fac.cpp), AVX2 (fac_avx2.cpp) and AVX-512 (fac_avx512.cpp) builds.
-//
-// Everything below the entry-point declarations has internal linkage (anonymous namespace):
-// each including file compiles its own copy with its own instruction set, so no inline
-// function compiled for AVX-512 can be picked by the linker for the generic path. For the same
-// reason these kernels call no std:: templates.
+// Row kernels of the filter adaptive convolution (FAC) and its backward, written once and
+// compiled per instruction set by fac_generic.cpp, fac_avx2.cpp and fac_avx512.cpp (each defines
+// DEBLURCORE_ISA first, so all of this lands in that ISA's namespace; see cpp/cpu/README.md).
+// These kernels call no std:: templates (their instantiations would be shared with other files).
 //
 // The op is memory-bound: the filter tensor (C*k*k planes; 737 MB for STFAN at 720p) is
 // streamed once and is all that matters, so the loops are arranged to read it in long
@@ -16,37 +13,15 @@
 
 #include <cstdint>
 
-#include "backends.h"
+#include "cpu/fac.h"
+
+#ifndef DEBLURCORE_ISA
+#error "define DEBLURCORE_ISA (generic, avx2 or avx512) before including cpu/fac_impl.h"
+#endif
 
 namespace deblurcore {
 namespace cpu {
-namespace fac_isa {
-
-// Per-ISA entry points (same contract as cpu::fac / cpu::fac_backward).
-void fac_generic(const Context& ctx, const FacParams& p, const float* x, const float* kernel,
-                 float* out);
-void fac_backward_generic(const Context& ctx, const FacParams& p, const float* grad_out,
-                          const float* x, const float* kernel, float* grad_x,
-                          float* grad_kernel);
-void fac_avx2(const Context& ctx, const FacParams& p, const float* x, const float* kernel,
-              float* out);
-void fac_backward_avx2(const Context& ctx, const FacParams& p, const float* grad_out,
-                       const float* x, const float* kernel, float* grad_x, float* grad_kernel);
-void fac_avx512(const Context& ctx, const FacParams& p, const float* x, const float* kernel,
-                float* out);
-void fac_backward_avx512(const Context& ctx, const FacParams& p, const float* grad_out,
-                         const float* x, const float* kernel, float* grad_x,
-                         float* grad_kernel);
-
-}  // namespace fac_isa
-}  // namespace cpu
-}  // namespace deblurcore
-
-#ifdef DEBLURCORE_FAC_KERNELS
-
-namespace deblurcore {
-namespace cpu {
-namespace {
+namespace DEBLURCORE_ISA {
 
 // acc + a*b. With FMA this is one fused operation, as in the official CUDA kernel (nvcc
 // contracts its `acc += Xp * K` into fmaf), so the FMA builds reproduce its forward output
@@ -282,12 +257,12 @@ inline Blocking blocking(const FacParams& p, int threads) {
 }
 
 template <bool Fma, int K>
-void fac_forward_impl(const Context& ctx, const FacParams& p, const float* x,
+void fac_forward_impl(int threads, const FacParams& p, const float* x,
                       const float* kernel, float* out) {
   const Plane q{p.H, p.W, p.k, (p.k - 1) / 2, p.H * p.W};
-  const Blocking b = blocking(p, ctx.num_threads());
+  const Blocking b = blocking(p, threads);
   const int64_t k2 = p.k * p.k;
-#pragma omp parallel for schedule(static) num_threads(ctx.num_threads())
+#pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t item = 0; item < b.items; ++item) {
     const int64_t nc = item / b.per_plane, y0 = (item % b.per_plane) * b.rows;
     const int64_t y1 = y0 + b.rows < p.H ? y0 + b.rows : p.H;
@@ -297,12 +272,12 @@ void fac_forward_impl(const Context& ctx, const FacParams& p, const float* x,
 }
 
 template <bool Fma, int K>
-void fac_backward_impl(const Context& ctx, const FacParams& p, const float* grad_out,
+void fac_backward_impl(int threads, const FacParams& p, const float* grad_out,
                        const float* x, const float* kernel, float* grad_x, float* grad_kernel) {
   const Plane q{p.H, p.W, p.k, (p.k - 1) / 2, p.H * p.W};
-  const Blocking b = blocking(p, ctx.num_threads());
+  const Blocking b = blocking(p, threads);
   const int64_t k2 = p.k * p.k;
-#pragma omp parallel num_threads(ctx.num_threads())
+#pragma omp parallel num_threads(threads)
   {
 #pragma omp for schedule(static) nowait
     for (int64_t item = 0; item < b.items; ++item) {
@@ -323,31 +298,48 @@ void fac_backward_impl(const Context& ctx, const FacParams& p, const float* grad
 
 // Kernel sizes with a fused path; any other odd size takes the per-tap path.
 template <bool Fma>
-void fac_forward_any(const Context& ctx, const FacParams& p, const float* x,
+void fac_forward_any(int threads, const FacParams& p, const float* x,
                      const float* kernel, float* out) {
   switch (p.k) {
-    case 3: fac_forward_impl<Fma, 3>(ctx, p, x, kernel, out); return;
-    case 5: fac_forward_impl<Fma, 5>(ctx, p, x, kernel, out); return;
-    case 7: fac_forward_impl<Fma, 7>(ctx, p, x, kernel, out); return;
-    default: fac_forward_impl<Fma, 0>(ctx, p, x, kernel, out); return;
+    case 3: fac_forward_impl<Fma, 3>(threads, p, x, kernel, out); return;
+    case 5: fac_forward_impl<Fma, 5>(threads, p, x, kernel, out); return;
+    case 7: fac_forward_impl<Fma, 7>(threads, p, x, kernel, out); return;
+    default: fac_forward_impl<Fma, 0>(threads, p, x, kernel, out); return;
   }
 }
 
 template <bool Fma>
-void fac_backward_any(const Context& ctx, const FacParams& p, const float* grad_out,
+void fac_backward_any(int threads, const FacParams& p, const float* grad_out,
                       const float* x, const float* kernel, float* grad_x, float* grad_kernel) {
   switch (p.k) {
-    case 3: fac_backward_impl<Fma, 3>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel); return;
-    case 5: fac_backward_impl<Fma, 5>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel); return;
-    case 7: fac_backward_impl<Fma, 7>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel); return;
+    case 3: fac_backward_impl<Fma, 3>(threads, p, grad_out, x, kernel, grad_x, grad_kernel); return;
+    case 5: fac_backward_impl<Fma, 5>(threads, p, grad_out, x, kernel, grad_x, grad_kernel); return;
+    case 7: fac_backward_impl<Fma, 7>(threads, p, grad_out, x, kernel, grad_x, grad_kernel); return;
     default:
-      fac_backward_impl<Fma, 0>(ctx, p, grad_out, x, kernel, grad_x, grad_kernel);
+      fac_backward_impl<Fma, 0>(threads, p, grad_out, x, kernel, grad_x, grad_kernel);
       return;
   }
 }
 
-}  // namespace
+
+// The entry points of this instruction set (fac.h). The FMA builds fuse each multiply-add, as
+// the official CUDA kernel does; the generic build rounds the product first.
+#if defined(__FMA__)
+constexpr bool kFma = true;
+#else
+constexpr bool kFma = false;
+#endif
+
+void fac(int threads, const FacParams& p, const float* x, const float* kernel,
+         float* out) {
+  fac_forward_any<kFma>(threads, p, x, kernel, out);
+}
+
+void fac_backward(int threads, const FacParams& p, const float* grad_out, const float* x,
+                  const float* kernel, float* grad_x, float* grad_kernel) {
+  fac_backward_any<kFma>(threads, p, grad_out, x, kernel, grad_x, grad_kernel);
+}
+
+}  // namespace DEBLURCORE_ISA
 }  // namespace cpu
 }  // namespace deblurcore
-
-#endif  // DEBLURCORE_FAC_KERNELS

@@ -38,9 +38,9 @@ inline IterFilters iter_filters(const IacParams& p, const float* filters, int64_
   const int64_t HW = p.H * p.W;
   const float* base = filters + n * p.filter_channels * HW;
   IterFilters f;
-  f.v = base + (p.f1_base + i * p.f1_step + c * p.k) * HW;
-  f.h = p.reuse_vertical_filter ? f.v : base + (p.f2_base + i * p.f2_step + c * p.k) * HW;
-  f.b = base + (p.bias_base + i * p.bias_step + c) * HW;
+  f.v = base + (p.vertical_channel(i) + c * p.k) * HW;
+  f.h = base + (p.horizontal_channel(i) + c * p.k) * HW;
+  f.b = base + (p.bias_channel(i) + c) * HW;
   return f;
 }
 
@@ -164,12 +164,7 @@ void iac_backward(const Context& ctx, const IacParams& p, const float* grad_out,
   const float slope = p.negative_slope;
 
   // Zero the filter channels the forward never reads (the rest is written below).
-  std::vector<char> used(static_cast<size_t>(p.filter_channels), 0);
-  for (int64_t i = 0; i < p.iterations; ++i) {
-    std::fill_n(used.begin() + p.f1_base + i * p.f1_step, p.C * k, 1);
-    if (!p.reuse_vertical_filter) std::fill_n(used.begin() + p.f2_base + i * p.f2_step, p.C * k, 1);
-    std::fill_n(used.begin() + p.bias_base + i * p.bias_step, p.C, 1);
-  }
+  const std::vector<char> used = p.channels_read();
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
   for (int64_t n = 0; n < p.N; ++n)
     for (int64_t ch = 0; ch < p.filter_channels; ++ch)
@@ -199,9 +194,9 @@ void iac_backward(const Context& ctx, const IacParams& p, const float* grad_out,
         const float* in = input_of(i);
         float* gn = (i == 0) ? grad_x + nc * HW : ((g == g0.data()) ? g1.data() : g0.data());
         std::memset(gn, 0, sizeof(float) * HW);
-        float* gfv = gbase + (p.f1_base + i * p.f1_step + c * k) * HW;
-        float* gfh = p.reuse_vertical_filter ? gfv : gbase + (p.f2_base + i * p.f2_step + c * k) * HW;
-        float* gb = gbase + (p.bias_base + i * p.bias_step + c) * HW;
+        float* gfv = gbase + (p.vertical_channel(i) + c * k) * HW;
+        float* gfh = gbase + (p.horizontal_channel(i) + c * k) * HW;
+        float* gb = gbase + (p.bias_channel(i) + c) * HW;
         for (int64_t y = 0; y < H; ++y) {
           // Recompute the vertical pass and the pre-activation of this row.
           vertical_row(in, F.v, vp.data(), H, W, HW, k, y);

@@ -40,6 +40,12 @@ inline unsigned int grid_for(int64_t n) {
   return static_cast<unsigned int>(std::min<int64_t>(std::max<int64_t>(blocks, 1), 1 << 20));
 }
 
+// A grid-stride loop over i in [0, n) with 64-bit indices (kernels of any size with the
+// capped grid of grid_for).
+#define DBC_GRID_STRIDE(i, n)                                                   \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); \
+       i += int64_t(gridDim.x) * blockDim.x)
+
 // Kernels index spatial positions with 32-bit ints; the front ends accept int64 shapes, so the
 // wrappers check that the values a kernel combines stay well inside the int32 range.
 inline bool fits_int32(int64_t v) { return v >= 0 && v <= INT_MAX / 2; }

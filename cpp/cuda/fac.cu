@@ -1,10 +1,10 @@
 // Filter adaptive convolution (STFAN's KernelConv2D) and its backward on CUDA.
 // One thread per output element; the summation order of fac is the official kernel's (see
-// fac_at in kernel_bodies.cuh), fmaf written out so that it does not depend on -fmad.
+// fac_at in fac_bodies.cuh), fmaf written out so that it does not depend on -fmad.
 // Indices are 64-bit: the filter tensors reach ~184M elements at 720p.
 #include "backends.h"
 #include "cuda/cuda_check.h"
-#include "cuda/kernel_bodies.cuh"
+#include "cuda/fac_bodies.cuh"
 
 namespace deblurcore {
 namespace cuda {

@@ -34,9 +34,9 @@ IacIter make_iter(const char* op, const IacParams& p, int64_t i) {
   a.NC = p.N * p.C;
   a.C = p.C;
   a.filter_channels = p.filter_channels;
-  a.fv_channel = p.f1_base + i * p.f1_step;
-  a.fh_channel = p.reuse_vertical_filter ? a.fv_channel : p.f2_base + i * p.f2_step;
-  a.bias_channel = p.bias_base + i * p.bias_step;
+  a.fv_channel = p.vertical_channel(i);
+  a.fh_channel = p.horizontal_channel(i);
+  a.bias_channel = p.bias_channel(i);
   a.act = i + 1 < p.iterations || p.final_activation;
   a.slope = p.negative_slope;
   return a;
@@ -137,13 +137,7 @@ void iac_backward(const Context& ctx, const IacParams& p, const float* grad_out,
   const cudaStream_t s = stream_of(ctx);
 
   // Zero the filter channels the forward never reads (runs of them, per batch element).
-  std::vector<char> used(static_cast<size_t>(p.filter_channels), 0);
-  for (int64_t i = 0; i < p.iterations; ++i) {
-    for (int64_t j = 0; j < p.C * p.k; ++j) used[p.f1_base + i * p.f1_step + j] = 1;
-    if (!p.reuse_vertical_filter)
-      for (int64_t j = 0; j < p.C * p.k; ++j) used[p.f2_base + i * p.f2_step + j] = 1;
-    for (int64_t j = 0; j < p.C; ++j) used[p.bias_base + i * p.bias_step + j] = 1;
-  }
+  const std::vector<char> used = p.channels_read();
   for (int64_t b = 0; b < p.N; ++b)
     for (int64_t ch = 0; ch < p.filter_channels;) {
       if (used[ch]) {

@@ -13,7 +13,7 @@
 //   copying or freeing the tensors the stream uses.
 // - cudaFree is implicitly synchronising (it waits for the work already queued on the device
 //   before it releases the memory), so a tensor freed while a kernel still reads it is safe.
-#include "backends.h"
+#include "memory/device_memory.h"
 #include "cuda/cuda_check.h"
 
 namespace deblurcore {

@@ -12,7 +12,7 @@
 #include "deblurcore/safetensors.h"
 #include "models/layers.h"
 #include "models/registry.h"
-#include "ops/weighted_sum.h"
+#include "deblurcore/ops.h"
 
 namespace deblurcore {
 

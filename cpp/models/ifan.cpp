@@ -23,7 +23,7 @@
 #include "deblurcore/safetensors.h"
 #include "models/layers.h"
 #include "models/registry.h"
-#include "ops/iac.h"
+#include "deblurcore/ops.h"
 
 namespace deblurcore {
 

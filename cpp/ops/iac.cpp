@@ -1,5 +1,4 @@
 // Front end of the iterative adaptive convolution (IFAN's IAC) and its backward.
-#include "ops/iac.h"
 
 #include "backends.h"
 #include "deblurcore/ops.h"

@@ -1,7 +1,6 @@
-// Front end of the internal weighted_sum op: validate and dispatch.
-#include "ops/weighted_sum.h"
-
+// Front end of weighted_sum: validate, allocate the output from the context, dispatch.
 #include "backends.h"
+#include "deblurcore/ops.h"
 #include "ops/validate.h"
 
 namespace deblurcore {

@@ -252,6 +252,67 @@ TEST_CASE(conv_transpose2d_fast_matches_reference) {
   }
 }
 
+// ---- per-sample affine epilogue and per-side padding ------------------------------------
+
+// |conv| scaled by |scale| plus |shift| and |residual|: the magnitude the epilogue's result
+// error is relative to (the affine map multiplies the sum's error by |scale|).
+Tensor affine_magnitude(const Tensor& abs_sum, const Epilogue& e) {
+  Tensor out = abs_sum.clone();
+  const int64_t N = out.size(0), C = out.size(1), plane = out.size(2) * out.size(3);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < plane; ++i) {
+        float& v = out.data()[(n * C + c) * plane + i];
+        if (e.scale.defined()) v *= std::fabs(e.scale.data()[n * C + c]);
+        if (e.shift.defined()) v += std::fabs(e.shift.data()[n * C + c]);
+      }
+  return add_abs(out, e.residual);
+}
+
+TEST_CASE(conv_affine_epilogue_and_per_side_padding_fast_match_reference) {
+  const Context ref = reference_ctx();
+  const Padding2d pads[] = {{0, 1, 0, 1}, {2, 0, 1, 3}, {1, 2, 2, 1}};
+  int index = 0;
+  for (const Padding2d& pad : pads) {
+    Rng rng(300 + index);
+    const int64_t n = 2, cin = 5, cout = 7;
+    const Tensor x = rand_tensor(rng, {n, cin, 8, 9});
+    const Tensor wc = rand_tensor(rng, {cout, cin, 3, 3});
+    const Tensor wt = rand_tensor(rng, {cin, cout, 5, 5});
+    const Tensor b = rand_tensor(rng, {cout});
+    Epilogue e = Epilogue::leaky_relu(0.1f);
+    e.scale = rand_tensor(rng, {n, cout}, -2.f, 2.f);
+    e.shift = rand_tensor(rng, {n, cout});
+    for (int transposed = 0; transposed < 2; ++transposed) {
+      const auto run = [&](const Context& ctx, const Tensor& xx, const Tensor& ww,
+                           const Tensor& bb, const Epilogue& epi) {
+        return transposed ? conv_transpose2d(ctx, xx, ww, bb, 2, pad, 1, epi)
+                          : conv2d(ctx, xx, ww, bb, 2, pad, 1, epi);
+      };
+      const Tensor& w = transposed ? wt : wc;
+      const Tensor abs_sum = run(ref, abs_of(x), abs_of(w), abs_of(b), Epilogue());
+      for (int variant = 0; variant < 3; ++variant) {
+        Epilogue epi = e;
+        if (variant == 1) epi.shift = Tensor();
+        if (variant == 2) {
+          epi.scale = Tensor();
+          epi.residual = rand_tensor(rng, abs_sum.shape());
+          epi.residual_position = Epilogue::Residual::BeforeActivation;
+        }
+        const Tensor want = run(ref, x, w, b, epi);
+        const Tensor mag = affine_magnitude(abs_sum, epi);
+        for (const Context& ctx : fast_contexts())
+          EXPECT_SUM_CLOSE(run(ctx, x, w, b, epi), want, mag,
+                           label(std::string(transposed ? "conv_transpose2d" : "conv2d") +
+                                     " pads " + std::to_string(index) + " variant " +
+                                     std::to_string(variant),
+                                 ctx));
+      }
+    }
+    ++index;
+  }
+}
+
 // ---- deform_conv2d ---------------------------------------------------------------------
 
 TEST_CASE(deform_conv2d_fast_matches_reference) {

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "deblurcore/allocator.h"
 #include "deblurcore/export.h"
 #include "deblurcore/tensor.h"
 
@@ -22,25 +23,6 @@ enum class Isa : int { Generic = 0, AVX2 = 1, AVX512 = 2 };
 DEBLURCORE_API const char* isa_name(Isa isa);
 // The best instruction set this CPU supports (and the build contains).
 DEBLURCORE_API Isa detect_isa();
-
-// Hands out device memory for op outputs and scratch buffers.
-class DEBLURCORE_API Allocator {
- public:
-  virtual ~Allocator() = default;
-  // A block of at least `bytes` bytes (64-byte aligned on the host), freed by the deleter of
-  // the returned pointer.
-  virtual std::shared_ptr<void> allocate(size_t bytes) = 0;
-};
-
-// The default allocator of a device (aligned malloc on the host, cudaMalloc on CUDA).
-DEBLURCORE_API std::shared_ptr<Allocator> default_allocator(Device device);
-
-// An allocator that keeps freed blocks and hands them out again for requests of the same size,
-// so a model that runs the same shapes frame after frame stops touching fresh memory (page
-// faults were a fifth of STFAN's time at 720p) and its footprint stays flat. Idle blocks beyond
-// `max_idle_bytes` are returned to `base`, largest first. Thread-safe.
-DEBLURCORE_API std::shared_ptr<Allocator> make_caching_allocator(std::shared_ptr<Allocator> base,
-                                                                 size_t max_idle_bytes = size_t(1) << 31);
 
 class DEBLURCORE_API Context {
  public:

@@ -23,21 +23,17 @@
 // The library uses OpenMP internally; applications need not link or initialise it.
 #pragma once
 
+#include "deblurcore/allocator.h"
 #include "deblurcore/context.h"
+#include "deblurcore/device.h"
 #include "deblurcore/error.h"
 #include "deblurcore/export.h"
 #include "deblurcore/ifan.h"
 #include "deblurcore/image.h"
 #include "deblurcore/model.h"
+#include "deblurcore/op_types.h"
 #include "deblurcore/ops.h"
 #include "deblurcore/safetensors.h"
 #include "deblurcore/tensor.h"
 #include "deblurcore/weights.h"
 #include "deblurcore/version.h"
-
-namespace deblurcore {
-
-// True when this build has the CUDA backend and a CUDA device is present.
-DEBLURCORE_API bool cuda_available();
-
-}  // namespace deblurcore

@@ -5,41 +5,46 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
 #include "deblurcore/context.h"
 #include "deblurcore/export.h"
+#include "deblurcore/op_types.h"
 #include "deblurcore/tensor.h"
 
 namespace deblurcore {
 
-// An (h, w) pair that may be given as one int, as in PyTorch.
-struct Pair {
-  int h, w;
-  Pair(int v) : h(v), w(v) {}  // NOLINT: implicit on purpose, like torch's int-or-tuple
-  Pair(int h_, int w_) : h(h_), w(w_) {}
-};
-
-enum class Activation : int { None = 0, ReLU = 1, LeakyReLU = 2 };
-
-// Fused output stage of conv2d / conv_transpose2d:
-//   AfterActivation  (default): y = act(conv(x) + bias) + residual
-//   BeforeActivation:           y = act(conv(x) + bias + residual)
+// Fused output stage of conv2d / conv_transpose2d, with v = (conv(x) + bias) * scale + shift:
+//   AfterActivation  (default): y = act(v) + residual
+//   BeforeActivation:           y = act(v + residual)
 // The first is STFAN's (`img_prd(...) + img_blur`, and a ResnetBlock's second conv with no
-// activation); the second is IFAN's ResnetBlock (`lrelu(x + stem(x))`).
+// activation); the second is IFAN's ResnetBlock (`lrelu(x + stem(x))`). scale and shift are a
+// per-sample, per-output-channel affine map (e.g. a normalisation or a conditioning folded
+// into the convolution); either may be undefined (1 and 0).
 struct Epilogue {
   enum class Residual : int { AfterActivation = 0, BeforeActivation = 1 };
   Activation activation = Activation::None;
   float negative_slope = 0.01f;  // LeakyReLU only
   Tensor residual;               // optional, shape of the output
   Residual residual_position = Residual::AfterActivation;
+  Tensor scale;                  // optional, (N, Cout)
+  Tensor shift;                  // optional, (N, Cout)
 
-  static Epilogue leaky_relu(float slope) { return {Activation::LeakyReLU, slope, {}, {}}; }
-  static Epilogue relu() { return {Activation::ReLU, 0.f, {}, {}}; }
+  static Epilogue leaky_relu(float slope) {
+    Epilogue e;
+    e.activation = Activation::LeakyReLU;
+    e.negative_slope = slope;
+    return e;
+  }
+  static Epilogue relu() {
+    Epilogue e;
+    e.activation = Activation::ReLU;
+    e.negative_slope = 0.f;
+    return e;
+  }
 };
-
-enum class PadMode : int { Zeros = 0, Replicate = 1, Reflect = 2 };
 
 // ---- convolutions ------------------------------------------------------------------------
 
@@ -49,6 +54,12 @@ enum class PadMode : int { Zeros = 0, Replicate = 1, Reflect = 2 };
 DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight,
                              const Tensor& bias = {}, Pair stride = 1, Pair padding = 0,
                              Pair dilation = 1, const Epilogue& epilogue = {});
+// The same with padding given per side (top, bottom, left, right), e.g. TensorFlow's 'same'
+// padding of a stride-2 convolution of an even size, (0, 1, 0, 1):
+// Hout = (H + top + bottom - dilation.h*(kh-1) - 1) / stride.h + 1.
+DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight,
+                             const Tensor& bias, Pair stride, Padding2d padding,
+                             Pair dilation = 1, const Epilogue& epilogue = {});
 
 // x (N, Cin, H, W), weight (Cin, Cout, kh, kw) as in PyTorch, bias (Cout) or undefined
 // -> (N, Cout, Hout, Wout),
@@ -57,6 +68,13 @@ DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x,
                                        const Tensor& weight, const Tensor& bias = {},
                                        Pair stride = 1, Pair padding = 0,
                                        Pair output_padding = 0, Pair dilation = 1,
+                                       const Epilogue& epilogue = {});
+// The same with the padding given per side as the crop of the full transposed-convolution
+// output (Keras Conv2DTranspose 'same' with stride 2 and a 5x5 kernel crops (1, 2, 1, 2)):
+// Hout = (H-1)*stride.h - top - bottom + dilation.h*(kh-1) + 1 (no output_padding).
+DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x,
+                                       const Tensor& weight, const Tensor& bias, Pair stride,
+                                       Padding2d padding, Pair dilation = 1,
                                        const Epilogue& epilogue = {});
 
 // Modulated deformable convolution (DCNv2), with the arguments and conventions of
@@ -118,6 +136,27 @@ DEBLURCORE_API std::pair<Tensor, Tensor> iac_backward(const Context& ctx, const 
                                                       bool reuse_vertical_filter = true,
                                                       bool final_activation = true);
 
+// IAC on a filter tensor of any channel layout (the models compute only the filter channels
+// their IAC reads, one iteration at a time, and hand them over packed). Iteration i reads F1_i
+// at channels f1_base + i*f1_step + c*k + t, F2_i at f2_base + i*f2_step + c*k + t (ignored
+// when the vertical filter is reused) and b_i at bias_base + i*bias_step + c;
+// `filter_channels` is dim 1 of the filter tensor.
+struct IacLayout {
+  int64_t filter_channels;
+  int64_t f1_base, f1_step, f2_base, f2_step, bias_base, bias_step;
+
+  // The layout of iac() above: n blocks (F1_i, F2_i), then n bias blocks.
+  DEBLURCORE_API static IacLayout official(int64_t n_iterations, int64_t channels, int64_t k);
+  // F1_i blocks of C*k channels, then the bias blocks, no F2: n*C*(k+1) channels. Only valid
+  // with the vertical filter reused.
+  DEBLURCORE_API static IacLayout packed(int64_t n_iterations, int64_t channels, int64_t k);
+};
+
+// x (N, C, H, W), filters (N, layout.filter_channels, H, W) -> (N, C, H, W); otherwise as iac().
+DEBLURCORE_API Tensor iac_with_layout(const Context& ctx, const Tensor& x, const Tensor& filters,
+                                      int n_iterations, int kernel_size, const IacLayout& layout,
+                                      bool reuse_vertical_filter, bool final_activation);
+
 // ---- elementwise -------------------------------------------------------------------------
 
 DEBLURCORE_API Tensor relu(const Context& ctx, const Tensor& x);
@@ -128,6 +167,13 @@ DEBLURCORE_API Tensor sigmoid(const Context& ctx, const Tensor& x);
 DEBLURCORE_API Tensor clamp(const Context& ctx, const Tensor& x, float lo, float hi);
 // a, b of the same shape -> a + b.
 DEBLURCORE_API Tensor add(const Context& ctx, const Tensor& a, const Tensor& b);
+
+// inputs: B tensors (N, C, H, W); weights (N, B, H, W) -> (N, C, H, W):
+//   out[n,c,y,x] = sum_b weights[n,b,y,x] * inputs[b][n,c,y,x],
+// accumulated in float32 in the order b = 0, 1, ..., B-1, each product rounded first (ASPDC's
+// per-pixel blend of its branches).
+DEBLURCORE_API Tensor weighted_sum(const Context& ctx, const std::vector<Tensor>& inputs,
+                                   const Tensor& weights);
 
 // ---- channel ops -------------------------------------------------------------------------
 

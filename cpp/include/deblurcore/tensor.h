@@ -14,13 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "deblurcore/device.h"
 #include "deblurcore/export.h"
 
 namespace deblurcore {
-
-enum class Device : int { CPU = 0, CUDA = 1 };
-
-DEBLURCORE_API const char* device_name(Device device);
 
 using Shape = std::vector<int64_t>;
 
@@ -31,7 +28,10 @@ class DEBLURCORE_API Tensor {
   // An undefined tensor (no storage); used for optional arguments such as a missing bias.
   Tensor() = default;
 
-  // Uninitialised memory from the default allocator of `device`.
+  // Uninitialised (empty) or zeroed memory from default_allocator(device): a convenience for
+  // code without a Context (the bindings, weight loading, tests). It allocates through the
+  // same path as Context::empty / zeros; ops and models allocate from their Context, whose
+  // allocator may cache.
   static Tensor empty(const Shape& shape, Device device = Device::CPU);
   static Tensor zeros(const Shape& shape, Device device = Device::CPU);
   // Memory owned elsewhere (a memory-mapped file, an allocator's block): `owner` keeps it

@@ -1,0 +1,318 @@
+// The driver of the fast CPU conv2d and conv_transpose2d: packed GEMM with an implicit im2col.
+//
+// Both ops are reduced to one "virtual convolution": output grid point (qy, qx) of channel co
+// is sum over (ci, jy, jx) of A[co, (ci, jy, jx)] * x[ci, qy*sy + offy[jy], qx*sx + offx[jx]]
+// (zero outside the image), stored at output (oy0 + ssy*qy, ox0 + ssx*qx).
+//  * conv2d: offy[ky] = ky*dh - ph, sy = stride, stored densely (ssy = 1).
+//  * conv_transpose2d: split into stride_h x stride_w output phases (sub-pixel
+//    decomposition). The outputs of one phase are a strided sub-grid of the output that only
+//    some taps reach, each through a fixed input offset, so every phase is a dense stride-1
+//    convolution with a subset of the taps; no multiply by an inserted zero is wasted.
+//
+// GEMM view: C (Cout x pixels) = A (Cout x K) * B (K x pixels), K = Cin * taps. A (the
+// weights) is packed once per call into MR-row panels. B (im2col) is never materialised: for
+// a tile of whole output rows and one block of input channels, the input patch those rows
+// read is copied once with its zero border (columns split by phase for strided convs), and
+// the tile kernel of the instruction set (conv_gemm_tile.h) reads every im2col row straight from it through a
+// table of row offsets. The epilogue (bias, residual, activation) is fused into the last K
+// block's stores. The phases of a transposed convolution run in the same work item: they
+// share one patch, and their outputs, computed into a tile buffer with the epilogue applied,
+// interleave into output rows that are still in cache. Threads take (image, row tile,
+// channel chunk) work items dynamically, which also balances a machine shared with others.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "cpu/conv_gemm.h"
+#include "cpu/isa.h"
+
+namespace deblurcore {
+namespace cpu {
+namespace convgemm {
+
+const TileKernel& select_tile_kernel(const Context& ctx) {
+  const IsaTable<const TileKernel*> table{&generic::conv_gemm_kernel,
+                                          DEBLURCORE_ISA_ENTRY(&avx2::conv_gemm_kernel),
+                                          DEBLURCORE_ISA_ENTRY(&avx512::conv_gemm_kernel)};
+  return *select_isa(ctx, table);
+}
+
+AlignedBuffer::AlignedBuffer(size_t n) : storage_(n + 16, 0.f) {
+  const auto addr = reinterpret_cast<uintptr_t>(storage_.data());
+  data_ = storage_.data() + ((64 - addr % 64) % 64) / sizeof(float);
+}
+
+namespace {
+
+// The epilogue of one value of tile row m (channel co0 + m of the tile's image), for outputs
+// the tile kernel leaves unfinished (scattered residual positions).
+inline float epilogue_scalar(const TileArgs& t, float v, int64_t m, const float* res) {
+  return apply_epilogue<ScalarEpilogueMath<float>>(
+      t.epi, v, t.bias ? t.bias[m] : 0.f, t.scale ? t.scale[m] : 1.f, t.shift ? t.shift[m] : 0.f,
+      ScalarResidual{res});
+}
+
+// Blocking: a tile covers about kTargetNC output pixels (whole rows) and a K block about
+// kTargetKC im2col rows (whole input channels), so the patch of a block (~100-300 KB) stays
+// in L2 and the weights of a block (Cout x KC) mostly in L1/L2.
+constexpr int64_t kTargetNC = 384;
+constexpr int64_t kTargetKC = 128;
+// Below this many multiply-adds a parallel region costs more than it saves.
+constexpr double kParallelMacs = 1 << 20;
+
+// A run of consecutive output grid points of one grid row inside a pixel tile.
+struct Segment {
+  int64_t qy, qx0, len, col;  // col: first column of the run in the output tile
+};
+
+void tile_segments(int64_t Qw, int64_t p0, int64_t np, std::vector<Segment>& segs) {
+  segs.clear();
+  int64_t qy = p0 / Qw, qx = p0 % Qw, col = 0;
+  while (col < np) {
+    const int64_t len = std::min(Qw - qx, np - col);
+    segs.push_back({qy, qx, len, col});
+    col += len;
+    ++qy;
+    qx = 0;
+  }
+}
+
+// Copies channels [ci0, ci0+nch) of image x, input rows [iy0, iy0+rows), to buf (channel
+// pitch cpitch, row pitch sx*Wq), zero outside the image. Columns are split by phase: phase f
+// of a patch row holds input columns ix0 + f + u*sx for u < Wq, so that a tap of a strided
+// convolution reads consecutive floats too.
+void pack_patch(const ConvGeometry& g, const float* x, int64_t ci0, int64_t nch, int64_t iy0,
+                int64_t rows, int64_t ix0, int64_t Wq, int64_t cpitch, float* buf) {
+  const int64_t sx = g.sx, rowpitch = sx * Wq;
+  for (int64_t c = 0; c < nch; ++c)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* drow = buf + c * cpitch + r * rowpitch;
+      const int64_t iy = iy0 + r;
+      if (iy < 0 || iy >= g.H) {
+        std::memset(drow, 0, size_t(rowpitch) * sizeof(float));
+        continue;
+      }
+      const float* src = x + ((ci0 + c) * g.H + iy) * g.W;
+      for (int64_t f = 0; f < sx; ++f) {
+        float* d = drow + f * Wq;
+        const int64_t first = ix0 + f;  // input column of u = 0
+        // u in [lo, hi) reads inside the row: 0 <= first + u*sx < W.
+        const int64_t lo = std::min(Wq, first >= 0 ? 0 : (-first + sx - 1) / sx);
+        const int64_t hi = std::max(lo, std::min(Wq, first >= g.W ? 0 : (g.W - 1 - first) / sx + 1));
+        for (int64_t u = 0; u < lo; ++u) d[u] = 0.f;
+        if (sx == 1) {
+          std::memcpy(d + lo, src + first + lo, size_t(hi - lo) * sizeof(float));
+        } else {
+          for (int64_t u = lo; u < hi; ++u) d[u] = src[first + u * sx];
+        }
+        for (int64_t u = hi; u < Wq; ++u) d[u] = 0.f;
+      }
+    }
+}
+
+// Writes `len` tile values c[u] to out[u*step], applying the epilogue unless the tile kernel
+// already did (`fused`, the usual case: a per-element activation branch here mispredicts on
+// half the outputs and once took as long as the GEMM itself).
+void scatter_run(const TileArgs& t, bool fused, const float* c, int64_t len, int64_t m,
+                 float* out, const float* res, int64_t step) {
+  if (fused) {
+    for (int64_t u = 0; u < len; ++u) out[u * step] = c[u];
+    return;
+  }
+  for (int64_t u = 0; u < len; ++u)
+    out[u * step] = epilogue_scalar(t, c[u], m, res ? res + u * step : nullptr);
+}
+
+}  // namespace
+
+// Runs a convolution given as one or more phases (virtual convolutions that share the input
+// and write disjoint output points) for all N images. A work item is a tile of grid rows of
+// every phase, so the input patch is copied once for all phases and the output rows the
+// phases interleave into are written while they are in cache.
+//
+// A pixel tile is R whole grid rows. Per K block (a group of input channels) the input patch
+// those rows read, with its zero border, is copied once. (Even where no tap leaves the image,
+// e.g. 1x1 convolutions, the copy pays: read in place, the rows of a K block lie an image
+// plane apart, often a multiple of 1 KB, so they share a few L1 sets and evict each other
+// before the next panel of weights reuses them.) Im2col row (ci, jy, jx) of
+// grid row r is then the patch at a fixed offset plus r times a row step: the tile kernel
+// reads B through that row-offset table, so every input value is copied once per tile
+// instead of kh*kw times, and no im2col matrix is ever built.
+void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
+         const std::vector<Phase>& phases, int64_t N, const float* x, const float* bias,
+         const float* residual, float* out, const EpilogueParams& epi) {
+  const int64_t nph = int64_t(phases.size());
+  int64_t Qh = 0, Qw = 0, macs_per_image = 0, taps_max = 0;
+  for (const Phase& ph : phases) {
+    Qh = std::max(Qh, ph.Qh);
+    Qw = std::max(Qw, ph.Qw);
+    macs_per_image += ph.Qh * ph.Qw * g.Cout * std::max<int64_t>(g.Cin * ph.taps(), 1);
+    taps_max = std::max(taps_max, ph.taps());
+  }
+  if (Qh == 0 || Qw == 0 || N == 0) return;
+  const int64_t in_image = g.Cin * g.H * g.W, out_image = g.Cout * g.Hout * g.Wout;
+  const int64_t out_plane = g.Hout * g.Wout;
+  const bool any_k = g.Cin > 0 && taps_max > 0;
+  const bool dense = nph == 1 && phases[0].dense_output(g) && any_k;
+
+  const int64_t R = std::min(Qh, std::max<int64_t>(1, kTargetNC / Qw));
+  const int64_t ntiles = (Qh + R - 1) / R;
+
+  // Patch geometry (covering the taps of every phase) and the offset of each im2col row of
+  // a K block inside the patch, per phase.
+  int64_t cb = 1, nkb = 0, cpitch = 0, Wq = 0, rowpitch = 0, rstep = 0, span_y = 0;
+  int64_t miny = 0, minx = 0;
+  std::vector<std::vector<int64_t>> boff(static_cast<size_t>(nph));
+  if (any_k) {
+    int64_t maxy = 0, maxx = 0;
+    bool first = true;
+    for (const Phase& ph : phases) {
+      if (ph.taps() == 0) continue;
+      const auto [y0, y1] = std::minmax_element(ph.offy.begin(), ph.offy.end());
+      const auto [x0, x1] = std::minmax_element(ph.offx.begin(), ph.offx.end());
+      miny = first ? *y0 : std::min(miny, *y0);
+      maxy = first ? *y1 : std::max(maxy, *y1);
+      minx = first ? *x0 : std::min(minx, *x0);
+      maxx = first ? *x1 : std::max(maxx, *x1);
+      first = false;
+    }
+    span_y = maxy - miny;
+    // Channels per K block: at most kTargetKC / taps, split evenly (no short last block).
+    nkb = (g.Cin + std::max<int64_t>(1, kTargetKC / taps_max) - 1) /
+          std::max<int64_t>(1, kTargetKC / taps_max);
+    cb = (g.Cin + nkb - 1) / nkb;
+    Wq = Qw + (maxx - minx) / g.sx;
+    rowpitch = g.sx * Wq;
+    cpitch = ((R - 1) * g.sy + span_y + 1) * rowpitch;
+    rstep = g.sy * rowpitch;
+    for (int64_t p = 0; p < nph; ++p) {
+      const Phase& ph = phases[size_t(p)];
+      const int64_t Jy = int64_t(ph.offy.size()), Jx = int64_t(ph.offx.size());
+      std::vector<int64_t>& bo = boff[size_t(p)];
+      bo.resize(size_t(cb * ph.taps()));
+      for (int64_t c = 0; c < cb; ++c)
+        for (int64_t jy = 0; jy < Jy; ++jy)
+          for (int64_t jx = 0; jx < Jx; ++jx) {
+            const int64_t dx = ph.offx[size_t(jx)] - minx;
+            bo[size_t((c * Jy + jy) * Jx + jx)] = c * cpitch +
+                                                  (ph.offy[size_t(jy)] - miny) * rowpitch +
+                                                  (dx % g.sx) * Wq + dx / g.sx;
+          }
+    }
+  }
+  const int64_t bsize = any_k ? cb * cpitch : 0;
+  const int64_t ldt = round_up(R * Qw, 16) + 16;  // row pitch of the non-dense output tile
+  const int64_t panels = (g.Cout + kern.mr - 1) / kern.mr;
+
+  int threads = ctx.num_threads();
+  if (double(N) * macs_per_image < kParallelMacs) threads = 1;
+  // Split the output channels when there are too few pixel tiles to keep the threads busy.
+  int64_t chunks = 1;
+  if (N * ntiles < 4 * threads)
+    chunks = std::min(panels, (4 * threads + N * ntiles - 1) / (N * ntiles));
+  const int64_t chunk_panels = (panels + chunks - 1) / chunks;
+  chunks = (panels + chunk_panels - 1) / chunk_panels;
+  const int64_t items = N * ntiles * chunks;
+  threads = int(std::min<int64_t>(threads, items));
+  const int64_t phase_tile = chunk_panels * kern.mr * ldt;  // cbuf floats of one phase
+
+  TileArgs base{};
+  base.epi = epi;
+
+#pragma omp parallel num_threads(threads)
+  {
+    AlignedBuffer bbuf{size_t(bsize)};
+    AlignedBuffer cbuf{dense ? 0 : size_t(nph * phase_tile)};
+    std::vector<Segment> segs;
+    segs.reserve(size_t(R));
+
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t n = item / (ntiles * chunks);
+      const int64_t tile = (item / chunks) % ntiles;
+      const int64_t chunk = item % chunks;
+      const int64_t qy0 = tile * R, Rt = std::min(R, Qh - qy0);
+      const int64_t co0 = chunk * chunk_panels * kern.mr;
+      const int64_t M = std::min(chunk_panels * kern.mr, g.Cout - co0);
+      const float* xn = x + n * in_image;
+
+      TileArgs t = base;
+      t.M = M;
+      t.bias = bias ? bias + co0 : nullptr;
+      t.scale = epi.scale ? epi.scale + n * g.Cout + co0 : nullptr;
+      t.shift = epi.shift ? epi.shift + n * g.Cout + co0 : nullptr;
+      const float* r0 = nullptr;
+      float* c0 = nullptr;
+      if (dense) {
+        const int64_t p0 = qy0 * Qw;
+        c0 = out + n * out_image + co0 * out_plane + p0;
+        t.ldc = out_plane;
+        r0 = residual ? residual + n * out_image + co0 * out_plane + p0 : nullptr;
+      } else {
+        t.ldc = ldt;
+        for (int64_t p = 0; p < nph; ++p) {
+          const Phase& ph = phases[size_t(p)];
+          const int64_t np = std::max<int64_t>(0, std::min(R, ph.Qh - qy0)) * ph.Qw;
+          if (g.Cin * ph.taps() == 0)
+            for (int64_t m = 0; m < M; ++m)
+              std::memset(cbuf.data() + p * phase_tile + m * ldt, 0, size_t(np) * sizeof(float));
+        }
+      }
+
+      for (int64_t kb = 0; kb < nkb; ++kb) {
+        const int64_t ci0 = kb * cb, nch = std::min(cb, g.Cin - ci0);
+        const int64_t iy0 = qy0 * g.sy + miny;
+        pack_patch(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq, cpitch,
+                   bbuf.data());
+        const float* patch = bbuf.data();
+        t.accumulate = kb > 0;
+        // The tile kernel applies the epilogue on the last K block, except where the residual
+        // of a scattered output is needed (it is read at the strided output positions).
+        t.last = (dense || !residual) && kb == nkb - 1;
+        for (int64_t p = 0; p < nph; ++p) {
+          const Phase& ph = phases[size_t(p)];
+          const int64_t taps = ph.taps(), Rp = std::min(R, ph.Qh - qy0);
+          if (taps == 0 || Rp <= 0) continue;
+          float* cp = dense ? c0 : cbuf.data() + p * phase_tile;
+          t.a = ph.apack + (co0 / kern.mr) * g.Cin * taps * kern.mr + ci0 * taps * kern.mr;
+          t.a_panel_stride = g.Cin * taps * kern.mr;
+          t.boff = boff[size_t(p)].data();
+          t.kc = nch * taps;
+          t.n = ph.Qw;
+          for (int64_t r = 0; r < Rp; ++r) {
+            t.b = patch + r * rstep;
+            t.c = cp + r * ph.Qw;
+            t.residual = r0 ? r0 + r * ph.Qw : nullptr;
+            kern.tile(t);
+          }
+        }
+      }
+      if (!dense) {
+        // Scatter the tile of each phase to its strided output positions, applying the
+        // epilogue; the phases of a tile fill the same output rows, which stay in cache.
+        for (int64_t m = 0; m < M; ++m) {
+          const int64_t co = co0 + m;
+          float* om = out + n * out_image + co * out_plane;
+          const float* rm = residual ? residual + n * out_image + co * out_plane : nullptr;
+          for (int64_t p = 0; p < nph; ++p) {
+            const Phase& ph = phases[size_t(p)];
+            const int64_t Rp = std::min(R, ph.Qh - qy0);
+            if (Rp <= 0) continue;
+            tile_segments(ph.Qw, qy0 * ph.Qw, Rp * ph.Qw, segs);
+            const float* cm = cbuf.data() + p * phase_tile + m * ldt;
+            for (const Segment& s : segs) {
+              const int64_t row = (ph.oy0 + g.ssy * s.qy) * g.Wout + ph.ox0 + g.ssx * s.qx0;
+              scatter_run(t, !residual && g.Cin * ph.taps() > 0, cm + s.col, s.len, m, om + row,
+                          rm ? rm + row : nullptr, g.ssx);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace convgemm
+}  // namespace cpu
+}  // namespace deblurcore

@@ -1,0 +1,144 @@
+// The vector traits every SIMD kernel is written against, one definition per instruction set:
+// `Vec` in the namespace cpu::DEBLURCORE_ISA of the including file (cpu::generic, cpu::avx2 or
+// cpu::avx512; see isa.h and cpp/cpu/README.md). Kernel headers (conv_gemm_tile.h,
+// deform_conv2d_impl.h, fac_impl.h) are written once against Vec and compiled per instruction
+// set by an ISA file that defines DEBLURCORE_ISA and includes them.
+//
+// Vec: V float lanes of type Vec::v; Vec::mask selects lanes (tail handling); the arithmetic
+// used by the kernels, and the value traits of apply_epilogue (epilogue.h: Acc, Out, add, mul,
+// to_acc, round, set1_out, positive_or).
+//
+// ODR rule: everything defined here and in the kernel headers is inside cpu::DEBLURCORE_ISA, so
+// the code of each instruction set consists of distinct symbols; nothing compiled with AVX
+// flags can be chosen by the linker for another file. See the README for what ISA files must
+// not call.
+#pragma once
+
+#ifndef DEBLURCORE_ISA
+#error "define DEBLURCORE_ISA (generic, avx2 or avx512) before including cpu/simd.h"
+#endif
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace deblurcore {
+namespace cpu {
+namespace DEBLURCORE_ISA {
+
+#if defined(__AVX512F__)
+struct Vec {
+  static constexpr int V = 16;
+  using v = __m512;
+  using mask = __mmask16;
+  static v zero() { return _mm512_setzero_ps(); }
+  static v set1(float a) { return _mm512_set1_ps(a); }
+  static v load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, v a) { _mm512_storeu_ps(p, a); }
+  static v add(v a, v b) { return _mm512_add_ps(a, b); }
+  static v mul(v a, v b) { return _mm512_mul_ps(a, b); }
+  static v fmadd(v a, v b, v c) { return _mm512_fmadd_ps(a, b, c); }
+  // Lanes [0, n) of a vector (n may be <= 0 or >= V).
+  static mask tail_mask(int n) {
+    return n >= V ? mask(0xFFFF) : n <= 0 ? mask(0) : mask((1u << n) - 1u);
+  }
+  static v load(const float* p, mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, mask m, v a) { _mm512_mask_storeu_ps(p, m, a); }
+  static v positive_or(v a, v neg) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, zero(), _CMP_GT_OQ), neg, a);
+  }
+  // apply_epilogue's value traits.
+  using Acc = v;
+  using Out = v;
+  static v to_acc(v a) { return a; }
+  static v round(v a) { return a; }
+  static v set1_out(float a) { return set1(a); }
+};
+#elif defined(__AVX2__)
+struct Vec {
+  static constexpr int V = 8;
+  using v = __m256;
+  using mask = __m256i;
+  static v zero() { return _mm256_setzero_ps(); }
+  static v set1(float a) { return _mm256_set1_ps(a); }
+  static v load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, v a) { _mm256_storeu_ps(p, a); }
+  static v add(v a, v b) { return _mm256_add_ps(a, b); }
+  static v mul(v a, v b) { return _mm256_mul_ps(a, b); }
+  static v fmadd(v a, v b, v c) { return _mm256_fmadd_ps(a, b, c); }
+  static mask tail_mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static v load(const float* p, mask m) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, mask m, v a) { _mm256_maskstore_ps(p, m, a); }
+  static v positive_or(v a, v neg) {
+    return _mm256_blendv_ps(neg, a, _mm256_cmp_ps(a, zero(), _CMP_GT_OQ));
+  }
+  using Acc = v;
+  using Out = v;
+  static v to_acc(v a) { return a; }
+  static v round(v a) { return a; }
+  static v set1_out(float a) { return set1(a); }
+};
+#else
+// Portable: 4-lane arrays that the compiler maps onto whatever vector unit it targets. fmadd
+// rounds the product first (no fused operation is assumed).
+struct Vec {
+  static constexpr int V = 4;
+  struct v {
+    float a[4];
+  };
+  struct mask {
+    int n;  // lanes [0, n) are active
+  };
+  static v zero() { return {{0.f, 0.f, 0.f, 0.f}}; }
+  static v set1(float s) { return {{s, s, s, s}}; }
+  static v load(const float* p) { return {{p[0], p[1], p[2], p[3]}}; }
+  static void store(float* p, v a) {
+    for (int i = 0; i < 4; ++i) p[i] = a.a[i];
+  }
+  static v add(v a, v b) {
+    for (int i = 0; i < 4; ++i) a.a[i] += b.a[i];
+    return a;
+  }
+  static v mul(v a, v b) {
+    for (int i = 0; i < 4; ++i) a.a[i] *= b.a[i];
+    return a;
+  }
+  static v fmadd(v a, v b, v c) {
+    v r;
+    for (int i = 0; i < 4; ++i) r.a[i] = a.a[i] * b.a[i] + c.a[i];
+    return r;
+  }
+  static mask tail_mask(int n) { return {n}; }
+  static v load(const float* p, mask m) {
+    v r = zero();
+    for (int i = 0; i < 4 && i < m.n; ++i) r.a[i] = p[i];
+    return r;
+  }
+  static void store(float* p, mask m, v a) {
+    for (int i = 0; i < 4 && i < m.n; ++i) p[i] = a.a[i];
+  }
+  static v positive_or(v a, v neg) {
+    for (int i = 0; i < 4; ++i) a.a[i] = a.a[i] > 0.f ? a.a[i] : neg.a[i];
+    return a;
+  }
+  using Acc = v;
+  using Out = v;
+  static v to_acc(v a) { return a; }
+  static v round(v a) { return a; }
+  static v set1_out(float a) { return set1(a); }
+};
+#endif
+
+// A residual operand of apply_epilogue: V (or the masked lanes of) consecutive floats.
+struct VecResidual {
+  const float* ptr;
+  Vec::mask m;
+  bool present() const { return ptr != nullptr; }
+  Vec::v load() const { return Vec::load(ptr, m); }
+};
+
+}  // namespace DEBLURCORE_ISA
+}  // namespace cpu
+}  // namespace deblurcore

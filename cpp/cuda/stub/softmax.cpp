@@ -1,0 +1,11 @@
+// softmax in a build without CUDA: throws "built without CUDA" (see no_cuda.h).
+#include "backends.h"
+#include "cuda/stub/no_cuda.h"
+
+namespace deblurcore {
+namespace cuda {
+
+void softmax(const Context&, const SoftmaxParams&, const float*, float*) { no_cuda(); }
+
+}  // namespace cuda
+}  // namespace deblurcore

@@ -1,0 +1,50 @@
+// Front end of conv2d: validate, derive the output shape, dispatch. The symmetric-padding
+// overload forwards to the per-side one; the backends receive only the padding before the first
+// row / column (ph, pw) and the output size computed here.
+#include "backends.h"
+#include "deblurcore/ops.h"
+#include "ops/validate.h"
+
+namespace deblurcore {
+
+Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+              Pair stride, Pair padding, Pair dilation, const Epilogue& epilogue) {
+  check_non_negative("conv2d", "padding", padding.h);
+  check_non_negative("conv2d", "padding", padding.w);
+  return conv2d(ctx, x, weight, bias, stride, Padding2d::symmetric(padding), dilation, epilogue);
+}
+
+Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+              Pair stride, Padding2d padding, Pair dilation, const Epilogue& epilogue) {
+  const char* op = "conv2d";
+  check_input(ctx, op, "x", x, 4, "(N, Cin, H, W)");
+  check_input(ctx, op, "weight", weight, 4, "(Cout, Cin, kh, kw)");
+  const ConvOutputSize size = conv_output_size(op, x, weight, stride, padding, dilation);
+  check_bias(ctx, op, bias, weight.size(0));
+
+  Conv2dParams p{};
+  p.N = x.size(0), p.Cin = x.size(1), p.H = x.size(2), p.W = x.size(3);
+  p.Cout = weight.size(0), p.kh = weight.size(2), p.kw = weight.size(3);
+  p.sh = stride.h, p.sw = stride.w, p.ph = padding.top, p.pw = padding.left;
+  p.dh = dilation.h, p.dw = dilation.w;
+  p.Hout = size.h, p.Wout = size.w;
+  const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
+  p.epilogue = epilogue_params(ctx, op, epilogue, out_shape);
+
+  Tensor out = ctx.empty(out_shape);
+  const float* res = ptr_or_null(epilogue.residual);
+  switch (ctx.device()) {
+    case Device::CPU:
+      if (ctx.reference_kernels())
+        cpu::ref::conv2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res, out.data());
+      else
+        cpu::conv2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res, out.data());
+      break;
+    case Device::CUDA:
+      cuda::conv2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res, out.data());
+      break;
+  }
+  return out;
+}
+
+}  // namespace deblurcore
