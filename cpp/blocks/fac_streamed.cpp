@@ -1,9 +1,9 @@
+// fac_streamed (see blocks/adaptive_conv_streamed.h); public op API only.
 #include "blocks/adaptive_conv_streamed.h"
 
 #include <vector>
 
 #include "deblurcore/error.h"
-#include "ops/iac.h"
 
 namespace deblurcore {
 namespace blocks {
@@ -40,17 +40,6 @@ Tensor fac_streamed(const Context& ctx, const Tensor& x, const StreamedFilters& 
   check(c0 == x.size(1), "fac_streamed: the filter groups cover ", c0, " of the ", x.size(1),
         " channels of x");
   return out.size() == 1 ? out[0] : concat(ctx, out, 1);
-}
-
-Tensor iac_streamed(const Context& ctx, const Tensor& x, const StreamedFilters& filters,
-                    int kernel_size) {
-  check(x.defined() && x.dim() == 4, "iac_streamed: x must be (N, C, H, W)");
-  const IacLayout layout = IacLayout::packed(1, x.size(1), kernel_size);
-  Tensor f = x;
-  for (size_t i = 0; i < filters.groups(); ++i)
-    f = iac_with_layout(ctx, f, filters.group(ctx, i), 1, kernel_size, layout,
-                        /*reuse_vertical_filter=*/true, /*final_activation=*/true);
-  return f;
 }
 
 }  // namespace blocks
