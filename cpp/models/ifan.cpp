@@ -187,6 +187,7 @@ class Network final : public IfanModel {
   int iterations() const override { return N; }
   bool dual_pixel() const override { return dual_; }
   int bit_depth() const override { return bit_depth_; }
+  bool takes_16bit_images() const override { return bit_depth_ == 16; }
 
   // C: (1, 3, H, W) RGB in [0, 1], H and W multiples of 8. Returns out before the clip.
   Tensor forward(const Tensor& C) override {
@@ -206,7 +207,6 @@ class Network final : public IfanModel {
 
   void process(const ImageView& in, const MutableImageView& out) override {
     check(!dual_, "IFAN_dual needs the right and left dual-pixel views: use process_dual");
-    check_pixel_type(in, "image");
     Model::process(in, out);
   }
 
@@ -214,7 +214,6 @@ class Network final : public IfanModel {
                     const MutableImageView& out) override {
     check(dual_, "process_dual: this IFAN variant (", variant_,
           ") is not the dual-pixel model; use process");
-    check_pixel_type(in, "image");
     check_images(in, out);
     check_same_image("right", right, in);
     check_same_image("left", left, in);
@@ -268,18 +267,11 @@ class Network final : public IfanModel {
     return out_res(ctx, f, nn::plus(C));
   }
 
-  // The 8-bit models were trained on 8-bit images: a 16-bit image is refused rather than
-  // silently requantised (float32 input is accepted by every variant).
-  void check_pixel_type(const ImageView& in, const char* name) const {
-    check<TypeError>(!(bit_depth_ == 8 && in.type == PixelType::U16), name,
-                     ": uint16 images need the 16-bit IFAN (IFAN_16bit); this variant (",
-                     variant_, ") takes uint8, or float32 in [0, 1]");
-  }
-
   static void check_same_image(const char* name, const ImageView& view, const ImageView& in) {
-    check(view.height == in.height && view.width == in.width, name, " view must be ", in.height,
+    check(view.height == in.height && view.width == in.width, name, " view must have the image shape ",
+          in.height,
           "x", in.width, " like the image, got ", view.height, "x", view.width);
-    check<TypeError>(view.type == in.type, name, " view must have the image's pixel type ",
+    check<TypeError>(view.type == in.type, name, " view must have the image's dtype ",
                      pixel_type_name(in.type), ", got ", pixel_type_name(view.type));
   }
 
