@@ -73,6 +73,7 @@ void bind_models(py::module_& m) {
       .def_property_readonly("size_multiple",
                              [](const Model& self) { return self.image_format().size_multiple; })
       .def_property_readonly("min_size", &Model::min_image_size)
+      .def_property_readonly("takes_16bit_images", &Model::takes_16bit_images)
       .def("reset", &Model::reset)
       .def("process", &process)
       .def("forward", [](Model& self, const py::array_t<float, py::array::c_style>& x) {

@@ -11,7 +11,7 @@ void Model::check_images(const ImageView& in, const MutableImageView& out) const
   check(in.height >= m && in.width >= m, "image is ", in.height, "x", in.width,
         "; this model needs at least ", m, "x", m, " pixels");
   check<TypeError>(in.type != PixelType::U16 || takes_16bit_images(),
-                   "image: dtype uint16 needs a model trained on 16-bit images (IFAN_16bit); this "
+                   "image: dtype uint16 images need the 16-bit IFAN (IFAN_16bit); this "
                    "model (", variant(), ") takes uint8, or float32 in [0, 1]");
   check(out.height == in.height && out.width == in.width, "output image must be ", in.height,
         "x", in.width, " like the input, got ", out.height, "x", out.width);

@@ -72,9 +72,16 @@ class Model:
         """Smallest accepted image side."""
         return self._core.min_size
 
+    # The Python API takes uint16 only for models trained on 16-bit images (the C++ API also
+    # lets STFAN and ASPDC scale them by 1/65535; IFAN's 8-bit variants refuse them in C++).
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Restore one image (for STFAN: one step of the video recurrence)."""
+        self._refuse_uint16_for_8bit(image)
         return self._core.process(image)
+
+    def _refuse_uint16_for_8bit(self, image) -> None:
+        if getattr(image, "dtype", None) == np.uint16 and self.architecture != "ifan":
+            raise TypeError(f"image must have dtype uint8 or float32 for {self.variant}, got uint16")
 
     def __repr__(self) -> str:
         return f"deblurcore.{type(self).__name__}({self.weights_path!r}, device={self._device!r})"

@@ -55,9 +55,9 @@ class DEBLURCORE_API Model {
   // Smallest image height and width process() accepts (smaller ones are padded to the size
   // multiple, but the network needs this much of real image).
   virtual int64_t min_image_size() const { return 1; }
-  // True when process() takes uint16 images: models trained on 16-bit data (IFAN_16bit). The
-  // others refuse them (TypeError) rather than silently requantise; float32 works for all.
-  virtual bool takes_16bit_images() const { return false; }
+  // False when process() refuses uint16 images (TypeError): the 8-bit IFAN variants, trained
+  // on 8-bit images, rather than silently requantise; float32 works for all.
+  virtual bool takes_16bit_images() const { return true; }
   const Context& context() const { return ctx_; }
 
  protected:
