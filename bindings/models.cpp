@@ -1,4 +1,6 @@
-// Bindings of the models: load from converted weights, run on H x W x 3 numpy images.
+// Bindings of the models: load from converted weights, run on H x W x 3 numpy images. They
+// only convert numpy arrays to image views (refusing what cannot be viewed as one); what an
+// image must be for a model (size, pixel type, matching views) is checked by the C++ core.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -7,38 +9,58 @@
 #include <string>
 
 #include "deblurcore/deblurcore.h"
+#include "deblurcore/ifan.h"
 #include "deblurcore/model.h"
+#include "device.h"
 
 namespace py = pybind11;
 using namespace deblurcore;
 
 namespace {
 
-PixelType pixel_type_of(const py::array& a) {
-  if (a.dtype().is(py::dtype::of<uint8_t>())) return PixelType::U8;
-  if (a.dtype().is(py::dtype::of<uint16_t>())) return PixelType::U16;
-  if (a.dtype().is(py::dtype::of<float>())) return PixelType::F32;
-  fail<TypeError>("image must have dtype uint8, uint16 or float32, got ",
-                  std::string(py::str(a.dtype())));
+// A C-contiguous H x W x 3 array of uint8, uint16 or float32 (a non-contiguous one is copied).
+py::array image_array(const py::object& obj, const char* name) {
+  check<TypeError>(py::isinstance<py::array>(obj), name, " must be a numpy.ndarray (H, W, 3), got ",
+                   std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  check(a.ndim() == 3 && a.shape(2) == 3, name, " must have shape (H, W, 3) with RGB channels, got ",
+        std::string(py::str(a.attr("shape"))));
+  check<TypeError>(a.dtype().is(py::dtype::of<uint8_t>()) || a.dtype().is(py::dtype::of<uint16_t>()) ||
+                       a.dtype().is(py::dtype::of<float>()),
+                   name, " must have dtype uint8, uint16 or float32, got ",
+                   std::string(py::str(a.dtype())));
+  if (!(a.flags() & py::array::c_style)) a = py::module_::import("numpy").attr("ascontiguousarray")(a);
+  return a;
 }
 
-// The Python layer hands over C-contiguous H x W x 3 arrays; checked again here because a
-// wrong assumption would read out of bounds.
 ImageView view_of(const py::array& a) {
-  check(a.ndim() == 3 && a.shape(2) == 3, "image must be H x W x 3, got ndim ", a.ndim());
-  check(a.flags() & py::array::c_style, "image must be C-contiguous");
-  return ImageView{a.data(), a.shape(0), a.shape(1), pixel_type_of(a), 0};
+  const PixelType t = a.dtype().is(py::dtype::of<uint8_t>())    ? PixelType::U8
+                      : a.dtype().is(py::dtype::of<uint16_t>()) ? PixelType::U16
+                                                                : PixelType::F32;
+  return ImageView{a.data(), a.shape(0), a.shape(1), t, 0};
 }
 
-py::array process(Model& model, const py::array& image) {
-  const ImageView in = view_of(image);
+py::array output_like(const py::array& image, MutableImageView& view) {
   py::array out(image.dtype(), {image.shape(0), image.shape(1), py::ssize_t(3)});
-  const MutableImageView out_view{out.mutable_data(), in.height, in.width, in.type, 0};
+  view = MutableImageView{out.mutable_data(), image.shape(0), image.shape(1), view_of(image).type, 0};
+  return out;
+}
+
+py::array process(Model& model, const py::object& image_obj) {
+  const py::array image = image_array(image_obj, "image");
+  MutableImageView out_view;
+  py::array out = output_like(image, out_view);
   {
     py::gil_scoped_release nogil;
-    model.process(in, out_view);
+    model.process(view_of(image), out_view);
   }
   return out;
+}
+
+IfanModel& as_ifan(Model& model) {
+  auto* ifan = dynamic_cast<IfanModel*>(&model);
+  check<TypeError>(ifan != nullptr, "needs an IFAN model, got '", model.architecture(), "'");
+  return *ifan;
 }
 
 }  // namespace
@@ -50,6 +72,8 @@ void bind_models(py::module_& m) {
       .def_property_readonly("is_recurrent", &Model::is_recurrent)
       .def_property_readonly("size_multiple",
                              [](const Model& self) { return self.image_format().size_multiple; })
+      .def_property_readonly("min_size", &Model::min_image_size)
+      .def_property_readonly("takes_16bit_images", &Model::takes_16bit_images)
       .def("reset", &Model::reset)
       .def("process", &process)
       .def("forward", [](Model& self, const py::array_t<float, py::array::c_style>& x) {
@@ -69,11 +93,36 @@ void bind_models(py::module_& m) {
   m.def(
       "load_model",
       [](const std::string& path, const std::string& device, int threads) {
-        if (device != "cpu" && device != "cuda")
-          fail<ValueError>("device must be 'cpu' or 'cuda', got '", device, "'");
-        Context ctx(device == "cuda" ? Device::CUDA : Device::CPU, threads);
+        Context ctx(parse_device(device), threads);
         py::gil_scoped_release nogil;
         return load_model(path, ctx);
       },
       py::arg("path"), py::arg("device") = "cpu", py::arg("num_threads") = 0);
+
+  // IFAN-specific: configuration (None for other models) and the dual-pixel variant's
+  // three-view processing.
+  m.def("ifan_info", [](const Model& model) -> py::object {
+    const auto* ifan = dynamic_cast<const IfanModel*>(&model);
+    if (!ifan) return py::none();
+    py::dict d;
+    d["iterations"] = ifan->iterations();
+    d["dual_pixel"] = ifan->dual_pixel();
+    d["bit_depth"] = ifan->bit_depth();
+    return d;
+  });
+
+  m.def("ifan_process_dual", [](Model& model, const py::object& image_obj,
+                                const py::object& right_obj, const py::object& left_obj) {
+    IfanModel& ifan = as_ifan(model);
+    const py::array image = image_array(image_obj, "image");
+    const py::array right = image_array(right_obj, "right");
+    const py::array left = image_array(left_obj, "left");
+    MutableImageView out_view;
+    py::array out = output_like(image, out_view);
+    {
+      py::gil_scoped_release nogil;
+      ifan.process_dual(view_of(image), view_of(right), view_of(left), out_view);
+    }
+    return out;
+  });
 }

@@ -14,19 +14,21 @@
 #include "deblurcore/deblurcore.h"
 #include "deblurcore/safetensors.h"
 #include "deblurcore/ifan.h"
+#include "device.h"
 
 namespace py = pybind11;
 using namespace deblurcore;
-
-namespace {
-
-using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
 Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
   if (name == "cuda") return Device::CUDA;
   fail<ValueError>("device must be 'cpu' or 'cuda', got '", name, "'");
 }
+
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
 
 Context make_context(const std::string& device, int num_threads, bool reference) {
   Context ctx(parse_device(device), num_threads);
@@ -109,6 +111,7 @@ PadMode parse_pad_mode(const std::string& mode) {
 }  // namespace
 
 void bind_models(py::module_& m);  // bindings/models.cpp
+void bind_mmcv_flat_reinterpret(py::module_& m);  // bindings/mmcv_flat_reinterpret.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deblurcore native core (use the deblurcore package, not this module)";
@@ -127,6 +130,7 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("cuda_available", [] { return cuda_available(); });
   bind_models(m);
+  bind_mmcv_flat_reinterpret(m);
   m.def("cpu_isa", [] { return std::string(isa_name(detect_isa())); });
   m.def("default_num_threads", [] { return Context().num_threads(); });
 
@@ -236,48 +240,6 @@ PYBIND11_MODULE(_core, m) {
                            final_activation);
     }
     return py::make_tuple(to_numpy(grads.first), to_numpy(grads.second));
-  });
-
-  // IFAN-specific: configuration (None for other models) and the dual-pixel variant's
-  // three-view processing. The arrays are C-contiguous H x W x 3 (checked in Python).
-  m.def("ifan_info", [](const Model& model) -> py::object {
-    const auto* ifan = dynamic_cast<const IfanModel*>(&model);
-    if (!ifan) return py::none();
-    py::dict d;
-    d["iterations"] = ifan->iterations();
-    d["dual_pixel"] = ifan->dual_pixel();
-    d["bit_depth"] = ifan->bit_depth();
-    return d;
-  });
-
-  m.def("ifan_process_dual", [](Model& model, const py::array& image, const py::array& right,
-                                const py::array& left) {
-    auto* ifan = dynamic_cast<IfanModel*>(&model);
-    check<TypeError>(ifan != nullptr, "process_dual needs an IFAN model, got '",
-                     model.architecture(), "'");
-    auto view = [](const py::array& a, const char* name) {
-      check(a.ndim() == 3 && a.shape(2) == 3, name, " must be H x W x 3, got ndim ", a.ndim());
-      check(a.flags() & py::array::c_style, name, " must be C-contiguous");
-      PixelType t;
-      if (a.dtype().is(py::dtype::of<uint8_t>()))
-        t = PixelType::U8;
-      else if (a.dtype().is(py::dtype::of<uint16_t>()))
-        t = PixelType::U16;
-      else if (a.dtype().is(py::dtype::of<float>()))
-        t = PixelType::F32;
-      else
-        fail<TypeError>(name, " must have dtype uint8, uint16 or float32, got ",
-                        std::string(py::str(a.dtype())));
-      return ImageView{a.data(), a.shape(0), a.shape(1), t, 0};
-    };
-    const ImageView in = view(image, "image"), r = view(right, "right"), l = view(left, "left");
-    py::array out(image.dtype(), {image.shape(0), image.shape(1), py::ssize_t(3)});
-    const MutableImageView out_view{out.mutable_data(), in.height, in.width, in.type, 0};
-    {
-      py::gil_scoped_release nogil;
-      ifan->process_dual(in, r, l, out_view);
-    }
-    return out;
   });
 
   m.def("unary", [](const std::string& op, const FloatArray& x, float slope,

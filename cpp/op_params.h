@@ -116,3 +116,15 @@ struct IacParams {
 };
 
 }  // namespace deblurcore
+
+namespace deblurcore {
+
+// mmcv_flat_reinterpret: N batch elements; each copies its first min(in_numel, out_numel)
+// floats and zero-fills the rest of its out_numel floats.
+struct MmcvFlatReinterpretParams {
+  int64_t N;
+  int64_t in_numel;   // C * h * w of x
+  int64_t out_numel;  // C * height * width of out
+};
+
+}  // namespace deblurcore

@@ -6,11 +6,21 @@
 
 namespace deblurcore {
 
-void Model::process(const ImageView& in, const MutableImageView& out) {
+void Model::check_images(const ImageView& in, const MutableImageView& out) const {
+  const int64_t m = min_image_size();
+  check(in.height >= m && in.width >= m, "image is ", in.height, "x", in.width,
+        "; this model needs at least ", m, "x", m, " pixels");
+  check<TypeError>(in.type != PixelType::U16 || takes_16bit_images(),
+                   "image: dtype uint16 images need the 16-bit IFAN (IFAN_16bit); this "
+                   "model (", variant(), ") takes uint8, or float32 in [0, 1]");
   check(out.height == in.height && out.width == in.width, "output image must be ", in.height,
         "x", in.width, " like the input, got ", out.height, "x", out.width);
   check<TypeError>(out.type == in.type, "output image must have the input's pixel type ",
                    pixel_type_name(in.type), ", got ", pixel_type_name(out.type));
+}
+
+void Model::process(const ImageView& in, const MutableImageView& out) {
+  check_images(in, out);
   const Tensor x = image_to_tensor(ctx_, in, format_);
   tensor_to_image(forward(x), format_, out);
 }

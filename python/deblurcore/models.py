@@ -17,12 +17,9 @@ from typing import Iterable, Iterator, Optional, Union
 import numpy as np
 
 from . import _core
-from ._arrays import as_device, as_threads
+from ._arrays import as_threads
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-_PIXEL_DTYPES = (np.uint8, np.float32)
-
 
 def _existing_path(weights_path: PathLike) -> str:
     path = os.fspath(weights_path)
@@ -36,13 +33,9 @@ class Model:
 
     #: Architecture name in the weights' metadata; None accepts any (``load_model``).
     architecture_name: Optional[str] = None
-    #: Smallest accepted image side.
-    min_size: int = 1
-
     def __init__(self, weights_path: PathLike, device: str = "cpu",
                  num_threads: Optional[int] = None) -> None:
         path = _existing_path(weights_path)
-        device = as_device(device)
         self._attach(_core.load_model(path, device, as_threads(num_threads)), path, device)
 
     def _attach(self, core_model, path: str, device: str) -> None:
@@ -74,28 +67,21 @@ class Model:
     def device(self) -> str:
         return self._device
 
-    def _pixel_dtypes(self):
-        return _PIXEL_DTYPES
+    @property
+    def min_size(self) -> int:
+        """Smallest accepted image side."""
+        return self._core.min_size
 
-    def _check_image(self, image, name: str = "image") -> np.ndarray:
-        if not isinstance(image, np.ndarray):
-            raise TypeError(f"{name} must be a numpy.ndarray (H, W, 3), got {type(image).__name__}")
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"{name} must have shape (H, W, 3) with RGB channels, got {image.shape}")
-        allowed = self._pixel_dtypes()
-        if image.dtype not in allowed:
-            names = ", ".join(np.dtype(d).name for d in allowed)
-            raise TypeError(f"{name} must have dtype {names} for this model, got {image.dtype}")
-        h, w = image.shape[:2]
-        if h < self.min_size or w < self.min_size:
-            raise ValueError(
-                f"{name} is {h}x{w}; this model needs at least {self.min_size}x{self.min_size} pixels"
-            )
-        return np.ascontiguousarray(image)
-
+    # The Python API takes uint16 only for models trained on 16-bit images (the C++ API also
+    # lets STFAN and ASPDC scale them by 1/65535; IFAN's 8-bit variants refuse them in C++).
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Restore one image (for STFAN: one step of the video recurrence)."""
-        return self._core.process(self._check_image(image))
+        self._refuse_uint16_for_8bit(image)
+        return self._core.process(image)
+
+    def _refuse_uint16_for_8bit(self, image) -> None:
+        if getattr(image, "dtype", None) == np.uint16 and self.architecture != "ifan":
+            raise TypeError(f"image must have dtype uint8 or float32 for {self.variant}, got uint16")
 
     def __repr__(self) -> str:
         return f"deblurcore.{type(self).__name__}({self.weights_path!r}, device={self._device!r})"
@@ -111,7 +97,6 @@ class STFAN(Model):
     """
 
     architecture_name = "stfan"
-    min_size = 4
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         """Restore the next frame of the clip; returns the same shape and dtype."""
@@ -142,7 +127,6 @@ class ASPDC(Model):
     """
 
     architecture_name = "aspdc"
-    min_size = 9
 
 
 class IFAN(Model):
@@ -185,30 +169,16 @@ class IFAN(Model):
         """16 for IFAN_16bit, else 8."""
         return int(self._info()["bit_depth"])
 
-    def _pixel_dtypes(self):
-        if self.bit_depth == 16:
-            return (np.uint8, np.uint16, np.float32)
-        return _PIXEL_DTYPES
-
     def __call__(self, image: np.ndarray, right: Optional[np.ndarray] = None,
                  left: Optional[np.ndarray] = None) -> np.ndarray:
         """Restore one image (dual-pixel variant: with its ``right`` and ``left`` views)."""
-        image = self._check_image(image)
         if not self.dual_pixel:
             if right is not None or left is not None:
                 raise ValueError(f"{self.variant} takes one image; right/left views are only for IFAN_dual")
             return self._core.process(image)
         if right is None or left is None:
             raise ValueError("IFAN_dual needs the dual-pixel views: model(image, right=R, left=L)")
-        views = []
-        for name, view in (("right", right), ("left", left)):
-            view = self._check_image(view, name)
-            if view.shape != image.shape:
-                raise ValueError(f"{name} must have the image's shape {image.shape}, got {view.shape}")
-            if view.dtype != image.dtype:
-                raise TypeError(f"{name} must have the image's dtype {image.dtype}, got {view.dtype}")
-            views.append(view)
-        return _core.ifan_process_dual(self._core, image, views[0], views[1])
+        return _core.ifan_process_dual(self._core, image, right, left)
 
 
 #: Architecture name -> class, used by load_model.
@@ -222,7 +192,6 @@ def load_model(weights_path: PathLike, device: str = "cpu",
     Returns an instance of the matching class (:class:`STFAN`, :class:`IFAN` or :class:`ASPDC`).
     """
     path = _existing_path(weights_path)
-    device = as_device(device)
     core_model = _core.load_model(path, device, as_threads(num_threads))
     cls = MODEL_CLASSES.get(core_model.architecture, Model)
     model = cls.__new__(cls)

@@ -24,6 +24,7 @@ from . import _core
 from ._arrays import IntPair, as_device, as_float32, as_int, as_padding, as_pair, as_threads
 
 __all__ = [
+    "mmcv_flat_reinterpret",
     "conv2d",
     "conv_transpose2d",
     "fac",
@@ -454,3 +455,13 @@ def iac_backward(
         _as_bool(final_activation, "final_activation"), *run,
     )
     return gx, gf
+
+
+def mmcv_flat_reinterpret(x: np.ndarray, height: int, width: int, *, device: str = "cpu",
+                          num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
+    """``(N, C, h, w) -> (N, C, height, width)``: each sample's buffer read with the strides of
+    ``(C, height, width)``, as mmcv 1.3.9's modulated deformable conv reads offset and mask maps
+    whose size is not the output's (ASPDC's dilation-0 branch). Elements past the end of the
+    sample's ``C*h*w`` values are 0 (mmcv reads other memory there)."""
+    return _core.mmcv_flat_reinterpret(as_float32(x, "x", 4, _NCHW), as_int(height, "height"),
+                                       as_int(width, "width"), *_run_opts(device, num_threads, reference))

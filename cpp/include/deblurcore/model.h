@@ -52,6 +52,12 @@ class DEBLURCORE_API Model {
   void step(const ImageView& in, const MutableImageView& out) { process(in, out); }
 
   const ImageFormat& image_format() const { return format_; }
+  // Smallest image height and width process() accepts (smaller ones are padded to the size
+  // multiple, but the network needs this much of real image).
+  virtual int64_t min_image_size() const { return 1; }
+  // False when process() refuses uint16 images (TypeError): the 8-bit IFAN variants, trained
+  // on 8-bit images, rather than silently requantise; float32 works for all.
+  virtual bool takes_16bit_images() const { return true; }
   const Context& context() const { return ctx_; }
 
  protected:
@@ -60,6 +66,10 @@ class DEBLURCORE_API Model {
   Model(const Context& ctx, const ImageFormat& format) : ctx_(ctx), format_(format) {
     ctx_.set_allocator(make_caching_allocator(ctx.allocator_ptr()));
   }
+  // ValueError/TypeError unless `in` is an image this model takes (size at least
+  // min_image_size()) and `out` has its size and pixel type.
+  void check_images(const ImageView& in, const MutableImageView& out) const;
+
   Context ctx_;
   ImageFormat format_;
 };

@@ -187,3 +187,20 @@ DEBLURCORE_API Tensor pad(const Context& ctx, const Tensor& x, std::array<int, 4
                           PadMode mode = PadMode::Zeros, float value = 0.f);
 
 }  // namespace deblurcore
+
+// ---- mmcv flat-buffer reinterpretation (ASPDC's dilation-0 branch) ----------------------
+
+namespace deblurcore {
+
+// x (N, C, h, w) -> (N, C, height, width): each batch element's buffer read as mmcv 1.3.9's
+// modulated deformable conv reads an offset or mask map whose shape is not the output's,
+// i.e. as a flat buffer with the strides of (C, height, width):
+//   out[n].flat[i] = x[n].flat[i]   for i < C*h*w,
+//                  = 0              for C*h*w <= i < C*height*width.
+// mmcv reads past the end of the buffer there (other memory; with N > 1 the next sample's
+// map); 0 is the deterministic choice of the ASPDC spec (the tap contributes nothing, or the
+// offset is 0). height, width >= 1.
+DEBLURCORE_API Tensor mmcv_flat_reinterpret(const Context& ctx, const Tensor& x, int height,
+                                            int width);
+
+}  // namespace deblurcore
