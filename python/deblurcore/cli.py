@@ -33,7 +33,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 PROG = "deblurcore"
-ARCHITECTURES = ("stfan", "ifan", "aspdc")
+ARCHITECTURES = ("stfan", "ifan", "aspdc", "analysis_synthesis")
 _CLASS_NAMES = {"stfan": "STFAN", "ifan": "IFAN", "aspdc": "ASPDC"}
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -137,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # The same arguments (and attribute names) as deblurcore.convert.add_convert_arguments,
     # declared here so that the converter is only imported when this command runs.
-    c.add_argument("checkpoint", metavar="CHECKPOINT", help="official checkpoint (.pth, .pth.tar, .pytorch)")
+    c.add_argument("checkpoint", metavar="CHECKPOINT", nargs="+",
+                   help="official checkpoint (.pth, .pth.tar, .pytorch), or the Analysis-Synthesis pair "
+                        "analysis_weights.h5 synthesis_weights.h5 (either order)")
     c.add_argument("-o", "--output", metavar="OUT.safetensors", required=True, help="output weights file")
     c.add_argument("--arch", choices=ARCHITECTURES, help="architecture (default: detected from the parameter names)")
     c.add_argument("--variant", help="what the keys cannot tell: IFAN '16bit', ASPDC 'FT' or 'NF'")
