@@ -97,6 +97,7 @@ PadMode parse_pad_mode(const std::string& mode) {
 }  // namespace
 
 void bind_models(py::module_& m);  // bindings/models.cpp
+void bind_analysis_synthesis(py::module_& m);  // bindings/analysis_synthesis.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deblurcore native core (use the deblurcore package, not this module)";
@@ -115,6 +116,7 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("cuda_available", [] { return cuda_available(); });
   bind_models(m);
+  bind_analysis_synthesis(m);
   m.def("cpu_isa", [] { return std::string(isa_name(detect_isa())); });
   m.def("default_num_threads", [] { return Context().num_threads(); });
 

@@ -277,6 +277,10 @@ def random_weights(seed: int = 0) -> dict[str, dict[str, list[np.ndarray]]]:
                 bias_std = 0.1
             kernel = (std * rng.standard_normal(shapes[0])).astype(np.float32)
             bias = (bias_std * rng.standard_normal(shapes[1])).astype(np.float32)
+            if role == "P.out":
+                # A positive mean tap keeps most of the relu'd kernel alive (not all zero).
+                kernel += np.float32(0.3 * std)
+                bias[:] = 0.0
             ws[role] = [kernel, bias]
         out[net.name] = ws
     return out

@@ -23,6 +23,7 @@
 // The library uses OpenMP internally; applications need not link or initialise it.
 #pragma once
 
+#include "deblurcore/analysis_synthesis.h"
 #include "deblurcore/context.h"
 #include "deblurcore/error.h"
 #include "deblurcore/export.h"
