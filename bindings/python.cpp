@@ -69,7 +69,9 @@ py::array to_numpy(const Tensor& t) {
 }
 
 Epilogue make_epilogue(const Context& ctx, const std::string& activation, float slope,
-                       const std::optional<FloatArray>& residual, bool residual_before) {
+                       const std::optional<FloatArray>& residual, bool residual_before,
+                       const std::optional<FloatArray>& scale,
+                       const std::optional<FloatArray>& shift) {
   Epilogue e;
   if (activation == "none")
     e.activation = Activation::None;
@@ -84,8 +86,18 @@ Epilogue make_epilogue(const Context& ctx, const std::string& activation, float 
   e.residual = optional_tensor(ctx, residual);
   e.residual_position =
       residual_before ? Epilogue::Residual::BeforeActivation : Epilogue::Residual::AfterActivation;
+  e.scale = optional_tensor(ctx, scale);
+  e.shift = optional_tensor(ctx, shift);
   return e;
 }
+
+// Padding as python/deblurcore/ops.py hands it over: (h, w) or (top, bottom, left, right).
+bool is_per_side(const std::vector<int>& padding) {
+  check(padding.size() == 2 || padding.size() == 4,
+        "padding must have 2 or 4 values, got ", padding.size());
+  return padding.size() == 4;
+}
+Padding2d per_side(const std::vector<int>& p) { return {p[0], p[1], p[2], p[3]}; }
 
 PadMode parse_pad_mode(const std::string& mode) {
   if (mode == "constant" || mode == "zeros") return PadMode::Zeros;
@@ -124,19 +136,23 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "conv2d",
       [](const FloatArray& x, const FloatArray& w, const std::optional<FloatArray>& b,
-         std::pair<int, int> stride, std::pair<int, int> padding, std::pair<int, int> dilation,
-         const std::string& activation, float slope, const std::optional<FloatArray>& residual,
-         bool residual_before, const std::string& device, int threads, bool reference,
-         const std::string& isa) {
+         std::pair<int, int> stride, const std::vector<int>& padding,
+         std::pair<int, int> dilation, const std::string& activation, float slope,
+         const std::optional<FloatArray>& residual, bool residual_before,
+         const std::optional<FloatArray>& scale, const std::optional<FloatArray>& shift,
+         const std::string& device, int threads, bool reference, const std::string& isa) {
         Context ctx = make_context(device, threads, reference);
         apply_isa(ctx, isa);
         Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
-        Epilogue e = make_epilogue(ctx, activation, slope, residual, residual_before);
+        Epilogue e =
+            make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
+        const bool sides = is_per_side(padding);
         Tensor out;
         {
           py::gil_scoped_release nogil;
-          out = conv2d(ctx, tx, tw, tb, {stride.first, stride.second},
-                       {padding.first, padding.second}, {dilation.first, dilation.second}, e);
+          const Pair s{stride.first, stride.second}, d{dilation.first, dilation.second};
+          out = sides ? conv2d(ctx, tx, tw, tb, s, per_side(padding), d, e)
+                      : conv2d(ctx, tx, tw, tb, s, Pair{padding[0], padding[1]}, d, e);
         }
         return to_numpy(out);
       });
@@ -144,22 +160,29 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "conv_transpose2d",
       [](const FloatArray& x, const FloatArray& w, const std::optional<FloatArray>& b,
-         std::pair<int, int> stride, std::pair<int, int> padding,
+         std::pair<int, int> stride, const std::vector<int>& padding,
          std::pair<int, int> output_padding, std::pair<int, int> dilation,
          const std::string& activation, float slope, const std::optional<FloatArray>& residual,
-         bool residual_before, const std::string& device, int threads, bool reference,
-         const std::string& isa) {
+         bool residual_before, const std::optional<FloatArray>& scale,
+         const std::optional<FloatArray>& shift, const std::string& device, int threads,
+         bool reference, const std::string& isa) {
         Context ctx = make_context(device, threads, reference);
         apply_isa(ctx, isa);
         Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
-        Epilogue e = make_epilogue(ctx, activation, slope, residual, residual_before);
+        Epilogue e =
+            make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
+        const bool sides = is_per_side(padding);
+        check(!sides || (output_padding.first == 0 && output_padding.second == 0),
+              "conv_transpose2d: output_padding must be 0 when padding is given per side "
+              "(top, bottom, left, right), got (", output_padding.first, ", ",
+              output_padding.second, ")");
         Tensor out;
         {
           py::gil_scoped_release nogil;
-          out = conv_transpose2d(ctx, tx, tw, tb, {stride.first, stride.second},
-                                 {padding.first, padding.second},
-                                 {output_padding.first, output_padding.second},
-                                 {dilation.first, dilation.second}, e);
+          const Pair s{stride.first, stride.second}, d{dilation.first, dilation.second};
+          out = sides ? conv_transpose2d(ctx, tx, tw, tb, s, per_side(padding), d, e)
+                      : conv_transpose2d(ctx, tx, tw, tb, s, Pair{padding[0], padding[1]},
+                                         {output_padding.first, output_padding.second}, d, e);
         }
         return to_numpy(out);
       });

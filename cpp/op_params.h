@@ -4,22 +4,19 @@
 
 #include <cstdint>
 
-#include "deblurcore/ops.h"
+#include "deblurcore/op_types.h"
+#include "epilogue.h"  // EpilogueParams
 
 namespace deblurcore {
-
-struct EpilogueParams {
-  Activation activation = Activation::None;
-  float negative_slope = 0.f;
-  bool residual_before_activation = false;  // the residual pointer itself travels separately
-};
 
 // out[n,co,oy,ox] = sum_{ci,ky,kx} w[co,ci,ky,kx] * x[n,ci, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw]
 struct Conv2dParams {
   int64_t N, Cin, H, W;      // input
   int64_t Cout, kh, kw;      // weight (Cout, Cin, kh, kw)
   int64_t sh, sw, ph, pw, dh, dw;
-  int64_t Hout, Wout;        // output (N, Cout, Hout, Wout)
+  // Output (N, Cout, Hout, Wout), from the front end: ph / pw are only the padding before the
+  // first row / column (the padding after may differ), so kernels never derive Hout from them.
+  int64_t Hout, Wout;
   EpilogueParams epilogue;
 };
 
@@ -29,7 +26,9 @@ struct ConvTranspose2dParams {
   int64_t N, Cin, H, W;      // input
   int64_t Cout, kh, kw;      // weight (Cin, Cout, kh, kw)
   int64_t sh, sw, ph, pw, dh, dw;
-  int64_t Hout, Wout;        // output (N, Cout, Hout, Wout), output_padding already applied
+  // Output (N, Cout, Hout, Wout), from the front end (output_padding or an asymmetric crop
+  // already applied): kernels never derive it from ph / pw.
+  int64_t Hout, Wout;
   EpilogueParams epilogue;
 };
 

@@ -36,16 +36,12 @@ using convgemm::TileArgs;
 
 // ---- generic tile kernel (any x86-64 / any CPU; the compiler vectorises the inner loops) ---
 
-inline float epilogue_scalar(const TileArgs& t, float v, float bias, const float* res) {
-  v += bias;
-  if (res && t.residual_before) v += *res;
-  if (t.act != Activation::None) {
-    // ReLU: slope 0, which gives +0 like the reference's `: 0`.
-    const float neg = t.act == Activation::ReLU ? 0.f : v * t.slope;
-    v = v > 0.f ? v : neg;
-  }
-  if (res && !t.residual_before) v += *res;
-  return v;
+using Math = ScalarEpilogueMath<float>;
+
+// The epilogue of tile row m (channel co0 + m of the tile's image).
+inline float epilogue_scalar(const TileArgs& t, float v, int64_t m, const float* res) {
+  return apply_epilogue<Math>(t.epi, v, t.bias ? t.bias[m] : 0.f, t.scale ? t.scale[m] : 1.f,
+                              t.shift ? t.shift[m] : 0.f, ScalarResidual{res});
 }
 
 void tile_generic(const TileArgs& t) {
@@ -76,7 +72,7 @@ void tile_generic(const TileArgs& t) {
           float v = acc[r][j];
           if (t.last) {
             const float* res = t.residual ? t.residual + (i0 + r) * t.ldc + j0 + j : nullptr;
-            v = epilogue_scalar(t, v, t.bias ? t.bias[i0 + r] : 0.f, res);
+            v = epilogue_scalar(t, v, i0 + r, res);
           }
           c[r * t.ldc + j] = v;
         }
@@ -210,14 +206,14 @@ void pack_patch(const ConvGeometry& g, const float* x, int64_t ci0, int64_t nch,
 // Writes `len` tile values c[u] to out[u*step], applying the epilogue unless the tile kernel
 // already did (`fused`, the usual case: a per-element activation branch here mispredicts on
 // half the outputs and once took as long as the GEMM itself).
-void scatter_run(const TileArgs& t, bool fused, const float* c, int64_t len, float bias,
+void scatter_run(const TileArgs& t, bool fused, const float* c, int64_t len, int64_t m,
                  float* out, const float* res, int64_t step) {
   if (fused) {
     for (int64_t u = 0; u < len; ++u) out[u * step] = c[u];
     return;
   }
   for (int64_t u = 0; u < len; ++u)
-    out[u * step] = epilogue_scalar(t, c[u], bias, res ? res + u * step : nullptr);
+    out[u * step] = epilogue_scalar(t, c[u], m, res ? res + u * step : nullptr);
 }
 
 // Runs a convolution given as one or more phases (virtual convolutions that share the input
@@ -311,9 +307,8 @@ void run(const Context& ctx, const Kernel& kern, const ConvGeometry& g,
   threads = int(std::min<int64_t>(threads, items));
   const int64_t phase_tile = chunk_panels * kern.mr * ldt;  // cbuf floats of one phase
 
-  const TileArgs base{nullptr, 0, nullptr, nullptr, nullptr, 0, nullptr, nullptr,
-                      0, 0, 0, false, false, epi.activation, epi.negative_slope,
-                      epi.residual_before_activation};
+  TileArgs base{};
+  base.epi = epi;
 
 #pragma omp parallel num_threads(threads)
   {
@@ -334,6 +329,9 @@ void run(const Context& ctx, const Kernel& kern, const ConvGeometry& g,
 
       TileArgs t = base;
       t.M = M;
+      t.bias = bias ? bias + co0 : nullptr;
+      t.scale = epi.scale ? epi.scale + n * g.Cout + co0 : nullptr;
+      t.shift = epi.shift ? epi.shift + n * g.Cout + co0 : nullptr;
       const float* r0 = nullptr;
       float* c0 = nullptr;
       if (dense) {
@@ -341,7 +339,6 @@ void run(const Context& ctx, const Kernel& kern, const ConvGeometry& g,
         c0 = out + n * out_image + co0 * out_plane + p0;
         t.ldc = out_plane;
         r0 = residual ? residual + n * out_image + co0 * out_plane + p0 : nullptr;
-        t.bias = bias ? bias + co0 : nullptr;
       } else {
         t.ldc = ldt;
         for (int64_t p = 0; p < nph; ++p) {
@@ -363,7 +360,6 @@ void run(const Context& ctx, const Kernel& kern, const ConvGeometry& g,
         // The tile kernel applies the epilogue on the last K block, except where the residual
         // of a scattered output is needed (it is read at the strided output positions).
         t.last = (dense || !residual) && kb == nkb - 1;
-        if (!dense) t.bias = bias ? bias + co0 : nullptr;
         for (int64_t p = 0; p < nph; ++p) {
           const Phase& ph = phases[size_t(p)];
           const int64_t taps = ph.taps(), Rp = std::min(R, ph.Qh - qy0);
@@ -387,7 +383,6 @@ void run(const Context& ctx, const Kernel& kern, const ConvGeometry& g,
         // epilogue; the phases of a tile fill the same output rows, which stay in cache.
         for (int64_t m = 0; m < M; ++m) {
           const int64_t co = co0 + m;
-          const float b = bias ? bias[co] : 0.f;
           float* om = out + n * out_image + co * out_plane;
           const float* rm = residual ? residual + n * out_image + co * out_plane : nullptr;
           for (int64_t p = 0; p < nph; ++p) {
@@ -398,7 +393,7 @@ void run(const Context& ctx, const Kernel& kern, const ConvGeometry& g,
             const float* cm = cbuf.data() + p * phase_tile + m * ldt;
             for (const Segment& s : segs) {
               const int64_t row = (ph.oy0 + g.ssy * s.qy) * g.Wout + ph.ox0 + g.ssx * s.qx0;
-              scatter_run(t, !residual && g.Cin * ph.taps() > 0, cm + s.col, s.len, b, om + row,
+              scatter_run(t, !residual && g.Cin * ph.taps() > 0, cm + s.col, s.len, m, om + row,
                           rm ? rm + row : nullptr, g.ssx);
             }
           }

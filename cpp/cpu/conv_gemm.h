@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "deblurcore/ops.h"
+#include "epilogue.h"
 
 namespace deblurcore {
 namespace cpu {
@@ -21,7 +21,7 @@ constexpr int kMrGeneric = 4, kNrGeneric = 16;
 
 // One GEMM tile: C[m, j] (+)= sum_{k < kc} A[m, k] * B[k, j] for m < M, j < n, followed on the
 // last K block by the fused epilogue of the convolution:
-//   v = C + bias[m]; v += residual (if residual_before); v = act(v); v += residual (otherwise).
+// apply_epilogue (epilogue.h) with the bias, scale and shift of row m.
 struct TileArgs {
   // Packed weights at the first k of this K block: panel i (rows i*MR .. i*MR+MR-1) starts at
   // a + i * a_panel_stride and holds kc groups of MR floats (k-major). Rows past M are zero.
@@ -35,12 +35,13 @@ struct TileArgs {
   int64_t ldc;
   const float* residual;    // laid out like c, or null; read only when `last`
   const float* bias;        // M values or null; read only when `last`
+  const float* scale;       // M values (this image's row of the (N, Cout) scale) or null
+  const float* shift;       // likewise
   int64_t M, n, kc;
   bool accumulate;          // add to the values already in C (K blocks after the first)
   bool last;                // apply the epilogue (the last K block)
-  Activation act;
-  float slope;
-  bool residual_before;
+  EpilogueParams epi;        // activation and residual position; epi.scale / epi.shift
+                            // only say whether `scale` / `shift` are set
 };
 
 void tile_avx512(const TileArgs& t);

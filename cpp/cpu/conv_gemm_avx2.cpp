@@ -17,24 +17,39 @@ namespace {
 constexpr int MR = kMrAvx2;
 constexpr int NR = kNrAvx2;
 
-inline __m256 epilogue(const TileArgs& t, __m256 v, float bias, const float* res,
-                       __m256i mask) {
-  v = _mm256_add_ps(v, _mm256_set1_ps(bias));
-  if (res && t.residual_before) v = _mm256_add_ps(v, _mm256_maskload_ps(res, mask));
-  if (t.act != Activation::None) {
-    // v > 0 ? v : v * slope (ReLU: 0, giving +0 like the reference's `: 0`).
-    const __m256 zero = _mm256_setzero_ps();
-    const __m256 pos = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
-    const __m256 neg = t.act == Activation::ReLU ? zero : _mm256_mul_ps(v, _mm256_set1_ps(t.slope));
-    v = _mm256_blendv_ps(neg, v, pos);
+// Value traits of apply_epilogue (epilogue.h) on 8-lane vectors.
+struct Math {
+  using Acc = __m256;
+  using Out = __m256;
+  static __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+  static __m256 mul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
+  static __m256 to_acc(__m256 a) { return a; }
+  static __m256 round(__m256 a) { return a; }
+  static __m256 set1_out(float a) { return _mm256_set1_ps(a); }
+  static __m256 positive_or(__m256 v, __m256 neg) {
+    return _mm256_blendv_ps(neg, v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
   }
-  if (res && !t.residual_before) v = _mm256_add_ps(v, _mm256_maskload_ps(res, mask));
-  return v;
+};
+
+struct Residual {
+  const float* ptr;
+  __m256i mask;
+  bool present() const { return ptr != nullptr; }
+  __m256 load() const { return _mm256_maskload_ps(ptr, mask); }
+};
+
+// The epilogue of row r of the tile (bias, scale and shift already offset to its first row).
+inline __m256 epilogue(const TileArgs& t, __m256 v, const float* bias, const float* scale,
+                       const float* shift, int r, const float* res, __m256i mask) {
+  return apply_epilogue<Math>(t.epi, v, _mm256_set1_ps(bias ? bias[r] : 0.f),
+                              _mm256_set1_ps(scale ? scale[r] : 1.f),
+                              _mm256_set1_ps(shift ? shift[r] : 0.f), Residual{res, mask});
 }
 
 template <int NV, bool kPartial>
 inline void micro(const TileArgs& t, const float* a, const float* b, float* c,
-                  const float* res, const float* bias, int mr, const __m256i* mask) {
+                  const float* res, const float* bias, const float* scale,
+                  const float* shift, int mr, const __m256i* mask) {
   __m256 acc[MR][NV];
   const int64_t ldc = t.ldc;
 #pragma GCC unroll 6
@@ -71,7 +86,7 @@ inline void micro(const TileArgs& t, const float* a, const float* b, float* c,
     for (int v = 0; v < NV; ++v) {
       __m256 val = acc[r][v];
       if (t.last)
-        val = epilogue(t, val, bias ? bias[r] : 0.f, res ? res + r * ldc + 8 * v : nullptr,
+        val = epilogue(t, val, bias, scale, shift, r, res ? res + r * ldc + 8 * v : nullptr,
                        mask[v]);
       _mm256_maskstore_ps(cr + 8 * v, mask[v], val);
     }
@@ -93,14 +108,16 @@ void tile_avx2(const TileArgs& t) {
       float* c = t.c + i0 * t.ldc + j0;
       const float* res = t.residual ? t.residual + i0 * t.ldc + j0 : nullptr;
       const float* bias = t.bias ? t.bias + i0 : nullptr;
+      const float* scale = t.scale ? t.scale + i0 : nullptr;
+      const float* shift = t.shift ? t.shift + i0 : nullptr;
       if (nr == 16)
-        micro<2, false>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<2, false>(t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
       else if (nr > 8)
-        micro<2, true>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<2, true>(t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
       else if (nr == 8)
-        micro<1, false>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<1, false>(t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
       else
-        micro<1, true>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<1, true>(t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
     }
   }
 }

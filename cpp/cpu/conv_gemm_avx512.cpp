@@ -19,25 +19,40 @@ namespace {
 constexpr int MR = kMrAvx512;
 constexpr int NR = kNrAvx512;
 
-inline __m512 epilogue(const TileArgs& t, __m512 v, float bias, const float* res,
-                       __mmask16 mask) {
-  v = _mm512_add_ps(v, _mm512_set1_ps(bias));
-  if (res && t.residual_before) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res));
-  if (t.act != Activation::None) {
-    // v > 0 ? v : v * slope (ReLU: slope 0, which gives +0 like the reference's `: 0`).
-    const __m512 zero = _mm512_setzero_ps();
-    const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
-    const __m512 neg = t.act == Activation::ReLU ? zero : _mm512_mul_ps(v, _mm512_set1_ps(t.slope));
-    v = _mm512_mask_blend_ps(pos, neg, v);
+// Value traits of apply_epilogue (epilogue.h) on 16-lane vectors.
+struct Math {
+  using Acc = __m512;
+  using Out = __m512;
+  static __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
+  static __m512 mul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
+  static __m512 to_acc(__m512 a) { return a; }
+  static __m512 round(__m512 a) { return a; }
+  static __m512 set1_out(float a) { return _mm512_set1_ps(a); }
+  static __m512 positive_or(__m512 v, __m512 neg) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), neg, v);
   }
-  if (res && !t.residual_before) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res));
-  return v;
+};
+
+struct Residual {
+  const float* ptr;
+  __mmask16 mask;
+  bool present() const { return ptr != nullptr; }
+  __m512 load() const { return _mm512_maskz_loadu_ps(mask, ptr); }
+};
+
+// The epilogue of row r of the tile (bias, scale and shift already offset to its first row).
+inline __m512 epilogue(const TileArgs& t, __m512 v, const float* bias, const float* scale,
+                       const float* shift, int r, const float* res, __mmask16 mask) {
+  return apply_epilogue<Math>(t.epi, v, _mm512_set1_ps(bias ? bias[r] : 0.f),
+                              _mm512_set1_ps(scale ? scale[r] : 1.f),
+                              _mm512_set1_ps(shift ? shift[r] : 0.f), Residual{res, mask});
 }
 
 // NV vectors of 16 pixels per row (NR/16 normally, fewer for the last columns of a row).
 template <int NV, bool kPartial>
 inline void micro(const TileArgs& t, const float* a, const float* b, float* c,
-                  const float* res, const float* bias, int mr, const __mmask16* mask) {
+                  const float* res, const float* bias, const float* scale,
+                  const float* shift, int mr, const __mmask16* mask) {
   __m512 acc[MR][NV];
   const int64_t ldc = t.ldc;
 #pragma GCC unroll 8
@@ -74,7 +89,7 @@ inline void micro(const TileArgs& t, const float* a, const float* b, float* c,
     for (int v = 0; v < NV; ++v) {
       __m512 val = acc[r][v];
       if (t.last)
-        val = epilogue(t, val, bias ? bias[r] : 0.f, res ? res + r * ldc + 16 * v : nullptr,
+        val = epilogue(t, val, bias, scale, shift, r, res ? res + r * ldc + 16 * v : nullptr,
                        mask[v]);
       _mm512_mask_storeu_ps(cr + 16 * v, mask[v], val);
     }
@@ -99,24 +114,26 @@ void tile_avx512(const TileArgs& t) {
       float* c = t.c + i0 * t.ldc + j0;
       const float* res = t.residual ? t.residual + i0 * t.ldc + j0 : nullptr;
       const float* bias = t.bias ? t.bias + i0 : nullptr;
+      const float* scale = t.scale ? t.scale + i0 : nullptr;
+      const float* shift = t.shift ? t.shift + i0 : nullptr;
       const bool partial = nr % 16 != 0;
       if constexpr (NR / 16 == 3) {
         if (nv == 3) {
           if (partial)
-            micro<3, true>(t, a, t.b + j0, c, res, bias, mr, mask);
+            micro<3, true>(t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
           else
-            micro<3, false>(t, a, t.b + j0, c, res, bias, mr, mask);
+            micro<3, false>(t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
           continue;
         }
       }
       if (nv == 2 && !partial)
-        micro<2, false>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<2, false>(t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
       else if (nv == 2)
-        micro<2, true>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<2, true>(t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
       else if (!partial)
-        micro<1, false>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<1, false>(t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
       else
-        micro<1, true>(t, a, t.b + j0, c, res, bias, mr, mask);
+        micro<1, true>(t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
     }
   }
 }

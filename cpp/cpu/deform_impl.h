@@ -97,6 +97,23 @@ struct Vec {
 };
 #endif
 
+// Scalar epilogue traits of this build (a type of its own per including file, see the top).
+struct EpilogueMath {
+  using Acc = float;
+  using Out = float;
+  static float add(float a, float b) { return a + b; }
+  static float mul(float a, float b) { return a * b; }
+  static float to_acc(float a) { return a; }
+  static float round(float a) { return a; }
+  static float set1_out(float a) { return a; }
+  static float positive_or(float v, float neg) { return v > 0.f ? v : neg; }
+};
+struct EpilogueResidual {
+  const float* ptr;
+  bool present() const { return ptr != nullptr; }
+  float load() const { return *ptr; }
+};
+
 constexpr int64_t kMR = Vec::MR;           // pixels per register tile
 constexpr int64_t kNB = Vec::NV * Vec::V;  // output channels per weight panel
 // Pixels per tile: a multiple of every build's kMR (6, 6, 4).
@@ -166,13 +183,6 @@ inline void scale1(float* dst, int64_t n, const float* p0, float w0) {
   for (; c < n; ++c) dst[c] = w0 * p0[c];
 }
 
-inline float epilogue_value(const EpilogueParams& e, float v, const float* residual, int64_t o) {
-  if (residual && e.residual_before_activation) v += residual[o];
-  if (e.activation == Activation::ReLU) v = v > 0.f ? v : 0.f;
-  if (e.activation == Activation::LeakyReLU) v = v > 0.f ? v : v * e.negative_slope;
-  if (residual && !e.residual_before_activation) v += residual[o];
-  return v;
-}
 
 // xt[n][y][x][c] = x[n][c][y][x] (channels last), in blocks of 16 channels x 64 columns so
 // that both sides are read and written in runs.
@@ -296,11 +306,12 @@ void deform_conv2d_impl(const Context& ctx, const DeformConv2dParams& p, const f
 
       // Bias, epilogue, and back to NCHW.
       for (int64_t co = 0; co < p.Cout; ++co) {
-        const float b = bias ? bias[co] : 0.f;
         const int64_t o = (n * p.Cout + co) * HWo + t0;
         const float* src = ctile.ptr + co;
         for (int64_t j = 0; j < valid; ++j)
-          out[o + j] = epilogue_value(p.epilogue, src[j * Coutp] + b, residual, o + j);
+          out[o + j] = apply_epilogue<EpilogueMath>(
+              p.epilogue, src[j * Coutp], bias ? bias[co] : 0.f, 1.f, 0.f,
+              EpilogueResidual{residual ? residual + o + j : nullptr});
       }
     }
   }

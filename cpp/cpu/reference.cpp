@@ -14,13 +14,12 @@ namespace ref {
 
 namespace {
 
-float apply_epilogue(const EpilogueParams& e, double acc, const float* residual, int64_t i) {
-  if (residual && e.residual_before_activation) acc += residual[i];
-  float v = static_cast<float>(acc);
-  if (e.activation == Activation::ReLU) v = v > 0.f ? v : 0.f;
-  if (e.activation == Activation::LeakyReLU) v = v > 0.f ? v : v * e.negative_slope;
-  if (residual && !e.residual_before_activation) v += residual[i];
-  return v;
+// The convolutions' epilogue (epilogue.h) on a double accumulator: everything before the
+// activation in double, then rounded once to float.
+float epilogue(const EpilogueParams& e, double acc, const float* bias, int64_t n, int64_t co,
+               int64_t cout, const float* residual, int64_t o) {
+  return apply_epilogue_scalar<ScalarEpilogueMath<double>>(
+      e, acc, bias ? bias + co : nullptr, n * cout + co, residual ? residual + o : nullptr);
 }
 
 }  // namespace
@@ -32,7 +31,7 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
     for (int64_t co = 0; co < p.Cout; ++co)
       for (int64_t oy = 0; oy < p.Hout; ++oy)
         for (int64_t ox = 0; ox < p.Wout; ++ox) {
-          double acc = bias ? bias[co] : 0.0;
+          double acc = 0.0;
           for (int64_t ci = 0; ci < p.Cin; ++ci)
             for (int64_t ky = 0; ky < p.kh; ++ky) {
               const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
@@ -45,7 +44,7 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
               }
             }
           const int64_t o = ((n * p.Cout + co) * p.Hout + oy) * p.Wout + ox;
-          out[o] = apply_epilogue(p.epilogue, acc, residual, o);
+          out[o] = epilogue(p.epilogue, acc, bias, n, co, p.Cout, residual, o);
         }
 }
 
@@ -58,7 +57,7 @@ void conv_transpose2d(const Context& ctx, const ConvTranspose2dParams& p, const 
     for (int64_t co = 0; co < p.Cout; ++co)
       for (int64_t oy = 0; oy < p.Hout; ++oy)
         for (int64_t ox = 0; ox < p.Wout; ++ox) {
-          double acc = bias ? bias[co] : 0.0;
+          double acc = 0.0;
           for (int64_t ky = 0; ky < p.kh; ++ky) {
             const int64_t ty = oy + p.ph - ky * p.dh;
             if (ty < 0 || ty % p.sh) continue;
@@ -75,7 +74,7 @@ void conv_transpose2d(const Context& ctx, const ConvTranspose2dParams& p, const 
             }
           }
           const int64_t o = ((n * p.Cout + co) * p.Hout + oy) * p.Wout + ox;
-          out[o] = apply_epilogue(p.epilogue, acc, residual, o);
+          out[o] = epilogue(p.epilogue, acc, bias, n, co, p.Cout, residual, o);
         }
 }
 

@@ -29,15 +29,6 @@ double bilinear_zero(const float* plane, int64_t H, int64_t W, double py, double
   return v;
 }
 
-float apply_epilogue(const EpilogueParams& e, double acc, const float* residual, int64_t i) {
-  if (residual && e.residual_before_activation) acc += residual[i];
-  float v = static_cast<float>(acc);
-  if (e.activation == Activation::ReLU) v = v > 0.f ? v : 0.f;
-  if (e.activation == Activation::LeakyReLU) v = v > 0.f ? v : v * e.negative_slope;
-  if (residual && !e.residual_before_activation) v += residual[i];
-  return v;
-}
-
 }  // namespace
 
 void deform_conv2d(const Context& ctx, const DeformConv2dParams& p, const float* x,
@@ -69,11 +60,13 @@ void deform_conv2d(const Context& ctx, const DeformConv2dParams& p, const float*
             }
         }
         for (int64_t co = 0; co < p.Cout; ++co) {
-          double acc = bias ? bias[co] : 0.0;
+          double acc = 0.0;
           const float* wc = w + co * p.Cin * taps;
           for (int64_t i = 0; i < p.Cin * taps; ++i) acc += double(wc[i]) * col[i];
           const int64_t o = ((n * p.Cout + co) * p.Hout + oy) * p.Wout + ox;
-          out[o] = apply_epilogue(p.epilogue, acc, residual, o);
+          out[o] = apply_epilogue_scalar<ScalarEpilogueMath<double>>(
+              p.epilogue, acc, bias ? bias + co : nullptr, n * p.Cout + co,
+              residual ? residual + o : nullptr);
         }
       }
 }

@@ -1,5 +1,5 @@
 // conv2d and conv_transpose2d on CUDA: one implicit-GEMM kernel (kernel_bodies.cuh) with the
-// fused epilogue of the reference, act(conv + bias) + residual or act(conv + bias + residual).
+// fused epilogue of epilogue.h (bias, per-sample scale and shift, activation, residual).
 // fp32 throughout, fmaf accumulation in k order (channel-major, then ky, kx); no TF32.
 //
 // The transposed convolution uses the same gather, so with stride s it multiplies the zeros of
@@ -57,9 +57,7 @@ ConvGemmArgs make_args(const char* op, const P& p, bool transposed) {
   a.K = int(K), a.khw = int(p.kh * p.kw);
   a.HW = int(p.H * p.W), a.HWout = int(p.Hout * p.Wout);
   a.Npix = p.N * p.Hout * p.Wout;
-  a.activation = p.epilogue.activation;
-  a.slope = p.epilogue.negative_slope;
-  a.residual_before = p.epilogue.residual_before_activation;
+  a.epilogue = p.epilogue;
   return a;
 }
 

@@ -8,6 +8,7 @@
 // bias and the epilogue are applied at the end, as in the CPU kernels.
 #include "backends.h"
 #include "cuda/cuda_check.h"
+#include "epilogue.h"
 
 namespace deblurcore {
 namespace cuda {
@@ -21,9 +22,7 @@ struct DeformArgs {
   int Cin, H, W, Cout, kh, kw, sh, sw, ph, pw, dh, dw, Hout, Wout;
   int K, taps, groups, cpg, HW, HWout;
   int64_t Npix;  // N * Hout * Wout
-  Activation activation;
-  float slope;
-  bool residual_before;
+  EpilogueParams epilogue;
 };
 
 // Bilinear sample with zero padding (torchvision / mmcv rule).
@@ -118,12 +117,9 @@ __global__ void __launch_bounds__(kBlockThreads)
       if (pix >= a.Npix) continue;
       const int64_t img = pix / a.HWout, in_img = pix % a.HWout;
       const int64_t o = (img * a.Cout + co) * a.HWout + in_img;
-      float v = acc[i][j] + (bias ? bias[co] : 0.f);
-      if (residual && a.residual_before) v += residual[o];
-      if (a.activation == Activation::ReLU) v = v > 0.f ? v : 0.f;
-      if (a.activation == Activation::LeakyReLU) v = v > 0.f ? v : v * a.slope;
-      if (residual && !a.residual_before) v += residual[o];
-      out[o] = v;
+      out[o] = apply_epilogue_scalar<ScalarEpilogueMath<float>>(
+          a.epilogue, acc[i][j], bias ? bias + co : nullptr, img * a.Cout + co,
+          residual ? residual + o : nullptr);
     }
   }
 }
@@ -176,9 +172,7 @@ void deform_conv2d(const Context& ctx, const DeformConv2dParams& p, const float*
   a.groups = int(p.offset_groups), a.cpg = int(p.Cin / p.offset_groups);
   a.HW = int(p.H * p.W), a.HWout = int(p.Hout * p.Wout);
   a.Npix = p.N * p.Hout * p.Wout;
-  a.activation = p.epilogue.activation;
-  a.slope = p.epilogue.negative_slope;
-  a.residual_before = p.epilogue.residual_before_activation;
+  a.epilogue = p.epilogue;
 
   const int64_t blocks_n = (a.Npix + kBN - 1) / kBN;
   const int64_t blocks_m = (p.Cout + kBM - 1) / kBM;

@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "deblurcore/ops.h"
+#include "epilogue.h"
 
 #define DBC_HD __host__ __device__ __forceinline__
 // Full unrolling of the fixed-size loops on the device (keeps the accumulators in registers).
@@ -24,15 +24,7 @@ namespace detail {
 
 DBC_HD int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-// Fused output stage, in the reference's order: act(v + residual) or act(v) + residual.
-DBC_HD float apply_epilogue(float v, Activation act, float slope, bool residual_before,
-                            const float* residual, int64_t o) {
-  if (residual && residual_before) v += residual[o];
-  if (act == Activation::ReLU) v = v > 0.f ? v : 0.f;
-  if (act == Activation::LeakyReLU) v = v > 0.f ? v : v * slope;
-  if (residual && !residual_before) v += residual[o];
-  return v;
-}
+using EpilogueMath = ScalarEpilogueMath<float>;
 
 // ---- convolution as an implicit GEMM ------------------------------------------------------
 //
@@ -73,9 +65,7 @@ struct ConvGemmArgs {
   int HW;   // H * W
   int HWout;
   int64_t Npix;  // N * Hout * Wout, the GEMM's column count
-  Activation activation;
-  float slope;
-  bool residual_before;
+  EpilogueParams epilogue;  // its scale / shift: (N, Cout) device pointers or null
 };
 
 // 4 consecutive floats of shared memory; on the device one 16-byte load (p is 16-byte aligned).
@@ -198,15 +188,16 @@ struct ConvThread {
     for (int i = 0; i < 4; ++i) {
       const int co = m0 + ty * 4 + i;
       if (co >= a.Cout) continue;
-      const float b = a.bias ? a.bias[co] : 0.f;
       DBC_UNROLL
       for (int j = 0; j < 4; ++j) {
         const int64_t p = n0 + tx * 4 + j;
         if (p >= a.Npix) continue;
         const int64_t n = p / a.HWout, rem = p - n * a.HWout;
         const int64_t o = (n * a.Cout + co) * a.HWout + rem;
-        a.out[o] = apply_epilogue(acc[i][j] + b, a.activation, a.slope, a.residual_before,
-                                  a.residual, o);
+        a.out[o] = apply_epilogue_scalar<EpilogueMath>(a.epilogue, acc[i][j],
+                                                       a.bias ? a.bias + co : nullptr,
+                                                       n * a.Cout + co,
+                                                       a.residual ? a.residual + o : nullptr);
       }
     }
   }

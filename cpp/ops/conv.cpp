@@ -1,4 +1,6 @@
 // Front ends of conv2d and conv_transpose2d: validate, derive output shapes, dispatch.
+// The symmetric-padding overloads forward to the per-side ones; the backends receive only the
+// padding before the first row / column (ph, pw) and the output size computed here.
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
@@ -7,6 +9,13 @@ namespace deblurcore {
 
 Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
               Pair stride, Pair padding, Pair dilation, const Epilogue& epilogue) {
+  check_non_negative("conv2d", "padding", padding.h);
+  check_non_negative("conv2d", "padding", padding.w);
+  return conv2d(ctx, x, weight, bias, stride, Padding2d::symmetric(padding), dilation, epilogue);
+}
+
+Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+              Pair stride, Padding2d padding, Pair dilation, const Epilogue& epilogue) {
   const char* op = "conv2d";
   check_input(ctx, op, "x", x, 4, "(N, Cin, H, W)");
   check_input(ctx, op, "weight", weight, 4, "(Cout, Cin, kh, kw)");
@@ -16,7 +25,7 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const T
   Conv2dParams p{};
   p.N = x.size(0), p.Cin = x.size(1), p.H = x.size(2), p.W = x.size(3);
   p.Cout = weight.size(0), p.kh = weight.size(2), p.kw = weight.size(3);
-  p.sh = stride.h, p.sw = stride.w, p.ph = padding.h, p.pw = padding.w;
+  p.sh = stride.h, p.sw = stride.w, p.ph = padding.top, p.pw = padding.left;
   p.dh = dilation.h, p.dw = dilation.w;
   p.Hout = size.h, p.Wout = size.w;
   const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
@@ -38,9 +47,11 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const T
   return out;
 }
 
-Tensor conv_transpose2d(const Context& ctx, const Tensor& x, const Tensor& weight,
-                        const Tensor& bias, Pair stride, Pair padding, Pair output_padding,
-                        Pair dilation, const Epilogue& epilogue) {
+namespace {
+
+// Checks shared by both conv_transpose2d overloads.
+void check_conv_transpose(const Context& ctx, const Tensor& x, const Tensor& weight, Pair stride,
+                          Pair dilation) {
   const char* op = "conv_transpose2d";
   check_input(ctx, op, "x", x, 4, "(N, Cin, H, W)");
   check_input(ctx, op, "weight", weight, 4, "(Cin, Cout, kh, kw)");
@@ -48,16 +59,14 @@ Tensor conv_transpose2d(const Context& ctx, const Tensor& x, const Tensor& weigh
   check_positive(op, "stride", stride.w);
   check_positive(op, "dilation", dilation.h);
   check_positive(op, "dilation", dilation.w);
-  check_non_negative(op, "padding", padding.h);
-  check_non_negative(op, "padding", padding.w);
-  check_non_negative(op, "output_padding", output_padding.h);
-  check_non_negative(op, "output_padding", output_padding.w);
-  check(output_padding.h < stride.h || output_padding.h < dilation.h, op,
-        ": output_padding must be smaller than stride or dilation, got output_padding.h=",
-        output_padding.h);
-  check(output_padding.w < stride.w || output_padding.w < dilation.w, op,
-        ": output_padding must be smaller than stride or dilation, got output_padding.w=",
-        output_padding.w);
+}
+
+// The front end proper: `padding` is the crop of the full output, `output_padding` extra rows
+// / columns at the end (only from the symmetric overload).
+Tensor conv_transpose2d_impl(const Context& ctx, const Tensor& x, const Tensor& weight,
+                             const Tensor& bias, Pair stride, const Padding2d& padding,
+                             Pair output_padding, Pair dilation, const Epilogue& epilogue) {
+  const char* op = "conv_transpose2d";
   check(weight.size(0) == x.size(1), op, ": weight has ", weight.size(0),
         " input channels (dim 0 of shape ", weight.shape_str(), ", layout (Cin, Cout, kh, kw)) but x has ",
         x.size(1), " channels (shape ", x.shape_str(), ")");
@@ -66,10 +75,12 @@ Tensor conv_transpose2d(const Context& ctx, const Tensor& x, const Tensor& weigh
   ConvTranspose2dParams p{};
   p.N = x.size(0), p.Cin = x.size(1), p.H = x.size(2), p.W = x.size(3);
   p.Cout = weight.size(1), p.kh = weight.size(2), p.kw = weight.size(3);
-  p.sh = stride.h, p.sw = stride.w, p.ph = padding.h, p.pw = padding.w;
+  p.sh = stride.h, p.sw = stride.w, p.ph = padding.top, p.pw = padding.left;
   p.dh = dilation.h, p.dw = dilation.w;
-  p.Hout = (p.H - 1) * p.sh - 2 * p.ph + p.dh * (p.kh - 1) + output_padding.h + 1;
-  p.Wout = (p.W - 1) * p.sw - 2 * p.pw + p.dw * (p.kw - 1) + output_padding.w + 1;
+  p.Hout = (p.H - 1) * p.sh - padding.top - padding.bottom + p.dh * (p.kh - 1) +
+           output_padding.h + 1;
+  p.Wout = (p.W - 1) * p.sw - padding.left - padding.right + p.dw * (p.kw - 1) +
+           output_padding.w + 1;
   check(p.Hout > 0 && p.Wout > 0, op, ": these parameters give an empty output (", p.Hout, "x",
         p.Wout, ") for input ", x.shape_str());
   const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
@@ -92,6 +103,35 @@ Tensor conv_transpose2d(const Context& ctx, const Tensor& x, const Tensor& weigh
       break;
   }
   return out;
+}
+
+}  // namespace
+
+Tensor conv_transpose2d(const Context& ctx, const Tensor& x, const Tensor& weight,
+                        const Tensor& bias, Pair stride, Pair padding, Pair output_padding,
+                        Pair dilation, const Epilogue& epilogue) {
+  const char* op = "conv_transpose2d";
+  check_conv_transpose(ctx, x, weight, stride, dilation);
+  check_non_negative(op, "padding", padding.h);
+  check_non_negative(op, "padding", padding.w);
+  check_non_negative(op, "output_padding", output_padding.h);
+  check_non_negative(op, "output_padding", output_padding.w);
+  check(output_padding.h < stride.h || output_padding.h < dilation.h, op,
+        ": output_padding must be smaller than stride or dilation, got output_padding.h=",
+        output_padding.h);
+  check(output_padding.w < stride.w || output_padding.w < dilation.w, op,
+        ": output_padding must be smaller than stride or dilation, got output_padding.w=",
+        output_padding.w);
+  return conv_transpose2d_impl(ctx, x, weight, bias, stride, Padding2d::symmetric(padding),
+                               output_padding, dilation, epilogue);
+}
+
+Tensor conv_transpose2d(const Context& ctx, const Tensor& x, const Tensor& weight,
+                        const Tensor& bias, Pair stride, Padding2d padding, Pair dilation,
+                        const Epilogue& epilogue) {
+  check_conv_transpose(ctx, x, weight, stride, dilation);
+  check_padding("conv_transpose2d", padding);
+  return conv_transpose2d_impl(ctx, x, weight, bias, stride, padding, 0, dilation, epilogue);
 }
 
 }  // namespace deblurcore

@@ -13,7 +13,10 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
   check_input(ctx, op, "offset", offset, 4, "(N, 2*offset_groups*kh*kw, Hout, Wout)");
   check_input(ctx, op, "weight", weight, 4, "(Cout, Cin, kh, kw)");
   if (mask.defined()) check_input(ctx, op, "mask", mask, 4, "(N, offset_groups*kh*kw, Hout, Wout)");
-  const ConvOutputSize size = conv_output_size(op, x, weight, stride, padding, dilation,
+  check_non_negative(op, "padding", padding.h);
+  check_non_negative(op, "padding", padding.w);
+  const ConvOutputSize size = conv_output_size(op, x, weight, stride,
+                                              Padding2d::symmetric(padding), dilation,
                                               "; grouped weights are not supported");
   check_bias(ctx, op, bias, weight.size(0));
 
@@ -45,6 +48,8 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
           ", got ", mask.shape_str());
   }
   const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
+  check(!epilogue.scale.defined() && !epilogue.shift.defined(), op,
+        ": epilogue.scale / epilogue.shift are supported by conv2d and conv_transpose2d only");
   p.epilogue = epilogue_params(ctx, op, epilogue, out_shape);
 
   Tensor out = ctx.empty(out_shape);

@@ -2,12 +2,13 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "deblurcore/context.h"
-#include "deblurcore/ops.h"
-#include "op_params.h"
 #include "deblurcore/error.h"
+#include "deblurcore/ops.h"
 #include "deblurcore/tensor.h"
+#include "op_params.h"
 
 namespace deblurcore {
 
@@ -48,12 +49,21 @@ inline void check_non_negative(const char* op, const char* name, int value) {
   check(value >= 0, op, ": ", name, " must be non-negative, got ", value);
 }
 
-// The validated output stage of a convolution-like op (its residual must have `out_shape`).
+// The validated output stage of a convolution-like op with output `out_shape` (N, Cout, H, W):
+// its residual must have that shape, its scale and shift (N, Cout).
 inline EpilogueParams epilogue_params(const Context& ctx, const char* op, const Epilogue& e,
                                       const Shape& out_shape) {
   if (e.residual.defined()) {
     check_any(ctx, op, "epilogue.residual", e.residual);
     check_same_shape(op, "epilogue.residual", e.residual, "the output", out_shape);
+  }
+  const Shape affine_shape{out_shape[0], out_shape[1]};
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"epilogue.scale", &e.scale},
+                                {"epilogue.shift", &e.shift}}) {
+    if (!t->defined()) continue;
+    check_any(ctx, op, name, *t);
+    check(t->shape() == affine_shape, op, ": ", name, " must have shape (N, Cout) = ",
+          shape_str(affine_shape), ", got ", t->shape_str());
   }
   check(e.activation == Activation::None || e.activation == Activation::ReLU ||
             e.activation == Activation::LeakyReLU,
@@ -62,6 +72,8 @@ inline EpilogueParams epilogue_params(const Context& ctx, const char* op, const 
   p.activation = e.activation;
   p.negative_slope = e.activation == Activation::LeakyReLU ? e.negative_slope : 0.f;
   p.residual_before_activation = e.residual_position == Epilogue::Residual::BeforeActivation;
+  p.scale = e.scale.defined() ? e.scale.data() : nullptr;
+  p.shift = e.shift.defined() ? e.shift.data() : nullptr;
   return p;
 }
 
@@ -80,22 +92,27 @@ inline void check_bias(const Context& ctx, const char* op, const Tensor& bias, i
 struct ConvOutputSize {
   int64_t h, w;
 };
+inline void check_padding(const char* op, const Padding2d& padding) {
+  check(padding.top >= 0 && padding.bottom >= 0 && padding.left >= 0 && padding.right >= 0, op,
+        ": padding must be non-negative, got (top, bottom, left, right) = (", padding.top, ", ",
+        padding.bottom, ", ", padding.left, ", ", padding.right, ")");
+}
+
 inline ConvOutputSize conv_output_size(const char* op, const Tensor& x, const Tensor& weight,
-                                       Pair stride, Pair padding, Pair dilation,
+                                       Pair stride, const Padding2d& padding, Pair dilation,
                                        const char* channel_note = "") {
   check_positive(op, "stride", stride.h);
   check_positive(op, "stride", stride.w);
   check_positive(op, "dilation", dilation.h);
   check_positive(op, "dilation", dilation.w);
-  check_non_negative(op, "padding", padding.h);
-  check_non_negative(op, "padding", padding.w);
+  check_padding(op, padding);
   check(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1),
         " input channels (shape ", weight.shape_str(), ") but x has ", x.size(1),
         " channels (shape ", x.shape_str(), ")", channel_note);
   const int64_t span_h = int64_t(dilation.h) * (weight.size(2) - 1) + 1;
   const int64_t span_w = int64_t(dilation.w) * (weight.size(3) - 1) + 1;
-  const int64_t padded_h = x.size(2) + 2 * int64_t(padding.h);
-  const int64_t padded_w = x.size(3) + 2 * int64_t(padding.w);
+  const int64_t padded_h = x.size(2) + int64_t(padding.top) + padding.bottom;
+  const int64_t padded_w = x.size(3) + int64_t(padding.left) + padding.right;
   check(padded_h >= span_h && padded_w >= span_w, op, ": the padded input (", padded_h, "x",
         padded_w, ") is smaller than the dilated kernel (", span_h, "x", span_w,
         "), which would give an empty output");

@@ -45,6 +45,31 @@ def as_pair(value: IntPair, name: str) -> Tuple[int, int]:
     return int(items[0]), int(items[1])
 
 
+_PADDING_MESSAGE = (
+    "{name} must be an int or a pair of ints, or 4 ints (top, bottom, left, right), got {value!r}"
+)
+
+
+def as_padding(value, name: str = "padding") -> Tuple[int, ...]:
+    """An int, an (h, w) pair, or per-side (top, bottom, left, right) padding."""
+    if not isinstance(value, (bool, np.bool_, int, np.integer)):
+        try:
+            items = tuple(value)
+        except TypeError:
+            items = None
+        if items is not None and len(items) == 4:
+            if not all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+                for v in items
+            ):
+                raise TypeError(_PADDING_MESSAGE.format(name=name, value=value))
+            return tuple(int(v) for v in items)
+    try:
+        return as_pair(value, name)
+    except TypeError:
+        raise TypeError(_PADDING_MESSAGE.format(name=name, value=value)) from None
+
+
 def as_int(value, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {value!r}")

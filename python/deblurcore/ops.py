@@ -5,7 +5,8 @@ Conventions shared by every op:
 * Arrays are float32 in PyTorch's dimension order (NCHW for images). Non-contiguous float32
   input is copied to a contiguous array first. Any other dtype, float64 included, raises
   ``TypeError``: convert explicitly with ``x.astype(numpy.float32)``.
-* ``stride``, ``padding``, ``dilation`` and ``output_padding`` take an int or an (h, w) pair.
+* ``stride``, ``padding``, ``dilation`` and ``output_padding`` take an int or an (h, w) pair;
+  the padding of conv2d and conv_transpose2d may also be per side (top, bottom, left, right).
 * Bad shapes or values raise ``ValueError`` naming the argument; wrong types ``TypeError``.
 * Keyword-only ``device`` ('cpu' or 'cuda'; with 'cuda' the arrays are copied to the GPU and
   the result back), ``num_threads`` (None: all hardware threads) and ``reference`` (run the
@@ -15,12 +16,12 @@ Conventions shared by every op:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _core
-from ._arrays import IntPair, as_device, as_float32, as_int, as_pair, as_threads
+from ._arrays import IntPair, as_device, as_float32, as_int, as_padding, as_pair, as_threads
 
 __all__ = [
     "conv2d",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 _ACTIVATIONS = ("none", "relu", "leaky_relu")
+# An int, an (h, w) pair or per-side (top, bottom, left, right) padding.
+PaddingArg = Union[int, Sequence[int]]
 _NCHW = "(N, C, H, W)"
 
 
@@ -55,12 +58,15 @@ def _isa(isa: Optional[str]) -> str:
     return isa
 
 
-def _epilogue(activation: Optional[str], negative_slope: float, residual, residual_before):
+def _epilogue(activation: Optional[str], negative_slope: float, residual, residual_before,
+              scale=None, shift=None):
     act = "none" if activation is None else activation
     if act not in _ACTIVATIONS:
         raise ValueError(f"activation must be None, 'relu' or 'leaky_relu', got {activation!r}")
     res = None if residual is None else as_float32(residual, "residual", 4, _NCHW)
-    return act, float(negative_slope), res, bool(residual_before)
+    sc = None if scale is None else as_float32(scale, "scale", 2, "(N, Cout)")
+    sh = None if shift is None else as_float32(shift, "shift", 2, "(N, Cout)")
+    return act, float(negative_slope), res, bool(residual_before), sc, sh
 
 
 def conv2d(
@@ -68,13 +74,15 @@ def conv2d(
     weight: np.ndarray,
     bias: Optional[np.ndarray] = None,
     stride: IntPair = 1,
-    padding: IntPair = 0,
+    padding: PaddingArg = 0,
     dilation: IntPair = 1,
     *,
     activation: Optional[str] = None,
     negative_slope: float = 0.01,
     residual: Optional[np.ndarray] = None,
     residual_before_activation: bool = False,
+    scale: Optional[np.ndarray] = None,
+    shift: Optional[np.ndarray] = None,
     device: str = "cpu",
     num_threads: Optional[int] = None,
     reference: bool = False,
@@ -86,26 +94,31 @@ def conv2d(
         x: input ``(N, Cin, H, W)``.
         weight: ``(Cout, Cin, kh, kw)``.
         bias: ``(Cout,)`` or None.
-        stride, padding, dilation: int or (h, w); stride and dilation >= 1, padding >= 0.
+        stride, dilation: int or (h, w), >= 1.
+        padding: int, (h, w), or per side (top, bottom, left, right), >= 0 (TensorFlow's
+            'same' padding of a stride-2 convolution of an even size is (0, 1, 0, 1)).
         activation: fused output activation: None, 'relu' or 'leaky_relu'.
         negative_slope: slope of 'leaky_relu'.
+        scale, shift: optional ``(N, Cout)`` arrays, a per-sample, per-channel affine map
+            applied after the bias: ``v = (conv + bias) * scale + shift``.
         residual: optional ``(N, Cout, Hout, Wout)`` array added in the epilogue:
-            ``act(conv + bias) + residual``, or ``act(conv + bias + residual)`` when
+            ``act(v) + residual``, or ``act(v + residual)`` when
             ``residual_before_activation`` is true.
         isa: CPU instruction set of the fast kernel: None (the best this CPU has), 'avx512',
             'avx2' or 'generic' (portable C++); one the CPU lacks raises ``ValueError``. For
             testing and benchmarking the portable paths.
 
     Returns:
-        ``(N, Cout, Hout, Wout)`` with ``Hout = (H + 2p - d(kh-1) - 1) // s + 1``.
+        ``(N, Cout, Hout, Wout)`` with ``Hout = (H + top + bottom - d(kh-1) - 1) // s + 1``.
     """
     run = _run_opts(device, num_threads, reference)
     x = as_float32(x, "x", 4, "(N, Cin, H, W)")
     weight = as_float32(weight, "weight", 4, "(Cout, Cin, kh, kw)")
     bias = None if bias is None else as_float32(bias, "bias", 1, "(Cout,)")
-    epi = _epilogue(activation, negative_slope, residual, residual_before_activation)
+    epi = _epilogue(activation, negative_slope, residual, residual_before_activation, scale,
+                    shift)
     return _core.conv2d(
-        x, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
+        x, weight, bias, as_pair(stride, "stride"), list(as_padding(padding)),
         as_pair(dilation, "dilation"), *epi, *run, _isa(isa),
     )
 
@@ -115,7 +128,7 @@ def conv_transpose2d(
     weight: np.ndarray,
     bias: Optional[np.ndarray] = None,
     stride: IntPair = 1,
-    padding: IntPair = 0,
+    padding: PaddingArg = 0,
     output_padding: IntPair = 0,
     dilation: IntPair = 1,
     *,
@@ -123,6 +136,8 @@ def conv_transpose2d(
     negative_slope: float = 0.01,
     residual: Optional[np.ndarray] = None,
     residual_before_activation: bool = False,
+    scale: Optional[np.ndarray] = None,
+    shift: Optional[np.ndarray] = None,
     device: str = "cpu",
     num_threads: Optional[int] = None,
     reference: bool = False,
@@ -134,21 +149,26 @@ def conv_transpose2d(
         x: input ``(N, Cin, H, W)``.
         weight: ``(Cin, Cout, kh, kw)``, PyTorch's layout for transposed convolutions.
         bias: ``(Cout,)`` or None.
-        stride, padding, output_padding, dilation: int or (h, w); output_padding must be
+        stride, output_padding, dilation: int or (h, w); output_padding must be
             smaller than stride or dilation.
-        activation, negative_slope, residual, residual_before_activation, isa: as in
-            :func:`conv2d`.
+        padding: int or (h, w) as in PyTorch, or per side (top, bottom, left, right): the
+            crop of the full output (Keras Conv2DTranspose 'same' with stride 2 and a 5x5
+            kernel is (1, 2, 1, 2)); output_padding must then be 0.
+        activation, negative_slope, residual, residual_before_activation, scale, shift, isa:
+            as in :func:`conv2d`.
 
     Returns:
-        ``(N, Cout, Hout, Wout)`` with ``Hout = (H-1)s - 2p + d(kh-1) + output_padding + 1``.
+        ``(N, Cout, Hout, Wout)`` with ``Hout = (H-1)s - 2p + d(kh-1) + output_padding + 1``,
+        or ``(H-1)s - top - bottom + d(kh-1) + 1`` with per-side padding.
     """
     run = _run_opts(device, num_threads, reference)
     x = as_float32(x, "x", 4, "(N, Cin, H, W)")
     weight = as_float32(weight, "weight", 4, "(Cin, Cout, kh, kw)")
     bias = None if bias is None else as_float32(bias, "bias", 1, "(Cout,)")
-    epi = _epilogue(activation, negative_slope, residual, residual_before_activation)
+    epi = _epilogue(activation, negative_slope, residual, residual_before_activation, scale,
+                    shift)
     return _core.conv_transpose2d(
-        x, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
+        x, weight, bias, as_pair(stride, "stride"), list(as_padding(padding)),
         as_pair(output_padding, "output_padding"), as_pair(dilation, "dilation"), *epi, *run,
         _isa(isa),
     )

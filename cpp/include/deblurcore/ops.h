@@ -10,36 +10,40 @@
 
 #include "deblurcore/context.h"
 #include "deblurcore/export.h"
+#include "deblurcore/op_types.h"
 #include "deblurcore/tensor.h"
 
 namespace deblurcore {
 
-// An (h, w) pair that may be given as one int, as in PyTorch.
-struct Pair {
-  int h, w;
-  Pair(int v) : h(v), w(v) {}  // NOLINT: implicit on purpose, like torch's int-or-tuple
-  Pair(int h_, int w_) : h(h_), w(w_) {}
-};
-
-enum class Activation : int { None = 0, ReLU = 1, LeakyReLU = 2 };
-
-// Fused output stage of conv2d / conv_transpose2d:
-//   AfterActivation  (default): y = act(conv(x) + bias) + residual
-//   BeforeActivation:           y = act(conv(x) + bias + residual)
+// Fused output stage of conv2d / conv_transpose2d, with v = (conv(x) + bias) * scale + shift:
+//   AfterActivation  (default): y = act(v) + residual
+//   BeforeActivation:           y = act(v + residual)
 // The first is STFAN's (`img_prd(...) + img_blur`, and a ResnetBlock's second conv with no
-// activation); the second is IFAN's ResnetBlock (`lrelu(x + stem(x))`).
+// activation); the second is IFAN's ResnetBlock (`lrelu(x + stem(x))`). scale and shift are a
+// per-sample, per-output-channel affine map (e.g. a normalisation or a conditioning folded
+// into the convolution); either may be undefined (1 and 0).
 struct Epilogue {
   enum class Residual : int { AfterActivation = 0, BeforeActivation = 1 };
   Activation activation = Activation::None;
   float negative_slope = 0.01f;  // LeakyReLU only
   Tensor residual;               // optional, shape of the output
   Residual residual_position = Residual::AfterActivation;
+  Tensor scale;                  // optional, (N, Cout)
+  Tensor shift;                  // optional, (N, Cout)
 
-  static Epilogue leaky_relu(float slope) { return {Activation::LeakyReLU, slope, {}, {}}; }
-  static Epilogue relu() { return {Activation::ReLU, 0.f, {}, {}}; }
+  static Epilogue leaky_relu(float slope) {
+    Epilogue e;
+    e.activation = Activation::LeakyReLU;
+    e.negative_slope = slope;
+    return e;
+  }
+  static Epilogue relu() {
+    Epilogue e;
+    e.activation = Activation::ReLU;
+    e.negative_slope = 0.f;
+    return e;
+  }
 };
-
-enum class PadMode : int { Zeros = 0, Replicate = 1, Reflect = 2 };
 
 // ---- convolutions ------------------------------------------------------------------------
 
@@ -49,6 +53,12 @@ enum class PadMode : int { Zeros = 0, Replicate = 1, Reflect = 2 };
 DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight,
                              const Tensor& bias = {}, Pair stride = 1, Pair padding = 0,
                              Pair dilation = 1, const Epilogue& epilogue = {});
+// The same with padding given per side (top, bottom, left, right), e.g. TensorFlow's 'same'
+// padding of a stride-2 convolution of an even size, (0, 1, 0, 1):
+// Hout = (H + top + bottom - dilation.h*(kh-1) - 1) / stride.h + 1.
+DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight,
+                             const Tensor& bias, Pair stride, Padding2d padding,
+                             Pair dilation = 1, const Epilogue& epilogue = {});
 
 // x (N, Cin, H, W), weight (Cin, Cout, kh, kw) as in PyTorch, bias (Cout) or undefined
 // -> (N, Cout, Hout, Wout),
@@ -57,6 +67,13 @@ DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x,
                                        const Tensor& weight, const Tensor& bias = {},
                                        Pair stride = 1, Pair padding = 0,
                                        Pair output_padding = 0, Pair dilation = 1,
+                                       const Epilogue& epilogue = {});
+// The same with the padding given per side as the crop of the full transposed-convolution
+// output (Keras Conv2DTranspose 'same' with stride 2 and a 5x5 kernel crops (1, 2, 1, 2)):
+// Hout = (H-1)*stride.h - top - bottom + dilation.h*(kh-1) + 1 (no output_padding).
+DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x,
+                                       const Tensor& weight, const Tensor& bias, Pair stride,
+                                       Padding2d padding, Pair dilation = 1,
                                        const Epilogue& epilogue = {});
 
 // Modulated deformable convolution (DCNv2), with the arguments and conventions of
