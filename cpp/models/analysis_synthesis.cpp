@@ -91,7 +91,9 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     return synthesis_(ctx_, x, k);
   }
 
-  void process(const ImageView& in, const MutableImageView& out) override { deblur(in, out); }
+  void process(const ImageView& in, const MutableImageView& out) override {
+    deblur(in, out, nullptr, {});
+  }
 
   Tensor estimate_kernel(const ImageView& image, MaxInputSize limit) override {
     int64_t top = 0, left = 0;

@@ -54,7 +54,7 @@ Tensor downsample(const Context& ctx, const Conv2d& c, const Tensor& x) {
 
 // Conv2DTranspose 5x5 stride 2 'same' + relu: the full (2n + 3) output cropped to [1, 2n + 1).
 Tensor upsample(const Context& ctx, const ConvTranspose2d& c, const Tensor& x) {
-  return conv_transpose2d(ctx, x, c.weight, c.bias, 2, Padding2d{1, 2, 1, 2}, 0, 1,
+  return conv_transpose2d(ctx, x, c.weight, c.bias, 2, Padding2d{1, 2, 1, 2}, 1,
                           Epilogue::relu());
 }
 
