@@ -45,12 +45,6 @@ struct Epilogue {
   }
 };
 
-<<<<<<< HEAD
-=======
-// Symmetric is numpy.pad's 'symmetric': a mirror that includes the edge ([b a | a b c ...]).
-enum class PadMode : int { Zeros = 0, Replicate = 1, Reflect = 2, Symmetric = 3 };
-
->>>>>>> wip-asops
 // ---- convolutions ------------------------------------------------------------------------
 
 // x (N, Cin, H, W), weight (Cout, Cin, kh, kw), bias (Cout) or undefined
