@@ -143,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # The same arguments (and attribute names) as deblurcore.convert.add_convert_arguments,
     # declared here so that the converter is only imported when this command runs.
-    c.add_argument("checkpoint", metavar="CHECKPOINT", nargs="+",
-                   help="official checkpoint (.pth, .pth.tar, .pytorch), or the Analysis-Synthesis pair "
-                        "analysis_weights.h5 synthesis_weights.h5 (either order)")
+    c.add_argument("checkpoint", metavar="CHECKPOINT",
+                   help="official checkpoint (.pth, .pth.tar, .pytorch), or the first file of the "
+                        "Analysis-Synthesis pair (analysis_weights.h5 synthesis_weights.h5, either order)")
+    c.add_argument("more_checkpoints", metavar="SECOND", nargs="*", help="the second .h5 file of the pair")
     c.add_argument("-o", "--output", metavar="OUT.safetensors", required=True, help="output weights file")
     c.add_argument("--arch", choices=ARCHITECTURES, help="architecture (default: detected from the parameter names)")
     c.add_argument("--variant", help="what the keys cannot tell: IFAN '16bit', ASPDC 'FT' or 'NF'")

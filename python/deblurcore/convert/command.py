@@ -18,10 +18,10 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     """Add the converter's arguments to ``parser`` (a parser or a sub-command parser)."""
     parser.add_argument(
         "checkpoint",
-        nargs="+",
-        help="official PyTorch checkpoint (.pth, .pth.tar, .pytorch; zip or legacy format), or the two "
-        "Keras files of the Analysis-Synthesis pair (analysis_weights.h5 synthesis_weights.h5, either order)",
+        help="official PyTorch checkpoint (.pth, .pth.tar, .pytorch; zip or legacy format), or the first "
+        "Keras file of the Analysis-Synthesis pair (analysis_weights.h5 synthesis_weights.h5, either order)",
     )
+    parser.add_argument("more_checkpoints", metavar="SECOND", nargs="*", help="the second .h5 file of the pair")
     parser.add_argument("-o", "--output", required=True, help="output .safetensors file")
     parser.add_argument(
         "--arch",
@@ -45,8 +45,9 @@ def run_convert(args: argparse.Namespace) -> int:
     from .converter import convert_checkpoint
 
     try:
+        more = list(getattr(args, "more_checkpoints", None) or [])
         summary = convert_checkpoint(
-            args.checkpoint, args.output, arch=args.arch, overwrite=args.force, variant=args.variant
+            [args.checkpoint, *more] if more else args.checkpoint, args.output, arch=args.arch, overwrite=args.force, variant=args.variant
         )
     except ConversionError as exc:
         print(f"error: {exc}", file=sys.stderr)
