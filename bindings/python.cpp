@@ -105,13 +105,17 @@ PadMode parse_pad_mode(const std::string& mode) {
   if (mode == "constant" || mode == "zeros") return PadMode::Zeros;
   if (mode == "replicate") return PadMode::Replicate;
   if (mode == "reflect") return PadMode::Reflect;
-  fail<ValueError>("mode must be 'constant', 'replicate' or 'reflect', got '", mode, "'");
+  if (mode == "symmetric") return PadMode::Symmetric;
+  fail<ValueError>("mode must be 'constant', 'replicate', 'reflect' or 'symmetric', got '", mode,
+                   "'");
 }
 
 }  // namespace
 
 void bind_models(py::module_& m);  // bindings/models.cpp
 void bind_mmcv_flat_reinterpret(py::module_& m);  // bindings/mmcv_flat_reinterpret.cpp
+void bind_analysis_synthesis(py::module_& m);  // bindings/analysis_synthesis.cpp
+void bind_analysis_synthesis_ops(py::module_& m);  // bindings/analysis_synthesis_ops.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deblurcore native core (use the deblurcore package, not this module)";
@@ -131,6 +135,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("cuda_available", [] { return cuda_available(); });
   bind_models(m);
   bind_mmcv_flat_reinterpret(m);
+  bind_analysis_synthesis(m);
+  bind_analysis_synthesis_ops(m);
   m.def("cpu_isa", [] { return std::string(isa_name(detect_isa())); });
   m.def("default_num_threads", [] { return Context().num_threads(); });
 

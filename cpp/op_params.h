@@ -127,4 +127,47 @@ struct MmcvFlatReinterpretParams {
   int64_t out_numel;  // C * height * width of out
 };
 
+// rfft2 / irfft2 over `planes` = N*C real planes (H, W); the spectrum of a plane is
+// (H, W/2+1) complex, interleaved.
+struct Fft2dParams {
+  int64_t planes, H, W;
+};
+
+// CrossCorrelationFFT (see ops.h): x (N, C, H, W) -> (N, pairs*(1+add_flips), window, window),
+// pairs = C(C+1)/2, window = 2*max_shift + 1.
+struct CrossCorrelationParams {
+  int64_t N, C, H, W;
+  int64_t max_shift, window, pairs;
+  bool add_flips;
+};
+
+// Per-plane standardisation of `planes` planes of `plane_size` floats.
+struct StandardizeParams {
+  int64_t planes, plane_size;
+  float eps;
+};
+
+// out[n, 0, i] = 0.2989 x[n, 0, i] + 0.5870 x[n, 1, i] + 0.1140 x[n, 2, i], i < HW.
+struct GrayscaleParams {
+  int64_t N, HW;
+};
+
+// x / (sum |x| + eps) over each of N samples of `sample_size` floats.
+struct NormalizeL1Params {
+  int64_t N, sample_size;
+  float eps;
+};
+
+// out (N, out_features) = act(x (N, in_features) . weight(out_features, in_features)^T + bias).
+struct LinearParams {
+  int64_t N, in_features, out_features;
+  Activation activation;  // None or ReLU
+};
+
+// out (N, C, height, width) = x (N, C, H, W)[:, :, top:top+height, left:left+width].
+struct CropParams {
+  int64_t N, C, H, W;
+  int64_t top, left, height, width;
+};
+
 }  // namespace deblurcore

@@ -23,18 +23,21 @@ void pad(const Context& ctx, const PadParams& p, const float* x, float* out) {
             std::fill(row, row + p.Wout, p.value);
             continue;
           }
-          sy = p.mode == PadMode::Replicate ? std::min(std::max<int64_t>(sy, 0), p.H - 1)
-                                            : (sy < 0 ? -sy : 2 * (p.H - 1) - sy);
+          sy = p.mode == PadMode::Replicate   ? std::min(std::max<int64_t>(sy, 0), p.H - 1)
+               : p.mode == PadMode::Symmetric ? (sy < 0 ? -sy - 1 : 2 * p.H - 1 - sy)
+                                              : (sy < 0 ? -sy : 2 * (p.H - 1) - sy);
         }
         const float* src = xc + sy * p.W;
         std::memcpy(row + p.left, src, size_t(p.W) * sizeof(float));
         for (int64_t i = 0; i < p.left; ++i)
           row[i] = p.mode == PadMode::Zeros ? p.value
                    : p.mode == PadMode::Replicate ? src[0]
+                   : p.mode == PadMode::Symmetric ? src[p.left - 1 - i]
                                                   : src[p.left - i];
         for (int64_t i = 0; i < p.right; ++i)
           row[p.left + p.W + i] = p.mode == PadMode::Zeros ? p.value
                                   : p.mode == PadMode::Replicate ? src[p.W - 1]
+                                  : p.mode == PadMode::Symmetric ? src[p.W - 1 - i]
                                                                  : src[p.W - 2 - i];
       }
     }

@@ -15,6 +15,7 @@ DBC_HD int64_t pad_source(int64_t o, int64_t before, int64_t size, PadMode mode)
   if (i >= 0 && i < size) return i;
   if (mode == PadMode::Replicate) return i < 0 ? 0 : size - 1;
   if (mode == PadMode::Reflect) return i < 0 ? -i : 2 * (size - 1) - i;
+  if (mode == PadMode::Symmetric) return i < 0 ? -i - 1 : 2 * size - 1 - i;
   return -1;
 }
 

@@ -42,16 +42,19 @@ float to_network(T v, ImageFormat::Range range);
 
 template <>
 float to_network(uint8_t v, ImageFormat::Range range) {
+  if (range == ImageFormat::Range::Byte) return float(v);
   return range == ImageFormat::Range::Unit ? float(v) / 255.0f
                                            : (float(v) - 127.5f) * (1.0f / 127.5f);
 }
 template <>
 float to_network(uint16_t v, ImageFormat::Range range) {
+  if (range == ImageFormat::Range::Byte) return float(v) * (255.0f / 65535.0f);
   return range == ImageFormat::Range::Unit ? float(v) / 65535.0f
                                            : (float(v) - 32767.5f) * (1.0f / 32767.5f);
 }
 template <>
 float to_network(float v, ImageFormat::Range range) {
+  if (range == ImageFormat::Range::Byte) return v * 255.0f;
   return range == ImageFormat::Range::Unit ? v : v * 2.0f - 1.0f;
 }
 
@@ -69,6 +72,22 @@ void fill_planes(const ImageView& img, int64_t stride, const ImageFormat& f, flo
         planes[dst_c * plane + y * Wp + x] = to_network<T>(row[sx * 3 + c], f.range);
       }
     }
+  }
+}
+
+// One sample of a 0..255 network output: clipped (NaN becomes 0), integers rounded half to
+// even as numpy's np.round of the official code.
+void write_byte_range(float v, PixelType type, char* row, int64_t i) {
+  v = v > 0.0f ? (v < 255.0f ? v : 255.0f) : 0.0f;
+  switch (type) {
+    case PixelType::U8:
+      reinterpret_cast<uint8_t*>(row)[i] = static_cast<uint8_t>(std::nearbyint(v));
+      break;
+    case PixelType::U16:
+      reinterpret_cast<uint16_t*>(row)[i] =
+          static_cast<uint16_t>(std::nearbyint(v * (65535.0f / 255.0f)));
+      break;
+    case PixelType::F32: reinterpret_cast<float*>(row)[i] = v / 255.0f; break;
   }
 }
 
@@ -109,6 +128,10 @@ void tensor_to_image(const Tensor& output, const ImageFormat& f, const MutableIm
       for (int c = 0; c < 3; ++c) {
         const int src_c = f.bgr ? 2 - c : c;
         float v = planes[src_c * plane + y * Wp + x];
+        if (f.range == ImageFormat::Range::Byte) {
+          write_byte_range(v, out.type, row, x * 3 + c);
+          continue;
+        }
         // NaN-safe clamp: a NaN becomes 0.
         if (symmetric) v = (std::min(std::max(v, -1.0f), 1.0f) + 1.0f) * 0.5f;
         v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;

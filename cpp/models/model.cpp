@@ -36,11 +36,12 @@ std::unique_ptr<Model> load_model(const std::string& weights_path, const Context
   if (arch == "stfan") return load_stfan(file, ctx);
   if (arch == "ifan") return load_ifan(file, ctx);
   if (arch == "aspdc") return load_aspdc(file, ctx);
+  if (arch == "analysis_synthesis") return load_analysis_synthesis(file, ctx);
   if (arch.empty())
     fail<ValueError>(weights_path, ": no 'architecture' in the metadata; convert the official "
                      "checkpoint with `deblurcore convert`");
   fail<ValueError>(weights_path, ": unknown architecture '", arch,
-                   "' (known: stfan, ifan, aspdc)");
+                   "' (known: stfan, ifan, aspdc, analysis_synthesis)");
 }
 
 }  // namespace deblurcore

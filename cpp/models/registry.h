@@ -16,5 +16,6 @@ namespace deblurcore {
 std::unique_ptr<Model> load_stfan(const SafetensorsFile& file, const Context& ctx);
 std::unique_ptr<Model> load_ifan(const SafetensorsFile& file, const Context& ctx);
 std::unique_ptr<Model> load_aspdc(const SafetensorsFile& file, const Context& ctx);
+std::unique_ptr<Model> load_analysis_synthesis(const SafetensorsFile& file, const Context& ctx);
 
 }  // namespace deblurcore

@@ -12,8 +12,9 @@ Tensor pad(const Context& ctx, const Tensor& x, std::array<int, 4> pads, PadMode
   static const char* names[4] = {"left", "right", "top", "bottom"};
   for (int i = 0; i < 4; ++i)
     check(pads[i] >= 0, op, ": pads must be non-negative, got ", names[i], "=", pads[i]);
-  check(mode == PadMode::Zeros || mode == PadMode::Replicate || mode == PadMode::Reflect, op,
-        ": unknown mode ", static_cast<int>(mode));
+  check(mode == PadMode::Zeros || mode == PadMode::Replicate || mode == PadMode::Reflect ||
+            mode == PadMode::Symmetric,
+        op, ": unknown mode ", static_cast<int>(mode));
   PadParams p{};
   p.N = x.size(0), p.C = x.size(1), p.H = x.size(2), p.W = x.size(3);
   p.left = pads[0], p.right = pads[1], p.top = pads[2], p.bottom = pads[3];
@@ -24,6 +25,11 @@ Tensor pad(const Context& ctx, const Tensor& x, std::array<int, 4> pads, PadMode
   if (mode == PadMode::Reflect)
     check(p.left < p.W && p.right < p.W && p.top < p.H && p.bottom < p.H, op,
           ": reflect padding must be smaller than the padded dimension: pads (left, right, "
+          "top, bottom) = (",
+          p.left, ", ", p.right, ", ", p.top, ", ", p.bottom, ") for x ", x.shape_str());
+  if (mode == PadMode::Symmetric)
+    check(p.left <= p.W && p.right <= p.W && p.top <= p.H && p.bottom <= p.H, op,
+          ": symmetric padding must not exceed the padded dimension: pads (left, right, "
           "top, bottom) = (",
           p.left, ", ", p.right, ", ", p.top, ", ", p.bottom, ") for x ", x.shape_str());
   Tensor out = ctx.empty({p.N, p.C, p.Hout, p.Wout});

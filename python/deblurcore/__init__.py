@@ -4,13 +4,13 @@ The numerical core is C++ (``deblurcore._core``); this package gives it a numpy 
 
 * :mod:`deblurcore.ops`: the ops (conv2d, fac, ...) on numpy arrays, named like
   ``torch.nn.functional``;
-* the models :class:`STFAN`, :class:`IFAN`, :class:`ASPDC` (and :func:`load_model` for any converted weights file);
+* the models :class:`STFAN`, :class:`IFAN`, :class:`ASPDC`, :class:`AnalysisSynthesis` (and :func:`load_model` for any converted weights file);
 * ``deblurcore convert`` / ``deblurcore deblur`` on the command line.
 """
 
 from . import _core, ops
 from ._version import __version__
-from .models import ASPDC, IFAN, STFAN, Model, load_model
+from .models import ASPDC, IFAN, STFAN, AnalysisSynthesis, Model, load_model
 
 
 def cuda_available() -> bool:
@@ -38,5 +38,5 @@ def get_cmake_dir() -> str:
     return path
 
 
-__all__ = ["__version__", "ops", "Model", "STFAN", "IFAN", "ASPDC", "load_model", "cuda_available", "cpu_isa",
+__all__ = ["__version__", "ops", "Model", "STFAN", "IFAN", "ASPDC", "AnalysisSynthesis", "load_model", "cuda_available", "cpu_isa",
            "get_cmake_dir"]

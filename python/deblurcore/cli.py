@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 PROG = "deblurcore"
-ARCHITECTURES = ("stfan", "ifan", "aspdc")
-_CLASS_NAMES = {"stfan": "STFAN", "ifan": "IFAN", "aspdc": "ASPDC"}
+ARCHITECTURES = ("stfan", "ifan", "aspdc", "analysis_synthesis")
+_CLASS_NAMES = {"stfan": "STFAN", "ifan": "IFAN", "aspdc": "ASPDC", "analysis_synthesis": "AnalysisSynthesis"}
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
@@ -144,6 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
         "which are processed here); default: never",
     )
     d.add_argument(
+        "--kernel-out",
+        metavar="DIR",
+        help="Analysis-Synthesis: write each estimated blur kernel as a PNG (scaled to its "
+        "maximum for viewing) into DIR, named after the frame",
+    )
+    d.add_argument(
+        "--max-input-size",
+        type=_positive_int,
+        nargs="+",
+        metavar="N",
+        help="Analysis-Synthesis: the official -amis limit on the kernel-estimation crop, "
+        "S or H W (default: none)",
+    )
+    d.add_argument(
         "--fps",
         type=_positive_fraction,
         metavar="RATE",
@@ -177,7 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     # The same arguments (and attribute names) as deblurcore.convert.add_convert_arguments,
     # declared here so that the converter is only imported when this command runs.
     c.add_argument(
-        "checkpoint", metavar="CHECKPOINT", help="official checkpoint (.pth, .pth.tar, .pytorch)"
+        "checkpoint",
+        metavar="CHECKPOINT",
+        help="official checkpoint (.pth, .pth.tar, .pytorch), or the first file of the "
+        "Analysis-Synthesis pair (analysis_weights.h5 synthesis_weights.h5, either order)",
+    )
+    c.add_argument(
+        "more_checkpoints", metavar="SECOND", nargs="*", help="the second .h5 file of the pair"
     )
     c.add_argument(
         "-o", "--output", metavar="OUT.safetensors", required=True, help="output weights file"
@@ -275,6 +295,43 @@ def _load_model(args, weights: Path, meta: dict):
     return model
 
 
+class _KernelOptions:
+    """--kernel-out / --max-input-size of the Analysis-Synthesis pair: a callable in place of
+    the model that estimates the kernel, writes it as a PNG and restores the image with it."""
+
+    def __init__(self, args, model) -> None:
+        self.out = Path(args.kernel_out) if getattr(args, "kernel_out", None) else None
+        mis = getattr(args, "max_input_size", None)
+        if mis is not None and len(mis) > 2:
+            raise UsageError("--max-input-size takes S or H W")
+        self.max_input_size = None if mis is None else (mis[0], mis[-1])
+        self.name = "frame"
+        if (self.out or mis) and not hasattr(model, "estimate_kernel"):
+            raise UsageError(f"--kernel-out / --max-input-size need an Analysis-Synthesis model, not "
+                             f"{getattr(model, 'architecture', 'this model')}")
+        if self.out is not None:
+            if self.out.exists() and not self.out.is_dir():
+                raise UsageError(f"--kernel-out {self.out} is not a folder")
+            self.out.mkdir(parents=True, exist_ok=True)
+
+    def wrap(self, model):
+        if self.out is None and self.max_input_size is None:
+            return model
+
+        def run(image: np.ndarray) -> np.ndarray:
+            kernel = model.estimate_kernel(image, max_input_size=self.max_input_size)
+            if self.out is not None:
+                from . import media
+
+                peak = float(kernel.max())
+                view = np.rint(kernel / peak * 255.0) if peak > 0 else np.zeros_like(kernel)
+                gray = view.astype(np.uint8)
+                media.write_image(self.out / (Path(self.name).stem + ".png"), np.stack([gray] * 3, -1))
+            return model(image, kernel=kernel)
+
+        return run
+
+
 class _Runner:
     """Calls the model on one frame, in the frame's own dtype when the model takes it.
 
@@ -368,7 +425,8 @@ def cmd_deblur(args) -> int:
                 f"--reset-every has no effect: {getattr(model, 'architecture', 'this model')} "
                 "restores every frame independently"
             )
-        runner = _Runner(model)
+        kernels = _KernelOptions(args, model)
+        runner = _Runner(kernels.wrap(model))
         sink = media.open_sink(
             out,
             source,
@@ -394,6 +452,7 @@ def cmd_deblur(args) -> int:
                             f"{size[1]}×{size[0]}; {model.architecture} needs frames of one size"
                         )
                 size = shape
+                kernels.name = frame.name
                 restored = runner(frame.image)
                 if args.side_by_side:
                     restored = np.concatenate([frame.image, restored], axis=1)

@@ -50,7 +50,7 @@ class Model:
 
     @property
     def architecture(self) -> str:
-        """'stfan', 'ifan' or 'aspdc'."""
+        """'stfan', 'ifan', 'aspdc' or 'analysis_synthesis'."""
         return self._core.architecture
 
     @property
@@ -181,15 +181,93 @@ class IFAN(Model):
         return _core.ifan_process_dual(self._core, image, right, left)
 
 
+def _max_input_size(value) -> tuple[int, int]:
+    """The official ``-amis``: None (no limit), an int s (s x s) or (height, width)."""
+    if value is None:
+        return 0, 0
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        h = w = int(value)
+    else:
+        try:
+            h, w = (int(v) for v in value)
+        except (TypeError, ValueError):
+            raise TypeError(f"max_input_size must be None, an int or (height, width), got {value!r}") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"max_input_size must be positive, got {value!r}")
+    return h, w
+
+
+class AnalysisSynthesis(Model):
+    """Kaufman & Fattal's Analysis-Synthesis pair (CVPR 2020): blind single-image deblurring.
+
+    ``model(image)`` restores an RGB image (uint8 0..255 or float32 0..1; same shape and dtype
+    back). As the official code does, the image (in 0..255) is padded to multiples of 16 by
+    mirroring (numpy 'symmetric'); the analysis network estimates an 85x85 blur kernel on the
+    centre crop of the padded image to the nearest "known valid shape"; the synthesis network
+    restores the whole padded image guided by that kernel; the padding is removed and the
+    result clipped to [0, 255] (integers rounded half to even).
+
+    ``max_input_size`` is the official ``-amis`` option (an int or (height, width)): only known
+    shapes with h * w within it are used for the analysis crop. Images whose padded size fits
+    no known shape (under about 240 px) are analysed whole: this fallback is not official (the
+    official code fails) and needs at least 193 px per side. With ``kernel=`` the analysis is
+    skipped, so any image of at least 8x8 works.
+    """
+
+    architecture_name = "analysis_synthesis"
+    min_size = 8
+    kernel_size = 85
+
+    def estimate_kernel(self, image: np.ndarray, max_input_size=None) -> np.ndarray:
+        """The estimated blur kernel: (85, 85) float32, non-negative, summing to 1."""
+        image = self._check_image(image)
+        mh, mw = _max_input_size(max_input_size)
+        return np.ascontiguousarray(_core.as_estimate_kernel(self._core, image, mh, mw))
+
+    def __call__(self, image: np.ndarray, kernel: Optional[np.ndarray] = None,
+                 max_input_size=None) -> np.ndarray:
+        """Restore one image; with ``kernel`` ((85, 85)) the synthesis uses it as the blur."""
+        image = self._check_image(image)
+        mh, mw = _max_input_size(max_input_size)
+        if kernel is not None:
+            if kernel is not None and not isinstance(kernel, np.ndarray):
+                raise TypeError(f"kernel must be a numpy.ndarray (85, 85), got {type(kernel).__name__}")
+            if kernel.shape not in ((85, 85), (1, 85, 85)):
+                raise ValueError(f"kernel must have shape (85, 85), got {kernel.shape}")
+            if not np.all(np.isfinite(kernel)):
+                raise ValueError("kernel contains NaN or Inf values")
+            kernel = np.ascontiguousarray(kernel, dtype=np.float32)
+            if mh:
+                raise ValueError("max_input_size concerns the kernel estimation; it has no effect with kernel=")
+        return _core.as_deblur(self._core, image, kernel, mh, mw)
+
+    @staticmethod
+    def analysis_crop(padded_height: int, padded_width: int, max_input_size=None) -> tuple:
+        """(top, left, height, width, official) of the analysis crop of a padded image."""
+        mh, mw = _max_input_size(max_input_size)
+        return tuple(_core.as_analysis_crop(int(padded_height), int(padded_width), mh, mw))
+
+    def analysis(self, rgb: np.ndarray) -> np.ndarray:
+        """The analysis network on a (1, 3, H, W) float32 RGB tensor in 0..255 -> (1, 85, 85)."""
+        return _core.as_analysis(self._core, np.ascontiguousarray(rgb, dtype=np.float32))
+
+    def synthesis(self, rgb: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """The synthesis network: (1, 3, H, W) in 0..255 (multiples of 16), kernel (1, 85, 85)
+        -> its raw (unclipped) output (1, 3, H, W)."""
+        return _core.as_synthesis(self._core, np.ascontiguousarray(rgb, dtype=np.float32),
+                                  np.ascontiguousarray(kernel, dtype=np.float32))
+
+
 #: Architecture name -> class, used by load_model.
-MODEL_CLASSES = {"stfan": STFAN, "ifan": IFAN, "aspdc": ASPDC}
+MODEL_CLASSES = {"stfan": STFAN, "ifan": IFAN, "aspdc": ASPDC, "analysis_synthesis": AnalysisSynthesis}
 
 
 def load_model(weights_path: PathLike, device: str = "cpu",
                num_threads: Optional[int] = None) -> Model:
     """Load the model named by the weights' ``architecture`` metadata.
 
-    Returns an instance of the matching class (:class:`STFAN`, :class:`IFAN` or :class:`ASPDC`).
+    Returns an instance of the matching class (:class:`STFAN`, :class:`IFAN`, :class:`ASPDC` or
+    :class:`AnalysisSynthesis`).
     """
     path = _existing_path(weights_path)
     core_model = _core.load_model(path, device, as_threads(num_threads))

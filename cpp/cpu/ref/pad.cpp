@@ -22,6 +22,7 @@ int64_t pad_source(int64_t o, int64_t before, int64_t size, PadMode mode) {
     case PadMode::Zeros: return -1;
     case PadMode::Replicate: return clamp_index(i, size);
     case PadMode::Reflect: return i < 0 ? -i : 2 * (size - 1) - i;
+    case PadMode::Symmetric: return i < 0 ? -i - 1 : 2 * size - 1 - i;
   }
   return -1;
 }

@@ -24,6 +24,7 @@
 #pragma once
 
 #include "deblurcore/allocator.h"
+#include "deblurcore/analysis_synthesis.h"
 #include "deblurcore/context.h"
 #include "deblurcore/device.h"
 #include "deblurcore/error.h"

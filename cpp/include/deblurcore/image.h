@@ -41,8 +41,11 @@ struct ImageFormat {
   //   Divide:       v / M (true float division: bit-identical to the official float64 path)
   //   SymmetricUnit: (v - M/2) * (1 / (M/2)), the [-1, 1] range of ASPDC (albumentations'
   //                  Normalize(0.5, 0.5) multiplies by the reciprocal).
-  // Float input in [0, 1] is mapped the same way: v, or 2v - 1.
-  enum class Range : int { Unit = 0, SymmetricUnit = 1 } range = Range::Unit;
+  //   Byte:         v * (255 / M), the 0..255 values of the Analysis-Synthesis pair (uint8
+  //                  exactly v); the output is clipped to [0, 255] and integers are rounded
+  //                  half to even (numpy's round), floats divided by 255.
+  // Float input in [0, 1] is mapped the same way: v, 2v - 1, or 255 v.
+  enum class Range : int { Unit = 0, SymmetricUnit = 1, Byte = 2 } range = Range::Unit;
   // The network's H and W must be multiples of this; other sizes are padded (replicate) at
   // the bottom and right and the output is cropped back.
   int size_multiple = 1;

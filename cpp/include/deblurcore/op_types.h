@@ -25,6 +25,7 @@ struct Padding2d {
 
 enum class Activation : int { None = 0, ReLU = 1, LeakyReLU = 2 };
 
-enum class PadMode : int { Zeros = 0, Replicate = 1, Reflect = 2 };
+// Symmetric is numpy.pad's 'symmetric': a mirror that includes the edge ([b a | a b c ...]).
+enum class PadMode : int { Zeros = 0, Replicate = 1, Reflect = 2, Symmetric = 3 };
 
 }  // namespace deblurcore

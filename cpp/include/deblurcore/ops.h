@@ -182,9 +182,56 @@ DEBLURCORE_API Tensor softmax(const Context& ctx, const Tensor& x, int dim = 1);
 // tensors (N, Ci, H, W) -> (N, sum Ci, H, W); dim must be 1.
 DEBLURCORE_API Tensor concat(const Context& ctx, const std::vector<Tensor>& tensors, int dim = 1);
 // x (N, C, H, W), pads {left, right, top, bottom} (>= 0) -> (N, C, H+top+bottom, W+left+right).
-// Reflect needs each pad < the size it reflects along, as in PyTorch.
+// Reflect needs each pad < the size it reflects along, as in PyTorch; Symmetric each pad <=
+// the size it mirrors along.
 DEBLURCORE_API Tensor pad(const Context& ctx, const Tensor& x, std::array<int, 4> pads,
                           PadMode mode = PadMode::Zeros, float value = 0.f);
+
+// ---- Fourier transforms and the ops of the Analysis-Synthesis networks --------------------
+// Complex values are interleaved (re, im) in a trailing dimension of size 2.
+
+// x (N, C, H, W) -> (N, C, H, W/2+1, 2): numpy.fft.rfft2 over the last two axes
+// (unnormalised), any H, W >= 1.
+DEBLURCORE_API Tensor rfft2(const Context& ctx, const Tensor& x);
+
+// X (N, C, H, width/2+1, 2) -> (N, C, H, width): numpy.fft.irfft2(X, s=(H, width)),
+// normalised by 1/(H*width). As numpy, the imaginary parts of the columns that must be real
+// (column 0, and column width/2 when width is even) are ignored.
+DEBLURCORE_API Tensor irfft2(const Context& ctx, const Tensor& X, int64_t width);
+
+// The CrossCorrelationFFT layer of Kaufman & Fattal: x (N, C, h, w) ->
+// (N, P*(1 + add_flips), 2m+1, 2m+1), P = C(C+1)/2, m = max_shift >= 0.
+// Each channel is standardised on its own, a = (x - mean) / (sigma * sqrt(h*w)) with the
+// population sigma (accumulated in double); sigma < 1e-9 makes the channel exactly 0.
+// Pair (i, j), i <= j, i-major, is channel i*C - i*(i-1)/2 + (j - i) and holds the centred
+// window of the circular correlation at the exact size (h, w):
+//   out[r, c] = sum_{y,x} a_i[(y + r - m) mod h, (x + c - m) mod w] * a_j[y, x].
+// With add_flips, channel P + p holds pair p's window reversed along both axes. (The formula
+// wraps when h or w < 2m+1; the official layer needs h, w >= m+1.)
+DEBLURCORE_API Tensor cross_correlation(const Context& ctx, const Tensor& x, int max_shift,
+                                        bool add_flips = true);
+
+// Keras Standardize(axes=[1,2]): x (N, C, H, W), per (n, c) plane
+// (x - mean) / sqrt(var + eps) with the population variance (accumulated in double); eps >= 0.
+DEBLURCORE_API Tensor standardize(const Context& ctx, const Tensor& x, float eps = 1e-7f);
+
+// tf.image.rgb_to_grayscale on float data: x (N, 3, H, W) -> (N, 1, H, W)
+//   = 0.2989 R + 0.5870 G + 0.1140 B (float32 products, summed left to right).
+DEBLURCORE_API Tensor rgb_to_grayscale(const Context& ctx, const Tensor& x);
+
+// Normalization(ord=1) of the Analysis network: x (N, ...) -> x / (sum |x| + eps), the sum
+// running over all elements of sample n (accumulated in double); eps >= 0.
+DEBLURCORE_API Tensor normalize_l1(const Context& ctx, const Tensor& x, float eps = 1e-7f);
+
+// torch.nn.functional.linear: x (N, in), weight (out, in), bias (out) or undefined ->
+// (N, out), then `activation` (None or ReLU).
+DEBLURCORE_API Tensor linear(const Context& ctx, const Tensor& x, const Tensor& weight,
+                             const Tensor& bias = {}, Activation activation = Activation::None);
+
+// x (N, C, H, W) -> x[:, :, top:top+height, left:left+width] (N, C, height, width); the window
+// must lie inside x.
+DEBLURCORE_API Tensor crop(const Context& ctx, const Tensor& x, int64_t top, int64_t left,
+                           int64_t height, int64_t width);
 
 }  // namespace deblurcore
 

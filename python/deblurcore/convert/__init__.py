@@ -1,5 +1,8 @@
 """Torch-free conversion of official STFAN / IFAN / ASPDC checkpoints to safetensors.
 
+The Analysis-Synthesis pair (Keras .h5 files, read with h5py) is converted by
+:mod:`.keras_h5` with the layer tables of :mod:`.analysis_synthesis` (key scheme there).
+
 The converter reads ``torch.save`` files (zip format, and the legacy format of PyTorch
 0.4–1.5) with a restricted unpickler that never imports torch and never runs code from
 the file, unwraps the state dict, detects the architecture and variant, checks every key
@@ -35,7 +38,9 @@ from .architectures import ARCHITECTURES, Architecture, Variant, check_shapes, g
 from .command import add_convert_arguments, build_parser, main_convert, run_convert
 from .converter import (
     FORMAT_VERSION,
+    KERAS_ARCHITECTURE,
     convert_checkpoint,
+    convert_keras_pair,
     detect_architecture,
     read_checkpoint_tensors,
 )
@@ -48,6 +53,8 @@ __all__ = [
     "Architecture",
     "ConversionError",
     "FORMAT_VERSION",
+    "KERAS_ARCHITECTURE",
+    "convert_keras_pair",
     "LoadedCheckpoint",
     "Variant",
     "add_convert_arguments",

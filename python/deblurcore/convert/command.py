@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .architectures import ARCHITECTURES
+from .converter import KERAS_ARCHITECTURE
 from .errors import ConversionError
 
 EXIT_OK = 0
@@ -17,12 +18,14 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     """Add the converter's arguments to ``parser`` (a parser or a sub-command parser)."""
     parser.add_argument(
         "checkpoint",
-        help="official PyTorch checkpoint (.pth, .pth.tar, .pytorch; zip or legacy format)",
+        help="official PyTorch checkpoint (.pth, .pth.tar, .pytorch; zip or legacy format), or the first "
+        "Keras file of the Analysis-Synthesis pair (analysis_weights.h5 synthesis_weights.h5, either order)",
     )
+    parser.add_argument("more_checkpoints", metavar="SECOND", nargs="*", help="the second .h5 file of the pair")
     parser.add_argument("-o", "--output", required=True, help="output .safetensors file")
     parser.add_argument(
         "--arch",
-        choices=list(ARCHITECTURES),
+        choices=[*ARCHITECTURES, KERAS_ARCHITECTURE],
         default=None,
         help="network architecture (default: detected from the parameter names)",
     )
@@ -44,14 +47,15 @@ def run_convert(args: argparse.Namespace) -> int:
     from .converter import convert_checkpoint
 
     try:
+        more = list(getattr(args, "more_checkpoints", None) or [])
         summary = convert_checkpoint(
-            args.checkpoint, args.output, arch=args.arch, overwrite=args.force, variant=args.variant
+            [args.checkpoint, *more] if more else args.checkpoint, args.output, arch=args.arch, overwrite=args.force, variant=args.variant
         )
     except ConversionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except ImportError as exc:
-        print(f"error: {exc} (the converter needs the 'safetensors' package)", file=sys.stderr)
+        print(f"error: {exc} (the converter needs the 'safetensors' package, and 'h5py' for Keras .h5 files)", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
         print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
@@ -73,9 +77,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description=(
-            "Convert an official STFAN / IFAN / ASPDC PyTorch checkpoint to a validated float32 "
-            "safetensors file for deblurcore. The checkpoint is parsed without PyTorch and "
-            "nothing in it is executed."
+            "Convert an official STFAN / IFAN / ASPDC PyTorch checkpoint, or the Analysis-Synthesis "
+            "pair of Keras .h5 files, to a validated float32 safetensors file for deblurcore. The "
+            "files are parsed without PyTorch / TensorFlow and nothing in them is executed."
         ),
     )
     return add_convert_arguments(parser)

@@ -21,6 +21,9 @@ from .torch_pickle import LoadedCheckpoint, load_torch_checkpoint_bytes
 #: refuse a file whose ``format_version`` they do not know.
 FORMAT_VERSION = "1"
 
+#: The Keras-file architecture (not in ARCHITECTURES, whose entries describe torch state dicts).
+KERAS_ARCHITECTURE = "analysis_synthesis"
+
 # Generic containers some re-saved checkpoints use around the state dict.
 _GENERIC_PAYLOAD_KEYS = ("state_dict", "model_state_dict", "model", "network", "net")
 # Payload keys of training-only networks that must not be mistaken for a deblurring model.
@@ -286,37 +289,7 @@ def read_checkpoint_tensors(
     }
 
 
-def convert_checkpoint(
-    src: str | os.PathLike,
-    dst: str | os.PathLike,
-    arch: str | None = None,
-    overwrite: bool = False,
-    variant: str | None = None,
-) -> dict[str, Any]:
-    """Convert an official STFAN / IFAN / ASPDC checkpoint to a deblurcore safetensors file.
-
-    Args:
-        src: the ``torch.save`` file (zip or legacy format); it is parsed without torch and
-            without executing anything from it.
-        dst: output ``.safetensors`` path. Its folder must exist.
-        arch: ``'stfan'``, ``'ifan'`` or ``'aspdc'``; ``None`` detects it from the keys.
-        overwrite: replace an existing ``dst`` (otherwise that is an error).
-        variant: what the keys cannot tell (IFAN ``'16bit'``, ASPDC ``'FT'``/``'NF'``), or a
-            variant name to confirm (it must then match the detected one).
-
-    Returns:
-        A summary dict: ``output``, ``architecture``, ``variant``, ``num_tensors``,
-        ``num_params``, ``metadata``, ``dropped_keys``, ``dropped_fields``, ``notes``.
-
-    Raises:
-        ConversionError: unreadable/corrupt/malicious file, unknown or mismatched
-            architecture, missing/unexpected/mis-shaped keys, existing output. No output
-            file is created or modified in that case.
-    """
-    from safetensors.numpy import save_file  # imported here so reading works without it
-
-    src_path = Path(src)
-    dst_path = Path(dst)
+def _check_destination(sources: list[Path], dst_path: Path, overwrite: bool) -> None:
     if dst_path.is_dir():
         raise ConversionError(f"output {dst_path} is a directory; give a file name")
     if not dst_path.parent.is_dir():
@@ -325,15 +298,20 @@ def convert_checkpoint(
         raise ConversionError(
             f"output {dst_path} already exists (use --force / overwrite=True to replace it)"
         )
-    if src_path.exists() and dst_path.exists() and os.path.samefile(src_path, dst_path):
-        raise ConversionError("output must not be the input checkpoint")
+    for src_path in sources:
+        if src_path.exists() and dst_path.exists() and os.path.samefile(src_path, dst_path):
+            raise ConversionError("output must not be the input checkpoint")
 
-    result = read_checkpoint_tensors(src_path, arch=arch, variant=variant)
+
+def _write_atomically(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str], dst_path: Path,
+                      overwrite: bool) -> None:
+    """Write the safetensors file under a temporary name, then rename it into place."""
+    from safetensors.numpy import save_file  # imported here so reading works without it
 
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst_path.name}.", suffix=".tmp", dir=dst_path.parent)
     os.close(fd)
     try:
-        save_file(result["tensors"], tmp_name, metadata=result["metadata"])
+        save_file(dict(tensors), tmp_name, metadata=dict(metadata))
         # mkstemp creates the file private (0600); give it the permissions a plain open() would.
         umask = os.umask(0)
         os.umask(umask)
@@ -347,6 +325,87 @@ def convert_checkpoint(
         except FileNotFoundError:
             pass
         raise
+
+
+def _is_keras_source(src: Any) -> bool:
+    from .keras_h5 import is_hdf5
+
+    if isinstance(src, (list, tuple)):
+        return len(src) != 1 or is_hdf5(src[0])
+    return is_hdf5(src)
+
+
+def convert_keras_pair(
+    sources: "list[str | os.PathLike]", dst: str | os.PathLike, overwrite: bool = False
+) -> dict[str, Any]:
+    """Convert the official Analysis-Synthesis Keras files (``analysis_weights.h5`` and
+    ``synthesis_weights.h5``, either order) into one safetensors file. See
+    :mod:`deblurcore.convert.keras_h5`. Raises ConversionError as convert_checkpoint."""
+    from .keras_h5 import read_analysis_synthesis
+
+    src_paths = [Path(p) for p in sources]
+    dst_path = Path(dst)
+    _check_destination(src_paths, dst_path, overwrite)
+    result = read_analysis_synthesis(src_paths)
+    _write_atomically(result["tensors"], result["metadata"], dst_path, overwrite)
+    return {
+        "output": str(dst_path),
+        "architecture": result["architecture"],
+        "variant": result["variant"],
+        "num_tensors": len(result["tensors"]),
+        "num_params": result["num_params"],
+        "metadata": result["metadata"],
+        "dropped_keys": [],
+        "dropped_fields": [],
+        "notes": result["notes"],
+    }
+
+
+def convert_checkpoint(
+    src: "str | os.PathLike | list[str | os.PathLike]",
+    dst: str | os.PathLike,
+    arch: str | None = None,
+    overwrite: bool = False,
+    variant: str | None = None,
+) -> dict[str, Any]:
+    """Convert an official STFAN / IFAN / ASPDC checkpoint (or the Analysis-Synthesis pair of
+    Keras ``.h5`` files) to a deblurcore safetensors file.
+
+    Args:
+        src: the ``torch.save`` file (zip or legacy format); it is parsed without torch and
+            without executing anything from it. For the Analysis-Synthesis pair: a list of the
+            two Keras HDF5 files (either order).
+        dst: output ``.safetensors`` path. Its folder must exist.
+        arch: ``'stfan'``, ``'ifan'``, ``'aspdc'`` or ``'analysis_synthesis'``; ``None``
+            detects it (HDF5 input is the Analysis-Synthesis pair).
+        overwrite: replace an existing ``dst`` (otherwise that is an error).
+        variant: what the keys cannot tell (IFAN ``'16bit'``, ASPDC ``'FT'``/``'NF'``), or a
+            variant name to confirm (it must then match the detected one).
+
+    Returns:
+        A summary dict: ``output``, ``architecture``, ``variant``, ``num_tensors``,
+        ``num_params``, ``metadata``, ``dropped_keys``, ``dropped_fields``, ``notes``.
+
+    Raises:
+        ConversionError: unreadable/corrupt/malicious file, unknown or mismatched
+            architecture, missing/unexpected/mis-shaped keys, existing output. No output
+            file is created or modified in that case.
+    """
+    keras = arch == KERAS_ARCHITECTURE or (arch is None and _is_keras_source(src))
+    if keras:
+        if variant is not None:
+            raise ConversionError("--variant does not apply to the Analysis-Synthesis pair")
+        sources = list(src) if isinstance(src, (list, tuple)) else [src]
+        return convert_keras_pair(sources, dst, overwrite)
+    if isinstance(src, (list, tuple)):
+        if len(src) != 1:
+            raise ConversionError(f"a PyTorch checkpoint is one file, got {len(src)} files")
+        src = src[0]
+    src_path = Path(src)
+    dst_path = Path(dst)
+    _check_destination([src_path], dst_path, overwrite)
+    result = read_checkpoint_tensors(src_path, arch=arch, variant=variant)
+    _write_atomically(result["tensors"], result["metadata"], dst_path, overwrite)
     return {
         "output": str(dst_path),
         "architecture": result["architecture"],

@@ -1,0 +1,14 @@
+// Without CUDA this entry point throws, like every other one in cpp/cuda/stub/
+#include "backends.h"
+#include "deblurcore/error.h"
+
+namespace deblurcore {
+namespace cuda {
+
+void rgb_to_grayscale(const Context&, const GrayscaleParams&, const float*, float*) {
+  fail<RuntimeError>("deblurcore was built without CUDA; rebuild with -DDEBLURCORE_CUDA=ON "
+                     "(or AUTO with nvcc on PATH) to use device 'cuda'");
+}
+
+}  // namespace cuda
+}  // namespace deblurcore
