@@ -334,3 +334,56 @@ def test_ops_chain_on_cuda_stays_consistent():
         y_gpu, y_cpu = (y_gpu / s).astype(np.float32), (y_cpu / s).astype(np.float32)
     # Four layers of k = 72 sums, each within ~1e-6 relative: 1e-4 of the O(1) values.
     np.testing.assert_allclose(y_gpu, y_cpu, rtol=0, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fourier and Analysis-Synthesis ops. Tolerances: cuFFT and our CPU FFT both have an error of
+# O(log n) * 6e-8 relative to the norm of the output, so rfft2/irfft2 compare relative L2
+# norms to 2e-6; cross_correlation values lie in [-1, 1] (unit-norm channels): 5e-6 absolute.
+# standardize / normalize_l1 sum in double on both sides: 1e-6 relative. linear sums in
+# float32 with fmaf: SUM_RTOL * S. rgb_to_grayscale (no FMA), crop and pad: bit-exact.
+
+def _rel_l2(a, b):
+    return np.linalg.norm(a.astype(np.float64) - b) / max(np.linalg.norm(b.astype(np.float64)), 1e-30)
+
+
+@needs_cuda
+@pytest.mark.parametrize("H,W", [(1, 1), (7, 13), (16, 25), (37, 74), (64, 63)])
+def test_cuda_rfft2_irfft2(H, W):
+    x = _randn(_rng("fft", H, W), (2, 3, H, W))
+    X = ops.rfft2(x, device="cuda")
+    Xr = ops.rfft2(x, reference=True)
+    assert _rel_l2(X, Xr) <= 2e-6
+    assert _rel_l2(ops.irfft2(Xr, W, device="cuda"), ops.irfft2(Xr, W, reference=True)) <= 2e-6
+
+
+@needs_cuda
+@pytest.mark.parametrize("shape,m", [((1, 3, 16, 20), 4), ((2, 4, 9, 11), 5), ((1, 32, 12, 14), 3)])
+def test_cuda_cross_correlation(shape, m):
+    x = _randn(_rng("cc", shape, m), shape)
+    x[0, 1] = 2.0  # a constant channel
+    got = ops.cross_correlation(x, m, device="cuda")
+    ref = ops.cross_correlation(x, m, reference=True)
+    assert np.abs(got - ref).max() <= 5e-6
+
+
+@needs_cuda
+def test_cuda_small_analysis_synthesis_ops():
+    rng = _rng("as-small")
+    x = (rng.random((2, 3, 9, 13)) * 255).astype(np.float32)
+    for fn in (lambda **k: ops.standardize(x, **k), lambda **k: ops.normalize_l1(x, **k)):
+        ref = fn(reference=True)
+        assert np.abs(fn(device="cuda") - ref).max() <= 1e-6 * np.abs(ref).max()
+    _assert_bitwise(ops.rgb_to_grayscale(x, device="cuda"), ops.rgb_to_grayscale(x, reference=True),
+                    "rgb_to_grayscale")
+    _assert_bitwise(ops.crop(x, 1, 2, 5, 7, device="cuda"), x[:, :, 1:6, 2:9], "crop")
+    _assert_bitwise(ops.pad(x, (3, 5, 2, 9), "symmetric", device="cuda"),
+                    ops.pad(x, (3, 5, 2, 9), "symmetric", reference=True), "pad symmetric")
+    v = _randn(rng, (2, 7225))
+    w = _randn(rng, (128, 7225))
+    b = _randn(rng, (128,))
+    scale = np.abs(v).astype(np.float64) @ np.abs(w).astype(np.float64).T + np.abs(b)
+    for act in (None, "relu"):
+        _assert_sum_close(ops.linear(v, w, b, activation=act, device="cuda"),
+                          ops.linear(v, w, b, activation=act, reference=True), scale,
+                          f"linear {act}", rtol=3e-5)

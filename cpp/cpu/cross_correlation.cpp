@@ -62,7 +62,10 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
   std::vector<int64_t> src_row(static_cast<size_t>(R)), src_col(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) src_row[size_t(r)] = wrap(r - m, H), src_col[size_t(r)] = wrap(r - m, W);
 
-  std::vector<float> spectra(size_t(2 * C * HWc));  // channel c: re at 2c*HWc, im after it
+  // Channel c's spectrum: re at 2c*HWc, im after it. From the context's allocator, so a
+  // caching allocator hands the same block back on every call (no fresh pages to clear).
+  Tensor spectra_t = ctx.empty({2 * C * HWc});
+  float* const spectra = spectra_t.data();
   for (int64_t n = 0; n < p.N; ++n) {
 #pragma omp parallel num_threads(ctx.num_threads())
     {
@@ -70,7 +73,7 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
 #pragma omp for schedule(dynamic)
       for (int64_t c = 0; c < C; ++c) {
         standardize_channel(x + (n * C + c) * HW, HW, work.data());
-        float* re = spectra.data() + 2 * c * HWc;
+        float* re = spectra + 2 * c * HWc;
         plan.forward(work.data(), re, re + HWc, work.data() + HW);
       }
     }
@@ -89,16 +92,16 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
       float* qi = qr + Wc * R;
 #pragma omp for schedule(dynamic)
       for (int64_t pair = 0; pair < p.pairs; ++pair) {
-        const float* ar = spectra.data() + 2 * pairs[size_t(pair)].first * HWc;
+        const float* ar = spectra + 2 * pairs[size_t(pair)].first * HWc;
         const float* ai = ar + HWc;
-        const float* br = spectra.data() + 2 * pairs[size_t(pair)].second * HWc;
+        const float* br = spectra + 2 * pairs[size_t(pair)].second * HWc;
         const float* bi = br + HWc;
         for (int64_t c0 = 0; c0 < Wc; c0 += B) {
           const int64_t nb = std::min(B, Wc - c0);
           for (int64_t y = 0; y < H; ++y) {
-            const float *xr = ar + y * Wc + c0, *xi = ai + y * Wc + c0;
-            const float *yr = br + y * Wc + c0, *yi = bi + y * Wc + c0;
-            float *zr = pr + y * nb, *zi = pi + y * nb;
+            const float *__restrict__ xr = ar + y * Wc + c0, *__restrict__ xi = ai + y * Wc + c0;
+            const float *__restrict__ yr = br + y * Wc + c0, *__restrict__ yi = bi + y * Wc + c0;
+            float *__restrict__ zr = pr + y * nb, *__restrict__ zi = pi + y * nb;
             for (int64_t b = 0; b < nb; ++b) {  // A_i * conj(A_j)
               zr[b] = xr[b] * yr[b] + xi[b] * yi[b];
               zi[b] = xi[b] * yr[b] - xr[b] * yi[b];

@@ -37,10 +37,12 @@ inline void rows_of(const Stage& st, bool inv, int64_t n, int64_t j, const float
   rw.wi = st.tw_im[inv].data() + k * (R - 1);
 }
 
+#define DBC_R __restrict__
+
 void radix2(const Rows& w, int64_t B) {
   const float w1r = w.wr[0], w1i = w.wi[0];
-  const float *ar = w.sr[0], *ai = w.si[0], *br = w.sr[1], *bi = w.si[1];
-  float *y0r = w.dr[0], *y0i = w.di[0], *y1r = w.dr[1], *y1i = w.di[1];
+  const float *DBC_R ar = w.sr[0], *DBC_R ai = w.si[0], *DBC_R br = w.sr[1], *DBC_R bi = w.si[1];
+  float *DBC_R y0r = w.dr[0], *DBC_R y0i = w.di[0], *DBC_R y1r = w.dr[1], *DBC_R y1i = w.di[1];
   for (int64_t b = 0; b < B; ++b) {
     const float xr = br[b] * w1r - bi[b] * w1i, xi = br[b] * w1i + bi[b] * w1r;
     const float a_r = ar[b], a_i = ai[b];
@@ -52,61 +54,78 @@ void radix2(const Rows& w, int64_t B) {
 void radix3(const Rows& w, int64_t B, float s) {
   const float h = 0.86602540378443864676f * s;  // s * sqrt(3)/2
   const float w1r = w.wr[0], w1i = w.wi[0], w2r = w.wr[1], w2i = w.wi[1];
+  const float *DBC_R x0r = w.sr[0], *DBC_R x0i = w.si[0], *DBC_R x1r = w.sr[1];
+  const float *DBC_R x1i = w.si[1], *DBC_R x2r = w.sr[2], *DBC_R x2i = w.si[2];
+  float *DBC_R y0r = w.dr[0], *DBC_R y0i = w.di[0], *DBC_R y1r = w.dr[1];
+  float *DBC_R y1i = w.di[1], *DBC_R y2r = w.dr[2], *DBC_R y2i = w.di[2];
   for (int64_t b = 0; b < B; ++b) {
-    const float v0r = w.sr[0][b], v0i = w.si[0][b];
-    const float v1r = w.sr[1][b] * w1r - w.si[1][b] * w1i, v1i = w.sr[1][b] * w1i + w.si[1][b] * w1r;
-    const float v2r = w.sr[2][b] * w2r - w.si[2][b] * w2i, v2i = w.sr[2][b] * w2i + w.si[2][b] * w2r;
+    const float v0r = x0r[b], v0i = x0i[b];
+    const float v1r = x1r[b] * w1r - x1i[b] * w1i, v1i = x1r[b] * w1i + x1i[b] * w1r;
+    const float v2r = x2r[b] * w2r - x2i[b] * w2i, v2i = x2r[b] * w2i + x2i[b] * w2r;
     const float tr = v1r + v2r, ti = v1i + v2i;
     const float mr = v0r - 0.5f * tr, mi = v0i - 0.5f * ti;
     const float dr = -h * (v1i - v2i), di = h * (v1r - v2r);  // (v1 - v2) * i s sqrt(3)/2
-    w.dr[0][b] = v0r + tr, w.di[0][b] = v0i + ti;
-    w.dr[1][b] = mr + dr, w.di[1][b] = mi + di;
-    w.dr[2][b] = mr - dr, w.di[2][b] = mi - di;
+    y0r[b] = v0r + tr, y0i[b] = v0i + ti;
+    y1r[b] = mr + dr, y1i[b] = mi + di;
+    y2r[b] = mr - dr, y2i[b] = mi - di;
   }
 }
 
 void radix4(const Rows& w, int64_t B, float s) {
   const float w1r = w.wr[0], w1i = w.wi[0], w2r = w.wr[1], w2i = w.wi[1];
   const float w3r = w.wr[2], w3i = w.wi[2];
+  const float *DBC_R x0r = w.sr[0], *DBC_R x0i = w.si[0], *DBC_R x1r = w.sr[1];
+  const float *DBC_R x1i = w.si[1], *DBC_R x2r = w.sr[2], *DBC_R x2i = w.si[2];
+  const float *DBC_R x3r = w.sr[3], *DBC_R x3i = w.si[3];
+  float *DBC_R y0r = w.dr[0], *DBC_R y0i = w.di[0], *DBC_R y1r = w.dr[1];
+  float *DBC_R y1i = w.di[1], *DBC_R y2r = w.dr[2], *DBC_R y2i = w.di[2];
+  float *DBC_R y3r = w.dr[3], *DBC_R y3i = w.di[3];
   for (int64_t b = 0; b < B; ++b) {
-    const float v0r = w.sr[0][b], v0i = w.si[0][b];
-    const float v1r = w.sr[1][b] * w1r - w.si[1][b] * w1i, v1i = w.sr[1][b] * w1i + w.si[1][b] * w1r;
-    const float v2r = w.sr[2][b] * w2r - w.si[2][b] * w2i, v2i = w.sr[2][b] * w2i + w.si[2][b] * w2r;
-    const float v3r = w.sr[3][b] * w3r - w.si[3][b] * w3i, v3i = w.sr[3][b] * w3i + w.si[3][b] * w3r;
+    const float v0r = x0r[b], v0i = x0i[b];
+    const float v1r = x1r[b] * w1r - x1i[b] * w1i, v1i = x1r[b] * w1i + x1i[b] * w1r;
+    const float v2r = x2r[b] * w2r - x2i[b] * w2i, v2i = x2r[b] * w2i + x2i[b] * w2r;
+    const float v3r = x3r[b] * w3r - x3i[b] * w3i, v3i = x3r[b] * w3i + x3i[b] * w3r;
     const float t0r = v0r + v2r, t0i = v0i + v2i, t1r = v0r - v2r, t1i = v0i - v2i;
     const float t2r = v1r + v3r, t2i = v1i + v3i;
     const float t3r = -s * (v1i - v3i), t3i = s * (v1r - v3r);  // (v1 - v3) * i s
-    w.dr[0][b] = t0r + t2r, w.di[0][b] = t0i + t2i;
-    w.dr[2][b] = t0r - t2r, w.di[2][b] = t0i - t2i;
-    w.dr[1][b] = t1r + t3r, w.di[1][b] = t1i + t3i;
-    w.dr[3][b] = t1r - t3r, w.di[3][b] = t1i - t3i;
+    y0r[b] = t0r + t2r, y0i[b] = t0i + t2i;
+    y2r[b] = t0r - t2r, y2i[b] = t0i - t2i;
+    y1r[b] = t1r + t3r, y1i[b] = t1i + t3i;
+    y3r[b] = t1r - t3r, y3i[b] = t1i - t3i;
   }
 }
 
 void radix5(const Rows& w, int64_t B, float s) {
   const float c1 = 0.30901699437494742410f, c2 = -0.80901699437494742410f;
   const float s1 = 0.95105651629515357212f * s, s2 = 0.58778525229247312917f * s;
-  float wr[4], wi[4];
-  for (int r = 0; r < 4; ++r) wr[r] = w.wr[r], wi[r] = w.wi[r];
+  const float w1r = w.wr[0], w1i = w.wi[0], w2r = w.wr[1], w2i = w.wi[1];
+  const float w3r = w.wr[2], w3i = w.wi[2], w4r = w.wr[3], w4i = w.wi[3];
+  const float *DBC_R x0r = w.sr[0], *DBC_R x0i = w.si[0], *DBC_R x1r = w.sr[1];
+  const float *DBC_R x1i = w.si[1], *DBC_R x2r = w.sr[2], *DBC_R x2i = w.si[2];
+  const float *DBC_R x3r = w.sr[3], *DBC_R x3i = w.si[3], *DBC_R x4r = w.sr[4];
+  const float *DBC_R x4i = w.si[4];
+  float *DBC_R y0r = w.dr[0], *DBC_R y0i = w.di[0], *DBC_R y1r = w.dr[1];
+  float *DBC_R y1i = w.di[1], *DBC_R y2r = w.dr[2], *DBC_R y2i = w.di[2];
+  float *DBC_R y3r = w.dr[3], *DBC_R y3i = w.di[3], *DBC_R y4r = w.dr[4];
+  float *DBC_R y4i = w.di[4];
   for (int64_t b = 0; b < B; ++b) {
-    float vr[5], vi[5];
-    vr[0] = w.sr[0][b], vi[0] = w.si[0][b];
-    for (int r = 1; r < 5; ++r) {
-      vr[r] = w.sr[r][b] * wr[r - 1] - w.si[r][b] * wi[r - 1];
-      vi[r] = w.sr[r][b] * wi[r - 1] + w.si[r][b] * wr[r - 1];
-    }
-    const float t1r = vr[1] + vr[4], t1i = vi[1] + vi[4], t2r = vr[2] + vr[3], t2i = vi[2] + vi[3];
-    const float d1r = vr[1] - vr[4], d1i = vi[1] - vi[4], d2r = vr[2] - vr[3], d2i = vi[2] - vi[3];
-    const float a1r = vr[0] + c1 * t1r + c2 * t2r, a1i = vi[0] + c1 * t1i + c2 * t2i;
-    const float a2r = vr[0] + c2 * t1r + c1 * t2r, a2i = vi[0] + c2 * t1i + c1 * t2i;
+    const float v0r = x0r[b], v0i = x0i[b];
+    const float v1r = x1r[b] * w1r - x1i[b] * w1i, v1i = x1r[b] * w1i + x1i[b] * w1r;
+    const float v2r = x2r[b] * w2r - x2i[b] * w2i, v2i = x2r[b] * w2i + x2i[b] * w2r;
+    const float v3r = x3r[b] * w3r - x3i[b] * w3i, v3i = x3r[b] * w3i + x3i[b] * w3r;
+    const float v4r = x4r[b] * w4r - x4i[b] * w4i, v4i = x4r[b] * w4i + x4i[b] * w4r;
+    const float t1r = v1r + v4r, t1i = v1i + v4i, t2r = v2r + v3r, t2i = v2i + v3i;
+    const float d1r = v1r - v4r, d1i = v1i - v4i, d2r = v2r - v3r, d2i = v2i - v3i;
+    const float a1r = v0r + c1 * t1r + c2 * t2r, a1i = v0i + c1 * t1i + c2 * t2i;
+    const float a2r = v0r + c2 * t1r + c1 * t2r, a2i = v0i + c2 * t1i + c1 * t2i;
     // b_k = sum_j d_j s sin(2 pi jk/5); y_k = a_k + i b_k, y_{5-k} = a_k - i b_k.
     const float b1r = s1 * d1r + s2 * d2r, b1i = s1 * d1i + s2 * d2i;
     const float b2r = s2 * d1r - s1 * d2r, b2i = s2 * d1i - s1 * d2i;
-    w.dr[0][b] = vr[0] + t1r + t2r, w.di[0][b] = vi[0] + t1i + t2i;
-    w.dr[1][b] = a1r - b1i, w.di[1][b] = a1i + b1r;
-    w.dr[4][b] = a1r + b1i, w.di[4][b] = a1i - b1r;
-    w.dr[2][b] = a2r - b2i, w.di[2][b] = a2i + b2r;
-    w.dr[3][b] = a2r + b2i, w.di[3][b] = a2i - b2r;
+    y0r[b] = v0r + t1r + t2r, y0i[b] = v0i + t1i + t2i;
+    y1r[b] = a1r - b1i, y1i[b] = a1i + b1r;
+    y4r[b] = a1r + b1i, y4i[b] = a1i - b1r;
+    y2r[b] = a2r - b2i, y2i[b] = a2i + b2r;
+    y3r[b] = a2r + b2i, y3i[b] = a2i - b2r;
   }
 }
 
@@ -125,7 +144,7 @@ void radix_odd(const Stage& st, bool inv, const Rows& w, int64_t B) {
     for (int l = 0; l < nb; ++l) vr[0][l] = w.sr[0][b0 + l], vi[0][l] = w.si[0][b0 + l];
     for (int r = 1; r < R; ++r) {
       const float wr = w.wr[r - 1], wi = w.wi[r - 1];
-      const float *xr = w.sr[r] + b0, *xi = w.si[r] + b0;
+      const float *DBC_R xr = w.sr[r] + b0, *DBC_R xi = w.si[r] + b0;
       for (int l = 0; l < nb; ++l) {
         vr[r][l] = xr[l] * wr - xi[l] * wi;
         vi[r][l] = xr[l] * wi + xi[l] * wr;
@@ -150,8 +169,8 @@ void radix_odd(const Stage& st, bool inv, const Rows& w, int64_t B) {
           br[l] += dr[j - 1][l] * sn, bi[l] += di[j - 1][l] * sn;
         }
       }
-      float *ykr = w.dr[k] + b0, *yki = w.di[k] + b0;
-      float *ymr = w.dr[R - k] + b0, *ymi = w.di[R - k] + b0;
+      float *DBC_R ykr = w.dr[k] + b0, *DBC_R yki = w.di[k] + b0;
+      float *DBC_R ymr = w.dr[R - k] + b0, *DBC_R ymi = w.di[R - k] + b0;
       for (int l = 0; l < nb; ++l) {
         ykr[l] = ar[l] - bi[l], yki[l] = ai[l] + br[l];
         ymr[l] = ar[l] + bi[l], ymi[l] = ai[l] - br[l];
