@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ConversionError
+from .errors import ConversionError, brief
 from .unpickler import (
     MAX_INDEX,
     Opaque,
@@ -119,7 +119,7 @@ class _StorageTable:
         kind = pid[0].decode("ascii", "replace") if isinstance(pid[0], bytes) else pid[0]
         if kind != "storage":
             raise ConversionError(
-                f"refusing persistent id of kind {kind!r}: only tensor storages are supported "
+                f"refusing persistent id of kind {brief(kind)}: only tensor storages are supported "
                 "(whole pickled modules cannot be loaded without running their code)"
             )
         if self.legacy:
@@ -305,7 +305,7 @@ def _zip_entry_count(data: bytes) -> int | None:
     :class:`zipfile.ZipFile` parses every entry; ``None`` when the record is not found."""
     try:
         end = zipfile._EndRecData(io.BytesIO(data))
-    except (OSError, ValueError, struct_error):
+    except (zipfile.BadZipFile, OSError, ValueError, struct_error):
         return None
     return None if not end else int(end[zipfile._ECD_ENTRIES_TOTAL])
 
@@ -407,7 +407,7 @@ def _load_legacy(data: bytes, name: str) -> LoadedCheckpoint:
     version = header("protocol version")
     if version != LEGACY_PROTOCOL_VERSION:
         raise ConversionError(
-            f"{name}: unsupported legacy protocol version {version!r} (expected 1001)"
+            f"{name}: unsupported legacy protocol version {brief(version)} (expected 1001)"
         )
     sys_info = header("sys_info")
     if not isinstance(sys_info, dict):
@@ -461,7 +461,11 @@ def load_torch_checkpoint_bytes(data: bytes, name: str = "checkpoint") -> Loaded
     if not data:
         raise ConversionError(f"{name}: file is empty")
     if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
-        if not zipfile.is_zipfile(io.BytesIO(data)):
+        try:
+            is_zip = zipfile.is_zipfile(io.BytesIO(data))
+        except (zipfile.BadZipFile, OSError, ValueError, struct_error):
+            is_zip = False  # e.g. "zipfiles that span multiple disks are not supported"
+        if not is_zip:
             raise ConversionError(f"{name}: truncated or corrupt zip archive")
         return _load_zip(data, name)
     if data[:1] == b"\x80":

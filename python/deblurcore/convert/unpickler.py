@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ConversionError
+from .errors import ConversionError, brief
 
 #: Budget of one pickle, in units: one per opcode, :data:`_CONTAINER_COST` for an opcode that
 #: creates a container, one per element copied by ``set(...)``, ``OrderedDict(...)`` and the
@@ -158,7 +158,9 @@ class _NumpyDType(Opaque):
 
     def __init__(self, code: Any = None, align: Any = False, copy: Any = True) -> None:
         if not isinstance(code, str) or code not in _NUMPY_SCALAR_CODES:
-            raise ConversionError(f"refusing numpy dtype {code!r} in checkpoint (numbers only)")
+            raise ConversionError(
+                f"refusing numpy dtype {brief(code)} in checkpoint (numbers only)"
+            )
         self.code = code
         self.byteorder = "<"
 
@@ -319,12 +321,35 @@ def _markers() -> dict[tuple[str, str], Opaque]:
 _MARKERS = _markers()
 
 
+# Protocol-5 buffers, which no checkpoint uses; BYTEARRAY8 would also allocate its declared
+# length (up to 2**63 bytes) before reading a single byte of it.
+_REFUSED_OPCODES = b"\x96\x97\x98"  # BYTEARRAY8, NEXT_BUFFER, READONLY_BUFFER
+
+
+def _refuse_opcode(unpickler: RestrictedUnpickler) -> None:
+    raise ConversionError(
+        "malformed checkpoint: pickle uses out-of-band buffers or bytearrays (protocol 5), "
+        "which no PyTorch checkpoint contains"
+    )
+
+
 def _charging(op: Callable[[Any], None], cost: int) -> Callable[[Any], None]:
     def charged(unpickler: RestrictedUnpickler) -> None:
         unpickler.charge(cost)
         op(unpickler)
 
     return charged
+
+
+def _dispatch_table() -> dict[int, Callable[[Any], None]]:
+    """The pure-Python unpickler's opcode table with each opcode charged to the budget."""
+    table = {
+        code: _charging(op, _CONTAINER_COST if code in _CONTAINER_OPCODES else 1)
+        for code, op in pickle._Unpickler.dispatch.items()
+    }
+    for code in _REFUSED_OPCODES:
+        table[code] = _refuse_opcode
+    return table
 
 
 class RestrictedUnpickler(pickle._Unpickler):
@@ -335,10 +360,7 @@ class RestrictedUnpickler(pickle._Unpickler):
     ``persistent_load`` resolves storages (``None``: a persistent id is an error).
     """
 
-    dispatch = {
-        code: _charging(op, _CONTAINER_COST if code in _CONTAINER_OPCODES else 1)
-        for code, op in pickle._Unpickler.dispatch.items()
-    }
+    dispatch = _dispatch_table()
 
     def __init__(
         self, file: io.BytesIO, persistent_load: Callable[[Any], Any] | None = None
