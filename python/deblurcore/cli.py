@@ -534,6 +534,15 @@ def _exit_status(exc: BaseException) -> int:
     return EXIT_FAILURE
 
 
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured in tests)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
@@ -561,7 +570,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("always", UserWarning)
             warnings.showwarning = _show_warning
-            return args.handler(args)
+            status = args.handler(args)
+            sys.stdout.flush()  # a closed pipe fails here, not at exit
+            return status
+    except BrokenPipeError:
+        # Whoever read stdout has gone (`deblurcore info W | head`): not an error. Later
+        # writes, including the flush at exit, go to /dev/null instead of failing again.
+        _silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -63,6 +63,49 @@ _NUMPY_SCALAR_CODES = {"f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4
 MAX_INDEX = 2**63
 
 
+#: Largest number of items (counted along every path) of a tuple used as a dict key or set
+#: member. Tuples do not cache their hash: one nested with shared members (each level
+#: holding the previous one ten times) hashes in time exponential in its depth.
+MAX_KEY_ITEMS = 256
+
+
+def check_key(key: Any) -> None:
+    """Refuse a dict key or set member whose hash or comparison would not be quick."""
+    if type(key) is not tuple:
+        return  # str, int, float, bytes, None, frozenset (caches its hash), markers
+    todo, count = [key], 0
+    while todo:
+        item = todo.pop()
+        count += 1
+        if count > MAX_KEY_ITEMS:
+            raise ConversionError(
+                "malformed checkpoint: a dict key or set member is a tuple of more than "
+                f"{MAX_KEY_ITEMS} nested items"
+            )
+        if type(item) is tuple:
+            todo.extend(item)
+
+
+def _checked_set(items: Any = ()) -> set:
+    for item in items:
+        check_key(item)
+    return set(items)
+
+
+def _checked_frozenset(items: Any = ()) -> frozenset:
+    for item in items:
+        check_key(item)
+    return frozenset(items)
+
+
+def _ordered_dict(*args: Any) -> PickledOrderedDict:
+    if args and isinstance(args[0], (list, tuple)):
+        for pair in args[0]:
+            if isinstance(pair, (tuple, list)) and pair:
+                check_key(pair[0])
+    return PickledOrderedDict(*args)
+
+
 class Opaque:
     """Base of the internal marker objects: refuses pickle BUILD (``__setstate__``)."""
 
@@ -289,11 +332,11 @@ _CALLABLES: dict[tuple[str, str], Callable[..., Any]] = {
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
     ("torch._utils", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
-    ("collections", "OrderedDict"): PickledOrderedDict,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("__builtin__", "set"): set,
-    ("__builtin__", "frozenset"): frozenset,
+    ("collections", "OrderedDict"): _ordered_dict,
+    ("builtins", "set"): _checked_set,
+    ("builtins", "frozenset"): _checked_frozenset,
+    ("__builtin__", "set"): _checked_set,
+    ("__builtin__", "frozenset"): _checked_frozenset,
     ("_codecs", "encode"): _codecs_encode,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
@@ -341,10 +384,13 @@ def _charging(op: Callable[[Any], None], cost: int) -> Callable[[Any], None]:
     return charged
 
 
-def _dispatch_table() -> dict[int, Callable[[Any], None]]:
-    """The pure-Python unpickler's opcode table with each opcode charged to the budget."""
+def _dispatch_table(cls: type) -> dict[int, Callable[[Any], None]]:
+    """The opcode table of the pure-Python unpickler, with the methods ``cls`` overrides,
+    each opcode charged to the budget."""
     table = {
-        code: _charging(op, _CONTAINER_COST if code in _CONTAINER_OPCODES else 1)
+        code: _charging(
+            getattr(cls, op.__name__), _CONTAINER_COST if code in _CONTAINER_OPCODES else 1
+        )
         for code, op in pickle._Unpickler.dispatch.items()
     }
     for code in _REFUSED_OPCODES:
@@ -359,8 +405,6 @@ class RestrictedUnpickler(pickle._Unpickler):
     ``BINSTRING``) to ``str``; checkpoint keys are ASCII, so this is lossless for them.
     ``persistent_load`` resolves storages (``None``: a persistent id is an error).
     """
-
-    dispatch = _dispatch_table()
 
     def __init__(
         self, file: io.BytesIO, persistent_load: Callable[[Any], Any] | None = None
@@ -400,3 +444,34 @@ class RestrictedUnpickler(pickle._Unpickler):
                 "malformed checkpoint: unexpected persistent id in a header pickle"
             )
         return self._persistent(pid)
+
+    # The opcodes that hash pickled objects (dict keys, set members) check them first.
+    def load_setitem(self) -> None:
+        check_key(self.stack[-2])
+        super().load_setitem()
+
+    def load_setitems(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        for i in range(0, len(items), 2):
+            check_key(items[i])
+            target[items[i]] = items[i + 1]
+
+    def load_dict(self) -> None:
+        items = self.pop_mark()
+        for key in items[::2]:
+            check_key(key)
+        self.append({items[i]: items[i + 1] for i in range(0, len(items), 2)})
+
+    def load_additems(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        for item in items:
+            check_key(item)
+            target.add(item)
+
+    def load_frozenset(self) -> None:
+        self.append(_checked_frozenset(self.pop_mark()))
+
+
+RestrictedUnpickler.dispatch = _dispatch_table(RestrictedUnpickler)
