@@ -28,7 +28,11 @@ def safetensors_bytes(tensors: dict, metadata: dict | None = None, align: int = 
     data = b""
     for name, (dtype, shape, raw) in tensors.items():
         data += b"\0" * (-len(data) % align)
-        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [len(data), len(data) + len(raw)]}
+        header[name] = {
+            "dtype": dtype,
+            "shape": list(shape),
+            "data_offsets": [len(data), len(data) + len(raw)],
+        }
         data += raw
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
@@ -62,7 +66,9 @@ def safetensors_seeds() -> dict[str, bytes]:
             align=64,
         ),
         "empty_header.safetensors": safetensors_bytes({}),
-        "escapes.json": json.dumps({"k\u00e9y\n": ["\ud83d\ude00", 1, -2, 1.5e3, True, None]}).encode(),
+        "escapes.json": json.dumps(
+            {"k\u00e9y\n": ["\ud83d\ude00", 1, -2, 1.5e3, True, None]}
+        ).encode(),
         "nested.json": b'{"a":[[[{"b":[]}]]],"c":{"d":"\\u0041\\/"}}',
     }
     return seeds
@@ -80,7 +86,11 @@ def checkpoint_seeds() -> dict[str, bytes]:
             "epoch": 7,
             "best": np.float64(31.5),
             "state_dict": OrderedDict(
-                [("module.a.weight", w), ("module.a.bias", base[:3]), ("module.b", base[2:6].view(2, 2))]
+                [
+                    ("module.a.weight", w),
+                    ("module.a.bias", base[:3]),
+                    ("module.b", base[2:6].view(2, 2)),
+                ]
             ),
             "opt": {"lr": 1e-4, "betas": (0.9, 0.999), "names": {"x", "y"}, "tag": b"\x00\xff"},
         },
