@@ -8,10 +8,12 @@
 
 Exit status: 0 success; 1 failure while running (e.g. the model raised); 2 bad usage or bad
 input (missing/unreadable files, existing output without ``--force``, model mismatch);
-130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Errors are one line on stderr;
+130 interrupted (Ctrl-C); 128 + the signal number when stopped by SIGTERM (143), SIGHUP
+(129) or SIGQUIT (131). Errors are one line on stderr;
 ``--debug`` shows the traceback instead. Outputs are written through a temporary file or
 folder next to OUTPUT, so an interrupted or failed run leaves no partial output behind
-(see :mod:`deblurcore.media`).
+(see :mod:`deblurcore.media`); ``--force`` replaces only the files the run writes (the other
+files of an existing OUTPUT folder are kept), and INPUT is never among them.
 """
 
 from __future__ import annotations
@@ -44,7 +46,18 @@ class UsageError(Exception):
 
 
 class _Terminated(BaseException):
-    """Raised from the SIGTERM handler so that cleanup code runs."""
+    """Raised from the SIGTERM/SIGHUP/SIGQUIT handler so that cleanup code runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# Signals that end a run like Ctrl-C does: temporary outputs are removed first. SIGHUP comes
+# when the terminal closes, SIGQUIT from Ctrl-\ (whose default would dump core instead).
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name)
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -409,6 +422,13 @@ def cmd_deblur(args) -> int:
         raise UsageError(f"OUTPUT {out} exists (use --force to overwrite)")
     if kind == "folder" and inp.is_dir() and inp.resolve() in out.resolve().parents:
         raise UsageError(f"OUTPUT folder {out} is inside INPUT folder {inp}")
+    # A folder OUTPUT receives files named after the frames: only a single image can be
+    # written under its own name, which in its own folder would replace INPUT.
+    if kind == "folder" and media.is_image_path(inp) and inp.resolve().parent == out.resolve():
+        raise UsageError(
+            f"OUTPUT folder {out} holds INPUT {inp}, which the result would replace; "
+            "choose another folder or an image file name"
+        )
 
     with media.open_source(inp) as source:
         if args.fps is not None and source.kind == "video":
@@ -573,6 +593,15 @@ def _exit_status(exc: BaseException) -> int:
     return EXIT_FAILURE
 
 
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured in tests)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
@@ -585,27 +614,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
 
-    previous_term = None
+    previous_handlers = {}
     if threading.current_thread() is threading.main_thread():
 
-        def _on_term(signum, frame):
-            raise _Terminated()
+        def _on_stop(signum, frame):
+            raise _Terminated(signum)
 
-        try:
-            previous_term = signal.signal(signal.SIGTERM, _on_term)
-        except (ValueError, OSError):
-            previous_term = None
+        for signum in _STOP_SIGNALS:
+            try:
+                previous_handlers[signum] = signal.signal(signum, _on_stop)
+            except (ValueError, OSError):
+                pass
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", UserWarning)
             warnings.showwarning = _show_warning
-            return args.handler(args)
+            status = args.handler(args)
+            sys.stdout.flush()  # a closed pipe fails here, not at exit
+            return status
+    except BrokenPipeError:
+        # Whoever read stdout has gone (`deblurcore info W | head`): not an error. Later
+        # writes, including the flush at exit, go to /dev/null instead of failing again.
+        _silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except _Terminated:
-        print(f"{PROG}: terminated; no output was written", file=sys.stderr)
-        return EXIT_TERMINATED
+    except _Terminated as stop:
+        name = signal.Signals(stop.signum).name
+        print(f"{PROG}: terminated ({name}); no output was written", file=sys.stderr)
+        return 128 + stop.signum
     except Exception as exc:  # one line, or the traceback with --debug
         if debug:
             traceback.print_exc()
@@ -613,8 +651,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{PROG} {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return _exit_status(exc)
     finally:
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,8 +23,12 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 def _existing_path(weights_path: PathLike) -> str:
     path = os.fspath(weights_path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"weights file not found: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"weights path {path} is a directory, not a safetensors file")
+    if not os.path.isfile(path):
+        raise ValueError(f"weights path {path} is not a regular file (a FIFO, socket or device?)")
     return path
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._version import __version__
 from .architectures import ARCHITECTURES, Architecture, Variant, check_shapes, get_architecture
-from .errors import ConversionError
+from .errors import ConversionError, brief
 from .torch_pickle import LoadedCheckpoint, load_torch_checkpoint_bytes
 
 #: Version of the converted-file layout (tensor names and metadata keys). Loaders should
@@ -63,15 +63,15 @@ def _extract_state_dict(
         payload = obj[key]
         if not isinstance(payload, dict):
             raise ConversionError(
-                f"checkpoint entry {key!r} is a {type(payload).__name__}, expected a state dict"
+                f"checkpoint entry {brief(key)} is a {type(payload).__name__}, expected a state dict"
             )
-        dropped = [str(k) for k in obj if k != key]
-        notes.append(f"state dict taken from checkpoint entry {key!r}")
+        dropped = [k if isinstance(k, str) else brief(k) for k in obj if k != key]
+        notes.append(f"state dict taken from checkpoint entry {brief(key)}")
     else:
         for k, what in _TRAINING_ONLY_PAYLOADS.items():
             if k in obj:
                 raise ConversionError(
-                    f"checkpoint entry {k!r} holds {what}, not a deblurring network"
+                    f"checkpoint entry {brief(k)} holds {what}, not a deblurring network"
                 )
         payload = obj
         dropped = []
@@ -79,13 +79,13 @@ def _extract_state_dict(
     skipped: list[str] = []
     for k, v in payload.items():
         if not isinstance(k, str):
-            raise ConversionError(f"state dict key {k!r} is not a string")
+            raise ConversionError(f"state dict key {brief(k)} is not a string")
         if _is_array(v):
             state[k] = v
         else:
             skipped.append(k)
     if not state:
-        names = ", ".join(str(k) for k in list(obj)[:8])
+        names = ", ".join(k if isinstance(k, str) else brief(k) for k in list(obj)[:8])
         raise ConversionError(
             f"checkpoint contains no tensors in a state dict (top-level entries: {names})"
         )
@@ -118,14 +118,23 @@ def _strip_prefixes(state: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarr
     ]
     for a in wrapped:
         kept: dict[str, np.ndarray] = OrderedDict()
+        kept_origin: dict[str, str] = {}
         for k, v in out.items():
             if any(k.startswith(p) for p in a.dropped_prefixes):
                 dropped.append(origin[k])
-            elif k.startswith(a.wrapper_prefix):
-                kept[k[len(a.wrapper_prefix) :]] = v
-            else:
-                kept[k] = v  # reported as unexpected by the shape check
+                continue
+            # Outside the wrapper: reported as unexpected by the shape check.
+            nk = k[len(a.wrapper_prefix) :] if k.startswith(a.wrapper_prefix) else k
+            if nk in kept:
+                raise ConversionError(
+                    f"keys {kept_origin[nk]!r} and {origin[k]!r} both name the parameter "
+                    f"{nk!r} once the {a.wrapper_prefix!r} wrapper is removed; the checkpoint "
+                    "holds two copies of it and would be ambiguous"
+                )
+            kept[nk] = v
+            kept_origin[nk] = origin[k]
         out = kept
+        origin = kept_origin
     return out, dropped
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import reprlib
+
 
 class ConversionError(ValueError):
     """A checkpoint could not be read or does not match the expected architecture.
@@ -23,3 +25,13 @@ class ConversionError(ValueError):
         self.missing = list(missing or [])
         self.unexpected = list(unexpected or [])
         self.mismatched = list(mismatched or [])
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother = 3, 60, 60
+
+
+def brief(value: object) -> str:
+    """A short ``repr`` of a value read from a file, for error messages. A plain ``repr``
+    of a pickled structure can be exponentially long (nested containers sharing members)."""
+    return _BRIEF.repr(value)

@@ -15,11 +15,22 @@ In both, a tensor is pickled as a call of ``torch._utils._rebuild_tensor_v2(stor
 storage_offset, size, stride, requires_grad, backward_hooks)`` and a storage as the
 persistent id ``('storage', torch.FloatStorage, key, location, numel[, view_metadata])``.
 
-The unpickler here resolves globals through a short allow-list that maps each permitted
-name to a function of this module (never to the real torch or numpy object): tensors come
-back as lazy references and are turned into numpy arrays once all storage bytes are known.
-Any other global (``os.system``, ``builtins.eval``, ``subprocess.Popen``, ...) raises
-:class:`ConversionError` naming it, before anything is called.
+The restricted unpickler of :mod:`.unpickler` resolves globals through a short allow-list
+(nothing from the file is executed) and bounds what a pickle may build; tensors come back as
+lazy references and are turned into numpy arrays once all storage bytes are known.
+
+Resources are bounded relative to what the file can hold, so that any file is converted or
+refused in seconds and in memory close to the size of its real tensors:
+
+* zip: at most :data:`MAX_ZIP_ENTRIES` entries; ``data.pkl`` at most
+  :data:`MAX_PICKLE_BYTES`; every entry's declared size is checked before it is
+  decompressed and reading stops at the declared size; all storages together may decompress
+  to at most :func:`storage_budget` bytes (twice the file, plus 64 MiB);
+* legacy: a storage's element count must fit in the bytes that remain in the file;
+* rebuilding: each shared object (a tensor, a container) is materialised once, however often
+  the pickle refers to it, and the tensors produced may total at most twice the bytes of the
+  storages plus 64 MiB (bfloat16 is widened to float32; stride-0 and overlapping views are
+  counted at their expanded size).
 """
 
 from __future__ import annotations
@@ -29,34 +40,32 @@ import pickle
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from struct import error as struct_error
 from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ConversionError
+from .errors import ConversionError, brief
+from .unpickler import (
+    MAX_INDEX,
+    Opaque,
+    RestrictedUnpickler,
+    Storage,
+    StorageSlice,
+    StorageType,
+    TensorRef,
+    as_int,
+)
 
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL_VERSION = 1001
 
-# Storage class name -> (numpy dtype without byte order, is bfloat16). bfloat16 is read as
-# uint16 and widened to float32 by a 16-bit shift (exact), because numpy has no bfloat16.
-_STORAGE_TYPES: dict[str, tuple[str, bool]] = {
-    "FloatStorage": ("f4", False),
-    "DoubleStorage": ("f8", False),
-    "HalfStorage": ("f2", False),
-    "BFloat16Storage": ("u2", True),
-    "LongStorage": ("i8", False),
-    "IntStorage": ("i4", False),
-    "ShortStorage": ("i2", False),
-    "CharStorage": ("i1", False),
-    "ByteStorage": ("u1", False),
-    "BoolStorage": ("b1", False),
-    "UntypedStorage": ("u1", False),
-}
-
-# Numpy scalar dtypes accepted inside checkpoints (some training scripts store metrics
-# such as the best PSNR as numpy scalars).
-_NUMPY_SCALAR_CODES = {"f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "b1", "?"}
+#: Largest zip ``data.pkl`` accepted (official checkpoints: a few kilobytes; a training
+#: checkpoint with optimizer state and histories: a few megabytes).
+MAX_PICKLE_BYTES = 64 << 20
+#: Largest number of zip entries (one per storage, plus a few records).
+MAX_ZIP_ENTRIES = 100_000
+_SLACK_BYTES = 64 << 20
 
 # Upper bound on the elements materialised for one tensor, relative to its storage.
 # Only stride-0 (expanded) tensors can exceed their storage; this stops a hostile file
@@ -64,270 +73,10 @@ _NUMPY_SCALAR_CODES = {"f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4
 _MAX_EXPANSION = 1024
 
 
-class _Opaque:
-    """Base of the internal marker objects: refuses pickle BUILD (``__setstate__``)."""
-
-    __slots__ = ()
-
-    def __setstate__(self, state: Any) -> None:
-        raise ConversionError(
-            f"malformed checkpoint: pickle tries to set state on an internal {type(self).__name__}"
-        )
-
-
-class StorageType(_Opaque):
-    """Stand-in for ``torch.<Name>Storage`` classes."""
-
-    __slots__ = ("name", "code", "bf16")
-
-    def __init__(self, name: str, code: str, bf16: bool) -> None:
-        self.name = name
-        self.code = code
-        self.bf16 = bf16
-
-    def numpy_dtype(self, byteorder: str) -> np.dtype:
-        if self.code in ("u1", "i1", "b1"):
-            return np.dtype(self.code)
-        return np.dtype(("<" if byteorder == "little" else ">") + self.code)
-
-    @property
-    def itemsize(self) -> int:
-        return np.dtype(self.code).itemsize
-
-    def __repr__(self) -> str:
-        return f"torch.{self.name}"
-
-
-class Storage(_Opaque):
-    """One root storage: element type, element count and (once read) its flat data."""
-
-    __slots__ = ("stype", "key", "location", "numel", "data")
-
-    def __init__(self, stype: StorageType, key: str, location: str, numel: int) -> None:
-        self.stype = stype
-        self.key = key
-        self.location = location
-        self.numel = numel
-        self.data: np.ndarray | None = None
-
-
-class StorageSlice(_Opaque):
-    """What a persistent id resolves to: a root storage or a view of it (legacy format)."""
-
-    __slots__ = ("root", "start", "length")
-
-    def __init__(self, root: Storage, start: int, length: int) -> None:
-        self.root = root
-        self.start = start
-        self.length = length
-
-
-class TensorRef(_Opaque):
-    """A tensor whose bytes may not have been read yet (legacy storages follow the pickle)."""
-
-    __slots__ = ("storage", "offset", "size", "stride")
-
-    def __init__(self, storage: StorageSlice, offset: int, size: tuple, stride: tuple) -> None:
-        self.storage = storage
-        self.offset = offset
-        self.size = size
-        self.stride = stride
-
-
-class _TypeMarker(_Opaque):
-    """Stand-in for ``torch.Tensor`` / ``torch.nn.Parameter`` as passed to ``_rebuild_from_type_v2``."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-class PickledOrderedDict(OrderedDict):
-    """``collections.OrderedDict`` as unpickled: pickle BUILD state (a state dict's
-    ``_metadata`` attribute of module versions) is accepted and ignored."""
-
-    def __setstate__(self, state: Any) -> None:  # noqa: D401 - pickle protocol
-        if not isinstance(state, dict):
-            raise ConversionError("malformed checkpoint: OrderedDict state is not a dict")
-
-
-class _NumpyDType(_Opaque):
-    """Stand-in for ``numpy.dtype(code, align, copy)`` followed by BUILD of its state."""
-
-    __slots__ = ("code", "byteorder")
-
-    def __init__(self, code: Any = None, align: Any = False, copy: Any = True) -> None:
-        if not isinstance(code, str) or code not in _NUMPY_SCALAR_CODES:
-            raise ConversionError(f"refusing numpy dtype {code!r} in checkpoint (numbers only)")
-        self.code = code
-        self.byteorder = "<"
-
-    def __setstate__(self, state: Any) -> None:
-        if not isinstance(state, tuple) or len(state) < 2 or state[1] not in ("<", ">", "|", "="):
-            raise ConversionError("malformed checkpoint: bad numpy dtype state")
-        self.byteorder = state[1]
-
-
-def _as_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConversionError(
-            f"malformed checkpoint: {what} must be an integer, got {type(value).__name__}"
-        )
-    return value
-
-
-def _as_int_tuple(value: Any, what: str) -> tuple[int, ...]:
-    if not isinstance(value, (tuple, list)):
-        raise ConversionError(
-            f"malformed checkpoint: {what} must be a tuple, got {type(value).__name__}"
-        )
-    return tuple(_as_int(v, what) for v in value)
-
-
-def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any) -> TensorRef:
-    """Replacement of ``torch._utils._rebuild_tensor``: records the view, copies nothing."""
-    if not isinstance(storage, StorageSlice):
-        raise ConversionError(
-            "malformed checkpoint: tensor rebuilt from something that is not a storage"
-        )
-    offset = _as_int(storage_offset, "storage_offset")
-    size_t = _as_int_tuple(size, "tensor size")
-    stride_t = _as_int_tuple(stride, "tensor stride")
-    if len(size_t) != len(stride_t):
-        raise ConversionError(
-            f"malformed checkpoint: tensor size {size_t} and stride {stride_t} differ in length"
-        )
-    if offset < 0 or any(s < 0 for s in size_t) or any(s < 0 for s in stride_t):
-        raise ConversionError(
-            f"malformed checkpoint: negative tensor offset/size/stride ({offset}, {size_t}, {stride_t})"
-        )
-    return TensorRef(storage, offset, size_t, stride_t)
-
-
-def _rebuild_tensor_v2(
-    storage: Any,
-    storage_offset: Any,
-    size: Any,
-    stride: Any,
-    requires_grad: Any = False,
-    backward_hooks: Any = None,
-    metadata: Any = None,
-) -> TensorRef:
-    """Replacement of ``torch._utils._rebuild_tensor_v2``; autograd fields are ignored."""
-    return _rebuild_tensor(storage, storage_offset, size, stride)
-
-
-def _rebuild_parameter(
-    data: Any, requires_grad: Any = False, backward_hooks: Any = None, state: Any = None
-) -> Any:
-    """Replacement of ``torch._utils._rebuild_parameter(_with_state)``: a parameter is its data."""
-    if not isinstance(data, TensorRef):
-        raise ConversionError("malformed checkpoint: parameter data is not a tensor")
-    return data
-
-
-def _rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any = None) -> Any:
-    """Replacement of ``torch._tensor._rebuild_from_type_v2`` (tensors carrying a Python type)."""
-    if func not in (_rebuild_tensor_v2, _rebuild_tensor, _rebuild_parameter) or not isinstance(
-        new_type, _TypeMarker
-    ):
-        raise ConversionError("malformed checkpoint: unsupported tensor subclass reconstruction")
-    if not isinstance(args, tuple):
-        raise ConversionError(
-            "malformed checkpoint: tensor reconstruction arguments are not a tuple"
-        )
-    return func(*args)
-
-
-def _codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
-    """Replacement of ``_codecs.encode``, which protocol-2 pickles use for ``bytes`` objects."""
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise ConversionError("refusing _codecs.encode call other than str -> latin1 bytes")
-    return text.encode("latin1")
-
-
-def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
-    """Replacement of ``numpy.core.multiarray.scalar``: returns a plain Python number."""
-    if not isinstance(dtype, _NumpyDType) or not isinstance(data, bytes):
-        raise ConversionError("malformed checkpoint: bad numpy scalar")
-    order = "|" if dtype.code in ("i1", "u1", "b1", "?") else dtype.byteorder
-    dt = np.dtype(dtype.code).newbyteorder(order if order != "=" else "=")
-    if len(data) != dt.itemsize:
-        raise ConversionError("malformed checkpoint: numpy scalar has the wrong byte count")
-    return np.frombuffer(data, dtype=dt)[0].item()
-
-
-def _make_set(items: Any = ()) -> set:
-    return set(items)
-
-
-def _make_frozenset(items: Any = ()) -> frozenset:
-    return frozenset(items)
-
-
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    table: dict[tuple[str, str], Any] = {
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-        ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-        ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
-        ("torch._utils", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
-        ("torch", "Tensor"): _TypeMarker("Tensor"),
-        ("torch._tensor", "Tensor"): _TypeMarker("Tensor"),
-        ("torch.nn.parameter", "Parameter"): _TypeMarker("Parameter"),
-        ("collections", "OrderedDict"): PickledOrderedDict,
-        ("builtins", "set"): _make_set,
-        ("builtins", "frozenset"): _make_frozenset,
-        ("__builtin__", "set"): _make_set,
-        ("__builtin__", "frozenset"): _make_frozenset,
-        ("_codecs", "encode"): _codecs_encode,
-        ("numpy.core.multiarray", "scalar"): _numpy_scalar,
-        ("numpy._core.multiarray", "scalar"): _numpy_scalar,
-        ("numpy", "dtype"): _NumpyDType,
-    }
-    for name, (code, bf16) in _STORAGE_TYPES.items():
-        stype = StorageType(name, code, bf16)
-        table[("torch", name)] = stype
-        table[("torch.storage", name)] = stype
-        if name != "UntypedStorage":
-            # PyTorch normalises CUDA storage classes to CPU ones when saving, but accept both.
-            table[("torch.cuda", name)] = stype
-    return table
-
-
-_ALLOWED = _allowed_globals()
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler whose globals come only from the allow-list above.
-
-    ``encoding='latin1'`` decodes Python-2 ``str`` objects (``SHORT_BINSTRING`` /
-    ``BINSTRING``) to ``str``; checkpoint keys are ASCII, so this is lossless for them.
-    """
-
-    def __init__(
-        self, file: io.BytesIO, persistent_load: Callable[[Any], Any] | None = None
-    ) -> None:
-        super().__init__(file, encoding="latin1")
-        self._persistent = persistent_load
-
-    def find_class(self, module: str, name: str) -> Any:
-        obj = _ALLOWED.get((module, name))
-        if obj is None:
-            raise ConversionError(
-                f"refusing to load global '{module}.{name}' from the checkpoint: only tensors, "
-                "containers and numbers are allowed (nothing from the file is executed)"
-            )
-        return obj
-
-    def persistent_load(self, pid: Any) -> Any:
-        if self._persistent is None:
-            raise ConversionError(
-                "malformed checkpoint: unexpected persistent id in a header pickle"
-            )
-        return self._persistent(pid)
+def storage_budget(file_size: int) -> int:
+    """Bytes all storages of a zip checkpoint may decompress to: twice the file (PyTorch
+    stores entries uncompressed), plus 64 MiB."""
+    return 2 * file_size + _SLACK_BYTES
 
 
 @dataclass
@@ -350,11 +99,17 @@ class _StorageTable:
     """Persistent-id handler shared by both formats."""
 
     def __init__(
-        self, legacy: bool, byteorder: str, reader: Callable[[Storage], None] | None
+        self,
+        legacy: bool,
+        byteorder: str,
+        reader: Callable[[Storage], None] | None,
+        max_bytes: int,
     ) -> None:
         self.legacy = legacy
         self.byteorder = byteorder
         self.reader = reader  # zip: reads a storage's bytes on first use
+        self.max_bytes = max_bytes  # total bytes all storages may declare
+        self.declared = 0
         self.roots: dict[str, Storage] = {}
         self.views: dict[str, StorageSlice] = {}
 
@@ -364,7 +119,7 @@ class _StorageTable:
         kind = pid[0].decode("ascii", "replace") if isinstance(pid[0], bytes) else pid[0]
         if kind != "storage":
             raise ConversionError(
-                f"refusing persistent id of kind {kind!r}: only tensor storages are supported "
+                f"refusing persistent id of kind {brief(kind)}: only tensor storages are supported "
                 "(whole pickled modules cannot be loaded without running their code)"
             )
         if self.legacy:
@@ -380,11 +135,17 @@ class _StorageTable:
             raise ConversionError("malformed checkpoint: storage id does not name a storage type")
         if not isinstance(key, str) or not isinstance(location, str):
             raise ConversionError("malformed checkpoint: storage key/location must be strings")
-        numel = _as_int(numel, "storage size")
+        numel = as_int(numel, "storage size")
         if numel < 0:
             raise ConversionError("malformed checkpoint: negative storage size")
         root = self.roots.get(key)
         if root is None:
+            self.declared += numel * stype.itemsize
+            if self.declared > self.max_bytes:
+                raise ConversionError(
+                    f"malformed checkpoint: storage {key!r} of {numel:,} elements makes the "
+                    f"storages larger than the file can hold ({self.max_bytes:,} bytes)"
+                )
             root = Storage(stype, key, location, numel)
             self.roots[key] = root
             if self.reader is not None:
@@ -398,8 +159,8 @@ class _StorageTable:
         if not isinstance(view, tuple) or len(view) != 3:
             raise ConversionError("malformed checkpoint: bad storage view metadata")
         view_key, offset, size = view
-        offset = _as_int(offset, "storage view offset")
-        size = _as_int(size, "storage view size")
+        offset = as_int(offset, "storage view offset")
+        size = as_int(size, "storage view size")
         if not isinstance(view_key, str) or offset < 0 or size < 0 or offset + size > numel:
             raise ConversionError(f"malformed checkpoint: storage view outside storage {key!r}")
         existing = self.views.get(view_key)
@@ -409,17 +170,73 @@ class _StorageTable:
         return existing
 
 
-def _materialize_tensor(ref: TensorRef, byteorder: str) -> np.ndarray:
-    root = ref.storage.root
-    if root.data is None:
-        raise ConversionError(f"malformed checkpoint: no data for storage {root.key!r}")
-    numel = 1
-    for s in ref.size:
-        numel *= s
-    itemsize = root.data.dtype.itemsize
-    if numel == 0:
-        out = np.zeros(ref.size, dtype=root.data.dtype.newbyteorder("="))
-    else:
+class _Materializer:
+    """Replaces every TensorRef in nested dicts/lists/tuples by a numpy array.
+
+    Each object is converted once and the result reused wherever the pickle refers to it
+    again (memoised by identity, which also ends cycles), and identical views of a storage
+    give one array; the bytes of the arrays made are charged to ``budget``. ``counts``
+    collects how many tensors had each storage type.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.limit = budget
+        self.counts: dict[str, int] = {}
+        self._done: dict[int, Any] = {}
+        self._keep: list[Any] = []  # keeps memoised inputs alive, so their ids stay unique
+        self._views: dict[tuple, np.ndarray] = {}
+
+    def __call__(self, obj: Any, depth: int = 0) -> Any:
+        if depth > 200:
+            raise ConversionError("malformed checkpoint: objects nested too deeply")
+        if not isinstance(obj, (TensorRef, Opaque, dict, list, tuple)):
+            return obj
+        done = self._done.get(id(obj), self)
+        if done is not self:
+            return done
+        self._keep.append(obj)
+        if isinstance(obj, TensorRef):
+            out = self._tensor(obj)
+        elif isinstance(obj, Opaque):
+            raise ConversionError(
+                f"malformed checkpoint: stray {type(obj).__name__} outside a tensor"
+            )
+        elif isinstance(obj, dict):
+            out = OrderedDict() if isinstance(obj, OrderedDict) else {}
+            self._done[id(obj)] = out  # before the items: a cycle finds it
+            for k, v in obj.items():
+                out[k] = self(v, depth + 1)
+        elif isinstance(obj, list):
+            out = []
+            self._done[id(obj)] = out
+            out.extend(self(v, depth + 1) for v in obj)
+        else:
+            out = tuple(self(v, depth + 1) for v in obj)
+        self._done[id(obj)] = out
+        return out
+
+    def _tensor(self, ref: TensorRef) -> np.ndarray:
+        root = ref.storage.root
+        self.counts[root.stype.name] = self.counts.get(root.stype.name, 0) + 1
+        key = (id(root), ref.storage.start + ref.offset, ref.size, ref.stride)
+        out = self._views.get(key)
+        if out is None:
+            out = self._views[key] = self._new_tensor(ref)
+        return out
+
+    def _new_tensor(self, ref: TensorRef) -> np.ndarray:
+        root = ref.storage.root
+        if root.data is None:
+            raise ConversionError(f"malformed checkpoint: no data for storage {root.key!r}")
+        numel = 1
+        for s in ref.size:
+            numel *= s
+        if numel >= MAX_INDEX:
+            raise ConversionError(f"malformed checkpoint: tensor of size {ref.size} is too large")
+        dtype = root.data.dtype.newbyteorder("=")
+        if numel == 0:
+            return np.zeros(ref.size, dtype=dtype)
         last = ref.offset + sum((n - 1) * st for n, st in zip(ref.size, ref.stride))
         if last >= ref.storage.length:
             raise ConversionError(
@@ -430,38 +247,30 @@ def _materialize_tensor(ref: TensorRef, byteorder: str) -> np.ndarray:
             raise ConversionError(
                 f"malformed checkpoint: tensor of size {ref.size} is implausibly large for its storage"
             )
+        nbytes = numel * (4 if root.stype.bf16 else dtype.itemsize)
+        self.budget -= nbytes
+        if self.budget < 0:
+            raise ConversionError(
+                f"malformed checkpoint: its tensors expand to more than {self.limit:,} bytes "
+                "(twice its storages plus 64 MiB: repeated, overlapping or stride-0 views)"
+            )
+        itemsize = root.data.dtype.itemsize
         base = root.data[ref.storage.start + ref.offset :]
         view = np.lib.stride_tricks.as_strided(
             base, shape=ref.size, strides=tuple(st * itemsize for st in ref.stride), writeable=False
         )
         # np.array, not np.ascontiguousarray: the latter turns 0-d tensors into 1-d arrays
-        out = np.array(view, dtype=root.data.dtype.newbyteorder("="), order="C", copy=True)
-    if root.stype.bf16:
-        out = (out.astype(np.uint32) << 16).view(np.float32)
-    return out
-
-
-def _materialize(obj: Any, byteorder: str, counts: dict[str, int], depth: int = 0) -> Any:
-    """Replace every TensorRef in nested dicts/lists/tuples by a numpy array; ``counts``
-    collects how many tensors had each storage type."""
-    if depth > 200:
-        raise ConversionError("malformed checkpoint: objects nested too deeply")
-    if isinstance(obj, TensorRef):
-        name = obj.storage.root.stype.name
-        counts[name] = counts.get(name, 0) + 1
-        return _materialize_tensor(obj, byteorder)
-    if isinstance(obj, _Opaque):
-        raise ConversionError(f"malformed checkpoint: stray {type(obj).__name__} outside a tensor")
-    if isinstance(obj, dict):
-        out = OrderedDict() if isinstance(obj, OrderedDict) else {}
-        for k, v in obj.items():
-            out[k] = _materialize(v, byteorder, counts, depth + 1)
+        out = np.array(view, dtype=dtype, order="C", copy=True)
+        if root.stype.bf16:
+            out = (out.astype(np.uint32) << 16).view(np.float32)
         return out
-    if isinstance(obj, list):
-        return [_materialize(v, byteorder, counts, depth + 1) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_materialize(v, byteorder, counts, depth + 1) for v in obj)
-    return obj
+
+
+def _materialize(obj: Any, storages: dict[str, Storage]) -> tuple[Any, dict[str, int]]:
+    """``obj`` with every tensor as a numpy array, and the tensor counts per storage type."""
+    storage_bytes = sum(s.numel * s.stype.itemsize for s in storages.values())
+    materializer = _Materializer(2 * storage_bytes + _SLACK_BYTES)
+    return materializer(obj), materializer.counts
 
 
 def _bf16_notes(counts: dict[str, int]) -> list[str]:
@@ -491,46 +300,92 @@ def _guarded(what: str, fn: Callable[[], Any]) -> Any:
         ) from None
 
 
+def _zip_entry_count(data: bytes) -> int | None:
+    """The entry count of a zip's end-of-central-directory record (zip64 too), read before
+    :class:`zipfile.ZipFile` parses every entry; ``None`` when the record is not found."""
+    try:
+        end = zipfile._EndRecData(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError, struct_error):
+        return None
+    return None if not end else int(end[zipfile._ECD_ENTRIES_TOTAL])
+
+
+def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, expected: int, what: str) -> bytes:
+    """Read an entry known to hold ``expected`` bytes: its declared size is checked before
+    anything is decompressed, and reading stops one byte past ``expected``."""
+    if info.file_size != expected:
+        raise ConversionError(f"{what} has {info.file_size:,} bytes, expected {expected:,}")
+    with zf.open(info) as f:
+        raw = f.read(expected + 1)
+    if len(raw) != expected:
+        raise ConversionError(
+            f"{what} decompresses to a size other than its declared {expected:,} bytes"
+        )
+    return raw
+
+
 def _load_zip(data: bytes, name: str) -> LoadedCheckpoint:
+    entries = _zip_entry_count(data)
+    if entries is not None and entries > MAX_ZIP_ENTRIES:
+        raise ConversionError(
+            f"{name}: zip archive declares {entries:,} entries (more than {MAX_ZIP_ENTRIES:,}); "
+            "not a PyTorch checkpoint"
+        )
     zf = _guarded(f"{name}: reading zip archive", lambda: zipfile.ZipFile(io.BytesIO(data)))
-    names = zf.namelist()
-    if not names:
+    infos = zf.infolist()
+    if not infos:
         raise ConversionError(f"{name}: zip archive is empty, not a PyTorch checkpoint")
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise ConversionError(f"{name}: zip archive has more than {MAX_ZIP_ENTRIES:,} entries")
     # As in PyTorch's reader, the record prefix is the folder of the first entry.
-    prefix = names[0].split("/", 1)[0] if "/" in names[0] else ""
+    first = infos[0].filename
+    prefix = first.split("/", 1)[0] if "/" in first else ""
     join = (lambda rec: f"{prefix}/{rec}") if prefix else (lambda rec: rec)
-    present = set(names)
-    if join("data.pkl") not in present:
+    present = {info.filename: info for info in infos}
+    pkl_info = present.get(join("data.pkl"))
+    if pkl_info is None:
         raise ConversionError(
             f"{name}: zip archive has no {join('data.pkl')}; not a PyTorch checkpoint"
         )
+    if pkl_info.file_size > MAX_PICKLE_BYTES:
+        raise ConversionError(
+            f"{name}: {join('data.pkl')} declares {pkl_info.file_size:,} bytes (more than "
+            f"{MAX_PICKLE_BYTES:,}); not a model checkpoint"
+        )
     byteorder = "little"
-    if join("byteorder") in present:
-        raw = _guarded(f"{name}: reading byteorder", lambda: zf.read(join("byteorder"))).strip()
+    order_info = present.get(join("byteorder"))
+    if order_info is not None:
+        if order_info.file_size > 16:
+            raise ConversionError(f"{name}: byteorder record is {order_info.file_size:,} bytes")
+        raw = _guarded(
+            f"{name}: reading byteorder",
+            lambda: _read_entry(zf, order_info, order_info.file_size, "byteorder"),
+        ).strip()
         if raw not in (b"little", b"big"):
             raise ConversionError(f"{name}: unknown byteorder record {raw[:20]!r}")
         byteorder = raw.decode()
 
     def read_storage(storage: Storage) -> None:
         record = join(f"data/{storage.key}")
-        if record not in present:
+        info = present.get(record)
+        if info is None:
             raise ConversionError(f"{name}: storage record {record} is missing from the archive")
-        raw = zf.read(record)
         expected = storage.numel * storage.stype.itemsize
-        if len(raw) != expected:
-            raise ConversionError(
-                f"{name}: storage {storage.key!r} has {len(raw)} bytes, expected {expected}"
-            )
+        raw = _read_entry(zf, info, expected, f"{name}: storage {storage.key!r}")
         storage.data = np.frombuffer(raw, dtype=storage.stype.numpy_dtype(byteorder))
 
-    table = _StorageTable(legacy=False, byteorder=byteorder, reader=read_storage)
-    pkl = _guarded(f"{name}: reading data.pkl", lambda: zf.read(join("data.pkl")))
+    table = _StorageTable(
+        legacy=False, byteorder=byteorder, reader=read_storage, max_bytes=storage_budget(len(data))
+    )
+    pkl = _guarded(
+        f"{name}: reading data.pkl",
+        lambda: _read_entry(zf, pkl_info, pkl_info.file_size, "data.pkl"),
+    )
     obj = _guarded(
         f"{name}: reading data.pkl",
-        lambda: _RestrictedUnpickler(io.BytesIO(pkl), table).load(),
+        lambda: RestrictedUnpickler(io.BytesIO(pkl), table).load(),
     )
-    counts: dict[str, int] = {}
-    obj = _guarded(f"{name}: rebuilding tensors", lambda: _materialize(obj, byteorder, counts))
+    obj, counts = _guarded(f"{name}: rebuilding tensors", lambda: _materialize(obj, table.roots))
     locations = {s.location for s in table.roots.values()}
     return LoadedCheckpoint(
         obj=obj, container="zip", notes=_bf16_notes(counts), locations=locations
@@ -542,7 +397,7 @@ def _load_legacy(data: bytes, name: str) -> LoadedCheckpoint:
     notes: list[str] = []
 
     def header(what: str) -> Any:
-        return _guarded(f"{name}: reading {what}", lambda: _RestrictedUnpickler(f).load())
+        return _guarded(f"{name}: reading {what}", lambda: RestrictedUnpickler(f).load())
 
     magic = header("magic number")
     if magic != LEGACY_MAGIC_NUMBER:
@@ -552,14 +407,15 @@ def _load_legacy(data: bytes, name: str) -> LoadedCheckpoint:
     version = header("protocol version")
     if version != LEGACY_PROTOCOL_VERSION:
         raise ConversionError(
-            f"{name}: unsupported legacy protocol version {version!r} (expected 1001)"
+            f"{name}: unsupported legacy protocol version {brief(version)} (expected 1001)"
         )
     sys_info = header("sys_info")
     if not isinstance(sys_info, dict):
         raise ConversionError(f"{name}: malformed legacy sys_info record")
     byteorder = "little" if sys_info.get("little_endian", True) else "big"
-    table = _StorageTable(legacy=True, byteorder=byteorder, reader=None)
-    obj = _guarded(f"{name}: reading object pickle", lambda: _RestrictedUnpickler(f, table).load())
+    # The storages follow the pickle in the file: together they cannot exceed its size.
+    table = _StorageTable(legacy=True, byteorder=byteorder, reader=None, max_bytes=len(data))
+    obj = _guarded(f"{name}: reading object pickle", lambda: RestrictedUnpickler(f, table).load())
     keys = header("storage key list")
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ConversionError(f"{name}: malformed legacy storage key list")
@@ -579,9 +435,9 @@ def _load_legacy(data: bytes, name: str) -> LoadedCheckpoint:
                 f"{storage.numel} in the pickle (corrupt file)"
             )
         nbytes = count * storage.stype.itemsize
-        raw = f.read(nbytes)
-        if len(raw) != nbytes:
+        if nbytes > len(data) - f.tell():
             raise ConversionError(f"{name}: file is truncated (storage {key!r} is incomplete)")
+        raw = f.read(nbytes)
         storage.data = np.frombuffer(raw, dtype=storage.stype.numpy_dtype(byteorder))
     missing = [k for k, s in table.roots.items() if s.data is None]
     if missing:
@@ -589,8 +445,7 @@ def _load_legacy(data: bytes, name: str) -> LoadedCheckpoint:
     trailing = len(data) - f.tell()
     if trailing:
         notes.append(f"ignored {trailing} trailing bytes after the last storage")
-    counts: dict[str, int] = {}
-    obj = _guarded(f"{name}: rebuilding tensors", lambda: _materialize(obj, byteorder, counts))
+    obj, counts = _guarded(f"{name}: rebuilding tensors", lambda: _materialize(obj, table.roots))
     locations = {s.location for s in table.roots.values()}
     return LoadedCheckpoint(
         obj=obj, container="legacy", notes=notes + _bf16_notes(counts), locations=locations
@@ -606,7 +461,11 @@ def load_torch_checkpoint_bytes(data: bytes, name: str = "checkpoint") -> Loaded
     if not data:
         raise ConversionError(f"{name}: file is empty")
     if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
-        if not zipfile.is_zipfile(io.BytesIO(data)):
+        try:
+            is_zip = zipfile.is_zipfile(io.BytesIO(data))
+        except (zipfile.BadZipFile, OSError, ValueError, struct_error):
+            is_zip = False  # e.g. "zipfiles that span multiple disks are not supported"
+        if not is_zip:
             raise ConversionError(f"{name}: truncated or corrupt zip archive")
         return _load_zip(data, name)
     if data[:1] == b"\x80":

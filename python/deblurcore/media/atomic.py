@@ -15,8 +15,34 @@ TEMP_TAG = ".deblurcore-tmp-"
 
 
 def temp_prefix(final: Path) -> str:
-    """Prefix of a hidden temporary entry for ``final``, in the same folder."""
-    return "." + final.name + TEMP_TAG
+    """Prefix of a hidden temporary entry for ``final``: ``.<name>.deblurcore-tmp-<pid>-``.
+    The process id lets a later run tell a leftover of a killed run from a live one."""
+    return "." + final.name + TEMP_TAG + f"{os.getpid()}-"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it exists
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path, final_name: str) -> None:
+    """Remove the temporaries of ``final_name`` in ``folder`` left behind by runs that were
+    killed (SIGKILL, power loss): those whose process no longer exists. Temporaries of
+    runs still going are left alone; anything unreadable is ignored."""
+    prefix = "." + final_name + TEMP_TAG
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            remove_quietly(entry.path)
 
 
 def remove_quietly(path: PathLike) -> None:
@@ -36,9 +62,30 @@ def _umask() -> int:
     return mask
 
 
+def temp_folder_for(final: Path) -> Path:
+    """A new hidden temporary folder for the files of folder ``final``: inside ``final``
+    when it exists (so each file is later renamed within one file system), else next to it."""
+    parent = final if final.is_dir() else final.parent
+    return Path(tempfile.mkdtemp(dir=parent, prefix=temp_prefix(final)))
+
+
+def _merge_into(tmp: Path, final: Path) -> None:
+    """Move every file of folder ``tmp`` into the existing folder ``final``, replacing only
+    the files of the same names; the other entries of ``final`` are kept."""
+    names = sorted(os.listdir(tmp))
+    for name in names:  # check all before moving any
+        target = final / name
+        if target.is_dir() and not target.is_symlink():
+            raise MediaError(f"OUTPUT {final} has a folder {name}; it would not be replaced")
+    for name in names:
+        os.replace(tmp / name, final / name)
+    os.rmdir(tmp)
+
+
 def replace_into(tmp: Path, final: Path, overwrite: bool) -> None:
     """Move ``tmp`` (file or folder) to ``final``. An existing ``final`` is replaced only
-    with ``overwrite``; a folder is first moved aside so the swap is two renames."""
+    with ``overwrite``. An existing folder is never removed: the files of ``tmp`` are moved
+    into it, replacing only those of the same names."""
     # mkstemp/mkdtemp create private (0600/0700) entries; give the result the usual
     # permissions of a new file or folder.
     try:
@@ -48,18 +95,10 @@ def replace_into(tmp: Path, final: Path, overwrite: bool) -> None:
     if final.exists() or final.is_symlink():
         if not overwrite:
             raise MediaError(f"OUTPUT {final} exists (use --force to overwrite)")
-        if final.is_dir() and not final.is_symlink():
-            old = Path(
-                tempfile.mkdtemp(dir=final.parent, prefix="." + final.name + ".deblurcore-old-")
-            )
-            os.replace(final, old / "old")
-            try:
-                os.replace(tmp, final)
-            except BaseException:
-                os.replace(old / "old", final)  # put the previous output back
-                remove_quietly(old)
-                raise
-            remove_quietly(old)
+        if final.is_dir():
+            if not tmp.is_dir():
+                raise MediaError(f"OUTPUT {final} is a folder; give a file name")
+            _merge_into(tmp, final)
             return
         if tmp.is_dir():
             os.unlink(final)

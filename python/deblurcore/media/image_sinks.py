@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from ._common import MediaError
-from .atomic import remove_quietly, replace_into, temp_prefix
+from .atomic import remove_quietly, replace_into, temp_folder_for, temp_prefix
 from .sink import Sink
 from .stills import encode_image
 
@@ -44,7 +44,9 @@ class ImageSink(Sink):
 
 
 class FolderSink(Sink):
-    """A folder of images, built in a hidden temporary folder and renamed at the end.
+    """A folder of images, built in a hidden temporary folder and renamed at the end; with
+    ``overwrite``, into an existing folder, whose other files are kept (see
+    :func:`.atomic.replace_into`).
 
     ``ext`` forces the extension of every file (e.g. ``.png``); ``None`` keeps each input
     name (so a folder of JPEGs stays JPEGs and 16-bit PNGs stay 16-bit PNGs).
@@ -52,7 +54,7 @@ class FolderSink(Sink):
 
     def __init__(self, path: Path, ext: str | None = None, overwrite: bool = False):
         self.path, self.ext, self.overwrite = path, ext, overwrite
-        self.tmp: Path | None = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(path)))
+        self.tmp: Path | None = temp_folder_for(path)
         self.count = 0
 
     def write(self, image, frame):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
 from ._common import MediaError, PathLike, warn
+from .atomic import remove_stale_temporaries
 from .image_sinks import FolderSink, ImageSink
 from .paths import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, is_image_path, is_video_path
 from .sink import Sink
@@ -43,12 +45,17 @@ def open_sink(
     audio: bool = True,
 ) -> Sink:
     """Create the writer for OUTPUT ``path`` matching ``source`` (see :func:`output_kind`)."""
-    path = Path(path)
+    # Absolute and without "." or "..": "-o ." names the current folder, whose name and
+    # parent the temporary entries need.
+    path = Path(os.path.abspath(path))
     kind = output_kind(path)
     if not path.parent.is_dir():
         raise MediaError(f"OUTPUT folder {path.parent} does not exist")
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise MediaError(f"OUTPUT {path} exists (use --force to overwrite)")
+    remove_stale_temporaries(path.parent, path.name)
+    if path.is_dir():
+        remove_stale_temporaries(path, path.name)
     if kind == "image":
         if source.kind != "image":
             raise MediaError(

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ._common import MediaError, av, av_errors, describe, require_av, warn
-from .atomic import TEMP_TAG, remove_quietly, replace_into
+from .atomic import remove_quietly, replace_into, temp_prefix
 from .colors import UNSPECIFIED, sws_colorspace
 from .sink import Sink
 from .sources import Frame
@@ -74,9 +74,8 @@ class VideoSink(Sink):
         self.crf = crf
         self.audio_in = audio_stream
         self.color: dict = {}
-        fd, tmp = tempfile.mkstemp(
-            dir=path.parent, prefix="." + path.stem + TEMP_TAG, suffix=path.suffix
-        )
+        # The suffix tells FFmpeg the container.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=path.suffix)
         os.close(fd)
         self.tmp: Path | None = Path(tmp)
         self.out = None
