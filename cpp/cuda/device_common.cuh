@@ -1,4 +1,4 @@
-// Shared by the CUDA kernels: the __host__ __device__ function macro and small helpers. The
+// Shared by the CUDA kernels: the __host__ __device__ function macro and small utilities. The
 // per-element and per-tile computations of the kernels are __host__ __device__ functions
 // (conv_gemm.cuh, fac_bodies.cuh, iac_bodies.cuh), so the index arithmetic is in one place and
 // can be stepped through on the host when it has to be checked without a GPU.
