@@ -224,14 +224,14 @@ class AnalysisSynthesis(Model):
 
     def estimate_kernel(self, image: np.ndarray, max_input_size=None) -> np.ndarray:
         """The estimated blur kernel: (85, 85) float32, non-negative, summing to 1."""
-        image = self._check_image(image)
+        self._refuse_uint16_for_8bit(image)
         mh, mw = _max_input_size(max_input_size)
         return np.ascontiguousarray(_core.as_estimate_kernel(self._core, image, mh, mw))
 
     def __call__(self, image: np.ndarray, kernel: Optional[np.ndarray] = None,
                  max_input_size=None) -> np.ndarray:
         """Restore one image; with ``kernel`` ((85, 85)) the synthesis uses it as the blur."""
-        image = self._check_image(image)
+        self._refuse_uint16_for_8bit(image)
         mh, mw = _max_input_size(max_input_size)
         if kernel is not None:
             if kernel is not None and not isinstance(kernel, np.ndarray):
