@@ -2,10 +2,13 @@
 """Time the models at full size against PyTorch eager and ONNX Runtime in the same run, and
 report the peak memory of each runtime.
 
-Runtimes (--runtimes, comma-separated, default all three):
+Runtimes (--runtimes, comma-separated; default ours, ours-bf16 where the API has it, torch,
+ort, ov, ov-bf16):
   ours   deblurcore.load_model on random weights in the official layout
          (deblurcore.convert.write_random_weights; the speed of a network does not depend on
          its weight values).
+  ours-bf16  the same with precision="bf16" (only where deblurcore.load_model takes a
+         `precision` argument; --precision passes any other value through as `ours-<value>`).
   torch  the PyTorch reference model of the tests (tests.torch_models), eager, no_grad, with
          the same random weights as the ONNX export.
   ort    ONNX Runtime (CPUExecutionProvider, intra-op threads = --threads, inter-op threads 1,
@@ -28,9 +31,22 @@ Runtimes (--runtimes, comma-separated, default all three):
          the same inputs (max |ort - torch| must stay under 1e-4); the result is printed
          above the model's rows. A model that cannot be exported shows `error` and the
          reason under its row; the benchmark goes on.
+  ov     OpenVINO (CPU plugin; `pip install openvino`) on the same ONNX file as ort, compiled
+         with INFERENCE_NUM_THREADS = --threads, PERFORMANCE_HINT=LATENCY and
+         INFERENCE_PRECISION_HINT=f32.
+  ov-bf16  the same without a precision hint: OpenVINO's default, which is bf16 on CPUs with
+         AVX512_BF16 or AMX; the precision it actually compiled with is printed above the
+         model's rows.
 
+Accuracy: with torch among the runtimes, the torch worker also runs a check step (stfan: the
+second frame of a clip, whose carried state it saves; the others: one image) and saves its
+inputs and output; every other runtime then runs the same step on the same inputs after its
+timings, and the `err` column is max |runtime - torch| on the output image in [0, 1] (stfan and
+ifan clipped to [0, 1]; aspdc clamped to [-1, 1] and mapped to [0, 1] as the official test
+does). ours runs the step through Model.forward on the network's native input.
 Every measurement runs in its own process, so its peak RSS (ru_maxrss, in MB) is that
-runtime's own: the ort process imports only numpy and onnxruntime. Times are the median over
+runtime's own: the ort process imports only numpy and onnxruntime, the ov process only numpy
+and openvino. Times are the median over
 --repeat frames after --warmup frames, in seconds per frame, two different frames
 alternating; ratios are torch/ours and ort/ours (> 1 means deblurcore is faster).
 
@@ -68,7 +84,8 @@ ROOT = Path(__file__).resolve().parent.parent  # workers run from here, as the b
 
 ONNX_OPSET = 19  # DeformConv is a standard ONNX op from opset 19
 CHECK_TOL = 1e-4  # max |ort - torch| on the check input (outputs are O(1) in magnitude)
-RUNTIMES = ("ours", "torch", "ort")
+RUNTIMES = ("ours", "ours-bf16", "torch", "ort", "ov", "ov-bf16")
+ONNX_RUNTIMES = ("ort", "ov", "ov-bf16")  # the runtimes that run the exported graph
 
 
 # ---- model registry ---------------------------------------------------------------------
@@ -257,13 +274,54 @@ def _time_frames(run, frames, args):
     return times[args.warmup :]
 
 
+def _ours_accepts_precision():
+    import inspect
+
+    try:
+        import deblurcore
+
+        return "precision" in inspect.signature(deblurcore.load_model).parameters
+    except (ImportError, TypeError, ValueError):
+        return False
+
+
+def _image01(model, raw):
+    """A raw network output as the image in [0, 1] the model's users get."""
+    if model == "aspdc":
+        return (np.clip(raw, -1, 1) + 1) / 2
+    return np.clip(raw, 0, 1)
+
+
+def _check_error(model, out, args):
+    """max |out - torch| on the image of the check step, or None without a torch check."""
+    if not args.check_ref or not Path(args.check_ref).exists():
+        return None
+    ref = np.load(args.check_ref)["ref"]
+    return float(np.abs(_image01(model, out) - _image01(model, ref)).max())
+
+
 def worker_ours(args):
     import deblurcore
 
     h, w = args.height, args.width
-    model = deblurcore.load_model(args.weights, num_threads=args.threads)
+    kwargs = {}
+    if args.worker != "ours":  # ours-<precision>
+        kwargs["precision"] = args.worker.split("-", 1)[1]
+    model = deblurcore.load_model(args.weights, num_threads=args.threads, **kwargs)
     frames = [_frame(h, w, s) for s in range(2)]
-    return {"times": _time_frames(model, frames, args), "peak_rss_mb": _peak_rss_mb()}
+    result = {"times": _time_frames(model, frames, args), "peak_rss_mb": _peak_rss_mb()}
+    if args.check_ref and Path(args.check_ref).exists():
+        core, d = model._core, np.load(args.check_ref)
+        core.reset()
+        if args.model == "stfan":  # the same two steps the torch worker ran
+            core.forward(d["x0"])
+            out = core.forward(d["x1"])
+        elif args.model == "aspdc":  # native input: [-1, 1]
+            out = core.forward(d["x1"] * 2 - 1)
+        else:
+            out = core.forward(d["x1"])
+        result["err"] = _check_error(args.model, out, args)
+    return result
 
 
 def worker_torch(args):
@@ -271,9 +329,30 @@ def worker_torch(args):
 
     torch.set_num_threads(args.threads)
     spec = MODELS[args.model]
-    runner = spec["torch_runner"](spec["torch"](0))
+    net = spec["torch"](0)
+    runner = spec["torch_runner"](net)
     frames = [torch.from_numpy(_nchw(_frame(args.height, args.width, s))) for s in range(2)]
-    return {"times": _time_frames(runner, frames, args), "peak_rss_mb": _peak_rss_mb()}
+    result = {"times": _time_frames(runner, frames, args), "peak_rss_mb": _peak_rss_mb()}
+    if args.check_ref:
+        # The check step: stfan's second frame of a clip (its state saved for the graph
+        # runtimes, whose first frame cannot start the recurrence as the model does).
+        x0, x1 = frames
+        with torch.no_grad():
+            if args.model == "stfan":
+                out0, fea0 = net(x0, x0, x0, None)
+                feeds = (x1, x0, out0.clamp(0, 1), fea0)
+                ref = net(*feeds)[0]
+            else:
+                feeds, ref = (x1,), spec["torch_runner"](net)(x1)
+        np.savez(
+            args.check_ref,
+            x0=x0.numpy(),
+            x1=x1.numpy(),
+            ref=ref.numpy(),
+            **{f"feed{i}": f.numpy() for i, f in enumerate(feeds)},
+        )
+        result["err"] = 0.0
+    return result
 
 
 def worker_ort_export(args):
@@ -281,6 +360,17 @@ def worker_ort_export(args):
 
     torch.set_num_threads(args.threads)
     return {"export_s": _export(args.model, args.height, args.width, args.onnx, args.ort_fac)}
+
+
+def _graph_check(sess, args):
+    """Run the saved check step through a graph session; its error against torch."""
+    if not args.check_ref or not Path(args.check_ref).exists():
+        return None
+    d = np.load(args.check_ref)
+    feeds = [d[f"feed{i}"] for i in range(len(sess.get_inputs()))]
+    names = [i.name for i in sess.get_inputs()]
+    out = sess.run(None, dict(zip(names, feeds)))[0]
+    return _check_error(args.model, out, args)
 
 
 def worker_ort(args):
@@ -293,6 +383,55 @@ def worker_ort(args):
         "times": _time_frames(runner, frames, args),
         "peak_rss_mb": _peak_rss_mb(),
         "session_s": session_s,
+        "err": _graph_check(sess, args),
+    }
+
+
+class _OvSession:
+    """An OpenVINO compiled model behind the small part of ONNX Runtime's session API the
+    runners use (get_inputs()[i].name, run(None, feeds) -> outputs)."""
+
+    class _Input:
+        def __init__(self, name):
+            self.name = name
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+
+    def get_inputs(self):
+        return [self._Input(i.get_any_name()) for i in self.compiled.inputs]
+
+    def run(self, _names, feeds):
+        self.request.infer(feeds)
+        return [
+            self.request.get_output_tensor(i).data.copy()
+            for i in range(len(self.compiled.outputs))
+        ]
+
+
+def worker_ov(args):
+    import openvino as ov
+
+    config = {
+        "INFERENCE_NUM_THREADS": args.threads,
+        "PERFORMANCE_HINT": "LATENCY",
+    }
+    if args.worker == "ov":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    t0 = time.perf_counter()
+    compiled = ov.Core().compile_model(str(args.onnx), "CPU", config)
+    session_s = time.perf_counter() - t0
+    precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    sess = _OvSession(compiled)
+    runner = MODELS[args.model]["ort_runner"](sess)
+    frames = [_nchw(_frame(args.height, args.width, s)) for s in range(2)]
+    return {
+        "times": _time_frames(runner, frames, args),
+        "peak_rss_mb": _peak_rss_mb(),
+        "session_s": session_s,
+        "precision": precision,
+        "err": _graph_check(sess, args),
     }
 
 
@@ -329,6 +468,8 @@ WORKERS = {
     "ours": worker_ours,
     "torch": worker_torch,
     "ort": worker_ort,
+    "ov": worker_ov,
+    "ov-bf16": worker_ov,
     "ort-export": worker_ort_export,
     "ort-check": worker_ort_check,
 }
@@ -345,7 +486,7 @@ def _make_weights(arch, folder):
     )
 
 
-def _run_worker(kind, model, h, w, args, weights="", onnx_path=""):
+def _run_worker(kind, model, h, w, args, weights="", onnx_path="", check_ref=""):
     cmd = [
         sys.executable,
         "-m",
@@ -370,6 +511,8 @@ def _run_worker(kind, model, h, w, args, weights="", onnx_path=""):
         str(onnx_path),
         "--ort-fac",
         args.ort_fac,
+        "--check-ref",
+        str(check_ref),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = proc.stdout.strip().splitlines()
@@ -397,9 +540,13 @@ def _parse_size(text, multiple):
     return w, h
 
 
+def _fmt(res, key, spec):
+    return "" if "error" in res or res.get(key) is None else format(res[key], spec)
+
+
 def _bench_model(model, args, runtimes, tmp):
     spec = MODELS[model]
-    weights = _make_weights(spec["arch"], tmp) if "ours" in runtimes else ""
+    weights = _make_weights(spec["arch"], tmp) if any(r.startswith("ours") for r in runtimes) else ""
     if "ort" in runtimes:
         try:
             cw, ch = _parse_size(args.check_size, spec["size_multiple"])
@@ -417,6 +564,8 @@ def _bench_model(model, args, runtimes, tmp):
                 f" (outputs up to {chk['max_abs_ref']:.2f}) {verdict}",
                 flush=True,
             )
+    # torch first: it saves the check step every other runtime is compared on.
+    order = sorted(runtimes, key=lambda r: r != "torch")
     for size in args.sizes.split(","):
         try:
             w, h = _parse_size(size, spec["size_multiple"])
@@ -424,38 +573,37 @@ def _bench_model(model, args, runtimes, tmp):
             print(f"{model:6} {size:>9} skipped: {e}", flush=True)
             continue
         res, export = {}, None
-        for r in runtimes:
-            if r != "ort":
-                res[r] = _run_worker(r, model, h, w, args, weights=weights)
+        check_ref = Path(tmp) / f"{model}_{w}x{h}_check.npz" if "torch" in runtimes else ""
+        path = Path(tmp) / f"{model}_{w}x{h}.onnx"
+        for r in order:
+            if r not in ONNX_RUNTIMES:
+                res[r] = _run_worker(r, model, h, w, args, weights=weights, check_ref=check_ref)
                 continue
-            path = Path(tmp) / f"{model}_{w}x{h}.onnx"
-            export = _run_worker("ort-export", model, h, w, args, onnx_path=path)
+            if export is None:
+                export = _run_worker("ort-export", model, h, w, args, onnx_path=path)
             res[r] = (
                 export
                 if "error" in export
-                else _run_worker("ort", model, h, w, args, onnx_path=path)
+                else _run_worker(r, model, h, w, args, onnx_path=path, check_ref=check_ref)
             )
-            path.unlink(missing_ok=True)
-            Path(str(path) + ".data").unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        Path(str(path) + ".data").unlink(missing_ok=True)
+        for r in runtimes:
+            if r.startswith("ov") and "precision" in res[r]:
+                print(f"{model} {size}: {r} compiled with INFERENCE_PRECISION_HINT="
+                      f"{res[r]['precision']}", flush=True)
         cells = [f"{model:6} {size:>9}"]
-        cells += [
-            f"{'error' if 'error' in res[r] else format(_median(res[r]), '.3f'):>8}"
-            for r in runtimes
-        ]
-        cells += [
-            f"{'' if 'error' in res[r] else format(res[r]['peak_rss_mb'], '.0f'):>7}"
-            for r in runtimes
-        ]
+        for r in runtimes:
+            t = "error" if "error" in res[r] else format(_median(res[r]), ".3f")
+            cells.append(f"{t:>8} {_fmt(res[r], 'err', '.1e'):>7}")
+        cells += [f"{_fmt(res[r], 'peak_rss_mb', '.0f'):>7}" for r in runtimes]
+        base = res.get("ours", {"error": ""})
         for r in runtimes:
             if r != "ours" and "ours" in runtimes:
-                ok = "error" not in res[r] and "error" not in res["ours"]
-                cells.append(
-                    f"{format(_median(res[r]) / _median(res['ours']), '.2f') if ok else '':>9}"
-                )
-        if "ort" in runtimes:
-            cells.append(
-                f"{'' if export is None or 'error' in export else format(export['export_s'], '.1f'):>8}"
-            )
+                ok = "error" not in res[r] and "error" not in base
+                cells.append(f"{format(_median(res[r]) / _median(base), '.2f') if ok else '':>9}")
+        if export is not None:
+            cells.append(f"{_fmt(export, 'export_s', '.1f'):>8}")
         print(" ".join(cells), flush=True)
         for r in runtimes:
             if "error" in res[r]:
@@ -492,8 +640,15 @@ def main(argv=None):
     )
     p.add_argument(
         "--runtimes",
-        default=",".join(RUNTIMES),
-        help="comma-separated runtimes, from ours, torch, ort (default: all)",
+        default=None,
+        help="comma-separated runtimes, from " + ", ".join(RUNTIMES) + " (default: all; "
+        "ours-<precision> only where deblurcore.load_model takes `precision`)",
+    )
+    p.add_argument(
+        "--precision",
+        default="bf16",
+        help="precision of the ours-<precision> column, passed to "
+        "deblurcore.load_model(precision=...) (default: %(default)s)",
     )
     p.add_argument(
         "--ort-fac",
@@ -509,17 +664,19 @@ def main(argv=None):
         help="WxH of the ONNX-vs-torch check run before each model's timings "
         "(default: %(default)s)",
     )
-    p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--height", type=int, help=argparse.SUPPRESS)
     p.add_argument("--width", type=int, help=argparse.SUPPRESS)
     p.add_argument("--weights", help=argparse.SUPPRESS)
     p.add_argument("--onnx", help=argparse.SUPPRESS)
+    p.add_argument("--check-ref", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args.worker:
         args.model = args.models
         try:
-            result = WORKERS[args.worker](args)
+            kind = "ours" if args.worker.startswith("ours") else args.worker
+            result = WORKERS[kind](args)
         except Exception as e:  # reported in the table; the driver goes on
             msg = str(e).strip().splitlines()
             print(json.dumps({"error": f"{type(e).__name__}: {msg[0] if msg else ''}"[:300]}))
@@ -528,23 +685,31 @@ def main(argv=None):
         return 0
 
     models = args.models.split(",")
-    runtimes = args.runtimes.split(",")
-    for name, allowed in (("--models", MODELS), ("--runtimes", RUNTIMES)):
-        bad = [v for v in (models if name == "--models" else runtimes) if v not in allowed]
+    ours_p = f"ours-{args.precision}"
+    known = ("ours", ours_p) + tuple(r for r in RUNTIMES if not r.startswith("ours"))
+    if args.runtimes is None:
+        runtimes = [r for r in known if r != ours_p or _ours_accepts_precision()]
+    else:
+        runtimes = args.runtimes.split(",")
+    for name, values, allowed in (("--models", models, MODELS), ("--runtimes", runtimes, known)):
+        bad = [v for v in values if v not in allowed]
         if bad:
             p.error(f"{name}: unknown {', '.join(bad)}; expected some of {', '.join(allowed)}")
+    if ours_p in runtimes and not _ours_accepts_precision():
+        p.error(f"{ours_p}: this deblurcore.load_model takes no `precision` argument")
     if args.threads < 1 or args.repeat < 1 or args.warmup < 0:
         p.error("--threads and --repeat must be >= 1, --warmup >= 0")
 
     print(
         f"threads={args.threads} repeat={args.repeat} warmup={args.warmup} ort-fac={args.ort_fac} "
         f"load={'/'.join(f'{v:.2f}' for v in os.getloadavg())} "
-        f"(median s/frame, peak RSS MB per runtime process)"
+        f"(median s/frame and max error on [0, 1] against torch, peak RSS MB per runtime "
+        f"process)"
     )
-    header = [f"{'model':6} {'size':>9}"] + [f"{r + ' s':>8}" for r in runtimes]
+    header = [f"{'model':6} {'size':>9}"] + [f"{r + ' s':>8} {'err':>7}" for r in runtimes]
     header += [f"{r + ' MB':>7}" for r in runtimes]
     header += [f"{r + '/ours':>9}" for r in runtimes if r != "ours" and "ours" in runtimes]
-    if "ort" in runtimes:
+    if any(r in ONNX_RUNTIMES for r in runtimes):
         header.append(f"{'export s':>8}")
     print(" ".join(header), flush=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -116,6 +116,7 @@ void bind_models(py::module_& m);  // bindings/models.cpp
 void bind_mmcv_flat_reinterpret(py::module_& m);  // bindings/mmcv_flat_reinterpret.cpp
 void bind_analysis_synthesis(py::module_& m);  // bindings/analysis_synthesis.cpp
 void bind_analysis_synthesis_ops(py::module_& m);  // bindings/analysis_synthesis_ops.cpp
+void bind_profiling(py::module_& m);  // bindings/profiling.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deblurcore native core (use the deblurcore package, not this module)";
@@ -137,6 +138,7 @@ PYBIND11_MODULE(_core, m) {
   bind_mmcv_flat_reinterpret(m);
   bind_analysis_synthesis(m);
   bind_analysis_synthesis_ops(m);
+  bind_profiling(m);
   m.def("cpu_isa", [] { return std::string(isa_name(detect_isa())); });
   m.def("default_num_threads", [] { return Context().num_threads(); });
 

@@ -29,6 +29,7 @@ class CachingAllocator final : public Allocator {
       }
     }
     if (!block) block = state_->base->allocate(bytes);
+    state_->note_live(bytes);
     // The returned handle gives the block back to the cache instead of freeing it. The cache
     // state is shared with the deleter so blocks may outlive the allocator object.
     void* raw = block.get();
@@ -38,6 +39,11 @@ class CachingAllocator final : public Allocator {
     });
   }
 
+  Stats stats() const override {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return {state_->live_bytes, state_->idle_bytes, state_->peak_bytes};
+  }
+
  private:
   struct State {
     std::mutex mutex;
@@ -45,9 +51,18 @@ class CachingAllocator final : public Allocator {
     std::multimap<size_t, std::shared_ptr<void>> idle;  // by size
     size_t idle_bytes = 0;
     size_t max_idle = 0;
+    size_t live_bytes = 0;  // handed out, not yet given back
+    size_t peak_bytes = 0;  // high-water mark of live_bytes + idle_bytes
+
+    void note_live(size_t bytes) {
+      std::lock_guard<std::mutex> lock(mutex);
+      live_bytes += bytes;
+      if (live_bytes + idle_bytes > peak_bytes) peak_bytes = live_bytes + idle_bytes;
+    }
 
     void give_back(std::shared_ptr<void> block, size_t bytes) noexcept {
       std::lock_guard<std::mutex> lock(mutex);
+      live_bytes -= bytes;
       idle.emplace(bytes, std::move(block));
       idle_bytes += bytes;
       while (idle_bytes > max_idle && !idle.empty()) {

@@ -3,6 +3,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -12,6 +13,7 @@ Tensor run_activation(const Context& ctx, const char* op, const Tensor& x, Activ
                       float slope) {
   check_any(ctx, op, "x", x);
   Tensor out = ctx.empty(x.shape());
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -10,6 +11,7 @@ Tensor add(const Context& ctx, const Tensor& a, const Tensor& b) {
   check_any(ctx, "add", "b", b);
   check_same_shape("add", "b", b, "a", a.shape());
   Tensor out = ctx.empty(a.shape());
+  const ProfileScope prof(ctx, "add", {{"a", &a}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

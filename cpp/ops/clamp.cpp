@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -9,6 +10,7 @@ Tensor clamp(const Context& ctx, const Tensor& x, float lo, float hi) {
   check_any(ctx, "clamp", "x", x);
   check(lo <= hi, "clamp: lo must be <= hi, got lo=", lo, ", hi=", hi);
   Tensor out = ctx.empty(x.shape());
+  const ProfileScope prof(ctx, "clamp", {{"x", &x}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -22,6 +23,7 @@ Tensor concat(const Context& ctx, const std::vector<Tensor>& tensors, int dim) {
   }
   const int64_t N = tensors[0].size(0), plane = tensors[0].size(2) * tensors[0].size(3);
   Tensor out = ctx.empty({N, channels, tensors[0].size(2), tensors[0].size(3)});
+  const ProfileScope prof(ctx, op, {{"first", &tensors[0]}, {"out", &out}});
   int64_t offset = 0;  // in channels
   for (const Tensor& t : tensors) {
     // Each batch item of t is one contiguous row of C_t * plane floats.

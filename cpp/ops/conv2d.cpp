@@ -4,6 +4,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -32,6 +33,7 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const T
   p.epilogue = epilogue_params(ctx, op, epilogue, out_shape);
 
   Tensor out = ctx.empty(out_shape);
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"weight", &weight}, {"out", &out}});
   const float* res = ptr_or_null(epilogue.residual);
   switch (ctx.device()) {
     case Device::CPU:

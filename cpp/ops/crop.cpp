@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -18,6 +19,7 @@ Tensor crop(const Context& ctx, const Tensor& x, int64_t top, int64_t left, int6
         ") does not lie inside x of shape ", x.shape_str());
   const CropParams p{x.size(0), x.size(1), x.size(2), x.size(3), top, left, height, width};
   Tensor out = ctx.empty({p.N, p.C, height, width});
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -16,6 +17,7 @@ Tensor cross_correlation(const Context& ctx, const Tensor& x, int max_shift, boo
   p.pairs = p.C * (p.C + 1) / 2;
   p.add_flips = add_flips;
   Tensor out = ctx.empty({p.N, p.pairs * (add_flips ? 2 : 1), p.window, p.window});
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -53,6 +54,7 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
   p.epilogue = epilogue_params(ctx, op, epilogue, out_shape);
 
   Tensor out = ctx.empty(out_shape);
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"weight", &weight}, {"out", &out}});
   const float* res = ptr_or_null(epilogue.residual);
   const float* m = ptr_or_null(mask);
   switch (ctx.device()) {

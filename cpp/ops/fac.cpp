@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -30,6 +31,7 @@ FacParams fac_params(const Context& ctx, const char* op, const Tensor& x, const 
 Tensor fac(const Context& ctx, const Tensor& x, const Tensor& kernel, int kernel_size) {
   const FacParams p = fac_params(ctx, "fac", x, kernel, kernel_size);
   Tensor out = ctx.empty(x.shape());
+  const ProfileScope prof(ctx, "fac", {{"x", &x}, {"kernel", &kernel}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

@@ -3,6 +3,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -74,6 +75,7 @@ Tensor iac_with_layout(const Context& ctx, const Tensor& x, const Tensor& filter
   const IacParams p = iac_params(ctx, "iac", x, filters, n_iterations, kernel_size, layout,
                                  reuse_vertical_filter, final_activation);
   Tensor out = ctx.empty(x.shape());
+  const ProfileScope prof(ctx, "iac", {{"x", &x}, {"filters", &filters}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -15,6 +16,7 @@ Tensor irfft2(const Context& ctx, const Tensor& X, int64_t width) {
         " needs width/2+1 = ", width / 2 + 1, " (shape ", X.shape_str(), ")");
   const Fft2dParams p{X.size(0) * X.size(1), X.size(2), width};
   Tensor out = ctx.empty({X.size(0), X.size(1), p.H, p.W});
+  const ProfileScope prof(ctx, op, {{"X", &X}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -18,6 +19,7 @@ Tensor linear(const Context& ctx, const Tensor& x, const Tensor& weight, const T
         ": activation must be None or ReLU, got ", static_cast<int>(activation));
   const LinearParams p{x.size(0), x.size(1), weight.size(0), activation};
   Tensor out = ctx.empty({p.N, p.out_features});
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"weight", &weight}, {"out", &out}});
   const float* b = ptr_or_null(bias);
   switch (ctx.device()) {
     case Device::CPU:

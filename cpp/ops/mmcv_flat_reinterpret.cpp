@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -12,6 +13,7 @@ Tensor mmcv_flat_reinterpret(const Context& ctx, const Tensor& x, int height, in
   check_positive(op, "width", width);
   const int64_t N = x.size(0), C = x.size(1);
   Tensor out = ctx.empty({N, C, height, width});
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"out", &out}});
   const MmcvFlatReinterpretParams p{N, C * x.size(2) * x.size(3), C * int64_t(height) * width};
   switch (ctx.device()) {
     case Device::CPU:

@@ -4,6 +4,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -16,6 +17,7 @@ Tensor normalize_l1(const Context& ctx, const Tensor& x, float eps) {
   check(std::isfinite(eps) && eps >= 0.f, op, ": eps must be finite and >= 0, got ", eps);
   const NormalizeL1Params p{x.size(0), x.numel() / x.size(0), eps};
   Tensor out = ctx.empty(x.shape());
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -33,6 +34,7 @@ Tensor pad(const Context& ctx, const Tensor& x, std::array<int, 4> pads, PadMode
           "top, bottom) = (",
           p.left, ", ", p.right, ", ", p.top, ", ", p.bottom, ") for x ", x.shape_str());
   Tensor out = ctx.empty({p.N, p.C, p.Hout, p.Wout});
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -10,6 +11,7 @@ Tensor rfft2(const Context& ctx, const Tensor& x) {
   check_input(ctx, op, "x", x, 4, "(N, C, H, W)");
   const Fft2dParams p{x.size(0) * x.size(1), x.size(2), x.size(3)};
   Tensor out = ctx.empty({x.size(0), x.size(1), p.H, p.W / 2 + 1, 2});
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

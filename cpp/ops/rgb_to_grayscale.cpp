@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -11,6 +12,7 @@ Tensor rgb_to_grayscale(const Context& ctx, const Tensor& x) {
   check(x.size(1) == 3, op, ": x must have 3 channels (R, G, B), got shape ", x.shape_str());
   const GrayscaleParams p{x.size(0), x.size(2) * x.size(3)};
   Tensor out = ctx.empty({x.size(0), 1, x.size(2), x.size(3)});
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

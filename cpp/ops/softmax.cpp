@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -11,6 +12,7 @@ Tensor softmax(const Context& ctx, const Tensor& x, int dim) {
   check(dim == 1 || dim == -3, op, ": only dim=1 (channels) is supported, got dim=", dim);
   const SoftmaxParams p{x.size(0), x.size(1), x.size(2) * x.size(3)};
   Tensor out = ctx.empty(x.shape());
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

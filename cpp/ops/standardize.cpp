@@ -4,6 +4,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -13,6 +14,7 @@ Tensor standardize(const Context& ctx, const Tensor& x, float eps) {
   check(std::isfinite(eps) && eps >= 0.f, op, ": eps must be finite and >= 0, got ", eps);
   const StandardizeParams p{x.size(0) * x.size(1), x.size(2) * x.size(3), eps};
   Tensor out = ctx.empty(x.shape());
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
+#include "profile_scope.h"
 
 namespace deblurcore {
 
@@ -22,6 +23,7 @@ Tensor weighted_sum(const Context& ctx, const std::vector<Tensor>& inputs, const
         " (one plane per input), got ", weights.shape_str());
   WeightedSumParams p{s[0], static_cast<int64_t>(inputs.size()), s[1], s[2] * s[3]};
   Tensor out = ctx.empty(s);
+  const ProfileScope prof(ctx, op, {{"first", &inputs[0]}, {"weights", &weights}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
       if (ctx.reference_kernels())

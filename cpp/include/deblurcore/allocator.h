@@ -17,6 +17,15 @@ class DEBLURCORE_API Allocator {
   // A block of at least `bytes` bytes (64-byte aligned on the host), freed by the deleter of
   // the returned pointer.
   virtual std::shared_ptr<void> allocate(size_t bytes) = 0;
+
+  // What the allocator holds, for profiling: bytes handed out and not yet freed, bytes kept
+  // for reuse, and the high-water mark of their sum. Allocators that do not track it say 0.
+  struct Stats {
+    size_t live_bytes = 0;
+    size_t idle_bytes = 0;
+    size_t peak_bytes = 0;
+  };
+  virtual Stats stats() const { return {}; }
 };
 
 // The default allocator of a device (aligned malloc on the host, cudaMalloc on CUDA).

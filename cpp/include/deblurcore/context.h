@@ -13,6 +13,7 @@
 
 #include "deblurcore/allocator.h"
 #include "deblurcore/export.h"
+#include "deblurcore/profiler.h"
 #include "deblurcore/tensor.h"
 
 namespace deblurcore {
@@ -50,6 +51,13 @@ class DEBLURCORE_API Context {
     return *this;
   }
   Context& set_allocator(std::shared_ptr<Allocator> allocator);
+  // Records every op run on this context (and its copies) into `profiler`; nullptr (the
+  // default) records nothing. See deblurcore/profiler.h.
+  Context& set_profiler(std::shared_ptr<OpProfiler> profiler) {
+    profiler_ = std::move(profiler);
+    return *this;
+  }
+  OpProfiler* profiler() const { return profiler_.get(); }
 
   // An uninitialised tensor on this context's device, from its allocator.
   Tensor empty(const Shape& shape) const;
@@ -62,6 +70,7 @@ class DEBLURCORE_API Context {
   bool reference_kernels_ = false;
   void* stream_ = nullptr;
   std::shared_ptr<Allocator> allocator_;
+  std::shared_ptr<OpProfiler> profiler_;
 };
 
 }  // namespace deblurcore
