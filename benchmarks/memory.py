@@ -6,8 +6,9 @@ frames and print the resident set size along the way.
 
 Weights are random (in the official layout, see deblurcore.convert.write_random_weights),
 frames are synthetic.
-Prints RSS (current, from /proc/self/statm) after the first frames and then at regular
-intervals, and the growth between frame 10 and the last frame.
+Prints RSS (current, from /proc/self/statm) and the minor page faults since the previous line
+after the first frames and then at regular intervals, the peak RSS, and the growth between
+frame 10 and the last frame.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main(argv=None) -> int:
         weights = write_random_weights(Path(tmp) / "m.safetensors", arch=args.model, seed=0)
         model = deblurcore.load_model(weights, num_threads=args.threads)
         t0 = time.perf_counter()
+        faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         at10 = None
         marks = {1, 10, args.frames} | set(range(100, args.frames + 1, max(args.frames // 10, 1)))
         for i in range(1, args.frames + 1):
@@ -54,11 +56,15 @@ def main(argv=None) -> int:
             if i == 10:
                 at10 = current_rss_mb()
             if i in marks:
+                faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                 print(
-                    f"frame {i:6d}  rss {current_rss_mb():8.1f} MB  {i / (time.perf_counter() - t0):6.2f} frames/s",
+                    f"frame {i:6d}  rss {current_rss_mb():8.1f} MB  {i / (time.perf_counter() - t0):6.2f} frames/s"
+                    f"  page faults {faults - faults0:9d} since the previous line",
                     flush=True,
                 )
+                faults0 = faults
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak:.0f} MB (load {'/'.join(f'{v:.2f}' for v in os.getloadavg())})")
     if at10 is not None:
         print(
             f"growth from frame 10 to {args.frames}: {current_rss_mb() - at10:+.1f} MB (peak {peak:.0f} MB)"

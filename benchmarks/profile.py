@@ -16,8 +16,8 @@ Limits: each row's `bound ms` is the larger of
   * FLOPs / GEMM ceiling for the convolutions (2 * MACs of the dense conv), over the rate of
     a large fp32 matmul in torch on the same threads (the machine's practical fp32 peak).
 `eff` = bound / measured: 1.0 is at the limit. The allocator columns show where the frame's
-memory high-water mark is reached: `held MB` (live + cached blocks after the op) and the op
-after which the peak last grew.
+memory goes (with --calls): `live MB` in use and `held MB` (live + cached blocks) after each op,
+and the op after which the most is live.
 """
 
 from __future__ import annotations
@@ -179,12 +179,14 @@ def main(argv=None):
 
     groups = collections.OrderedDict()
     peak_op, last_peak = None, -1
-    for op, shape, sec, held, peak in records:
+    peak_live = 0
+    for op, shape, sec, live, _held, peak, _plive in records:
         g = groups.setdefault((op, shape), [0, 0.0, 0.0])
         g[0] += 1
         g[1] += sec
-        if peak > last_peak:
-            peak_op, last_peak = (op, shape, held), peak
+        if live > peak_live:
+            peak_op, peak_live = (op, shape), live
+        last_peak = max(last_peak, peak)
     total = sum(r[2] for r in records)
     rows = []
     for (op, shape), (calls, sec, _) in groups.items():
@@ -195,8 +197,10 @@ def main(argv=None):
     rows.sort(reverse=True)
     print(
         f"ops: {len(records)} calls, {total:.3f} s of the {frame_s:.3f} s frame "
-        f"({100 * total / frame_s:.0f}%); allocator peak {last_peak / 2**20:.0f} MB, last grown "
-        f"at {peak_op[0] if peak_op else '-'} {peak_op[1] if peak_op else ''}"
+        f"({100 * total / frame_s:.0f}%); allocator: {last_peak / 2**20:.0f} MB held at most, "
+        f"{records[-1][6] / 2**20 if records else 0:.0f} MB live at most (inside ops), "
+        f"{peak_live / 2**20:.0f} MB live after an op at most, after "
+        f"{peak_op[0] if peak_op else '-'} {peak_op[1] if peak_op else ''}"
     )
     print(
         f"{'ms':>8} {'%':>5} {'calls':>5} {'GFLOP':>7} {'MB':>7} {'bound ms':>8} {'eff':>5}  op  shapes"
@@ -211,9 +215,12 @@ def main(argv=None):
         by_op[op] += sec
     print("per op: " + ", ".join(f"{op} {1e3 * s:.0f} ms" for op, s in by_op.most_common()))
     if args.calls:
-        print(f"{'ms':>8} {'held MB':>8} {'peak MB':>8}  op  shapes")
-        for op, shape, sec, held, peak in records:
-            print(f"{1e3 * sec:8.1f} {held / 2**20:8.0f} {peak / 2**20:8.0f}  {op}  {shape}")
+        print(f"{'ms':>8} {'live MB':>8} {'held MB':>8} {'peak MB':>8}  op  shapes")
+        for op, shape, sec, live, held, peak, _ in records:
+            print(
+                f"{1e3 * sec:8.1f} {live / 2**20:8.0f} {held / 2**20:8.0f} {peak / 2**20:8.0f}"
+                f"  {op}  {shape}"
+            )
     return 0
 
 

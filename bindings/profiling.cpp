@@ -21,9 +21,10 @@ void bind_profiling(py::module_& m) {
       .def("records", [](const OpProfiler& self) {
         py::list out;
         for (const auto& r : self.records())
-          out.append(py::make_tuple(r.op, r.shape, r.seconds, r.held_bytes, r.peak_bytes));
+          out.append(py::make_tuple(r.op, r.shape, r.seconds, r.live_bytes, r.held_bytes,
+                                    r.peak_bytes, r.peak_live_bytes));
         return out;
-      }, "[(op, shapes, seconds, held_bytes, peak_bytes)] in call order");
+      }, "[(op, shapes, seconds, live, held, peak held, peak live bytes)] in call order");
 
   m.def(
       "load_model_profiled",

@@ -37,7 +37,8 @@ class ProfileScope {
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const Allocator::Stats st = ctx_.allocator().stats();
-    profiler_->add({op_, std::move(shape_), s, st.live_bytes + st.idle_bytes, st.peak_bytes});
+    profiler_->add({op_, std::move(shape_), s, st.live_bytes, st.live_bytes + st.idle_bytes,
+                    st.peak_bytes, st.peak_live_bytes});
   }
 
   ProfileScope(const ProfileScope&) = delete;

@@ -19,11 +19,13 @@ class DEBLURCORE_API Allocator {
   virtual std::shared_ptr<void> allocate(size_t bytes) = 0;
 
   // What the allocator holds, for profiling: bytes handed out and not yet freed, bytes kept
-  // for reuse, and the high-water mark of their sum. Allocators that do not track it say 0.
+  // for reuse, the high-water mark of their sum and that of the live bytes alone. Allocators
+  // that do not track them say 0.
   struct Stats {
     size_t live_bytes = 0;
     size_t idle_bytes = 0;
     size_t peak_bytes = 0;
+    size_t peak_live_bytes = 0;
   };
   virtual Stats stats() const { return {}; }
 };
@@ -33,8 +35,10 @@ DEBLURCORE_API std::shared_ptr<Allocator> default_allocator(Device device);
 
 // An allocator that keeps freed blocks and hands them out again for requests of the same size,
 // so a model that runs the same shapes frame after frame stops touching fresh memory (page
-// faults were a fifth of STFAN's time at 720p) and its footprint stays flat. Idle blocks beyond
-// `max_idle_bytes` are returned to `base`, largest first. Thread-safe.
+// faults were a fifth of STFAN's time at 720p) and its footprint stays flat. A request it
+// cannot serve first returns idle blocks to `base` (largest first) so that live + idle never
+// exceeds the most ever live at once; idle blocks beyond `max_idle_bytes` are returned too.
+// Thread-safe.
 DEBLURCORE_API std::shared_ptr<Allocator> make_caching_allocator(std::shared_ptr<Allocator> base,
                                                                  size_t max_idle_bytes = size_t(1) << 31);
 
