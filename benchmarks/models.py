@@ -10,7 +10,7 @@ ort, ov, ov-bf16):
   ours-bf16  the same with precision="bf16" (only where deblurcore.load_model takes a
          `precision` argument; --precision passes any other value through as `ours-<value>`).
   torch  the PyTorch reference model of the tests (tests.torch_models), eager, no_grad, with
-         the same random weights as the ONNX export.
+         ours' random weights (loaded from the same file), as is the ONNX export.
   ort    ONNX Runtime (CPUExecutionProvider, intra-op threads = --threads, inter-op threads 1,
          all graph optimizations) on that same torch model exported to ONNX with the
          TorchScript exporter (opset 19). The graph computes the reference network with
@@ -216,11 +216,24 @@ MODELS = {
 }
 
 
-def _export(model, h, w, path, fac):
-    """Export a fresh torch model (seed 0, as the torch worker) at (h, w); returns seconds."""
+def _torch_net(model, weights=""):
+    """The torch model, with the weights of `weights` (ours' file) when given, so that every
+    runtime computes the same network; else the tests' random weights (seed 0)."""
+    net = MODELS[model]["torch"](0)
+    if weights:
+        import torch
+        from safetensors.numpy import load_file
+
+        state = {k: torch.from_numpy(v) for k, v in load_file(weights).items()}
+        net.load_state_dict(state)
+    return net
+
+
+def _export(model, h, w, path, fac, weights=""):
+    """Export a fresh torch model (the torch worker's weights) at (h, w); returns seconds."""
     import torch
 
-    net = MODELS[model]["torch"](0).requires_grad_(False)
+    net = _torch_net(model, weights).requires_grad_(False)
     t0 = time.perf_counter()
     graph, inputs, in_names, out_names, patches = MODELS[model]["onnx"](net, h, w, fac)
     with contextlib.ExitStack() as stack, torch.no_grad():
@@ -329,7 +342,7 @@ def worker_torch(args):
 
     torch.set_num_threads(args.threads)
     spec = MODELS[args.model]
-    net = spec["torch"](0)
+    net = _torch_net(args.model, args.weights)
     runner = spec["torch_runner"](net)
     frames = [torch.from_numpy(_nchw(_frame(args.height, args.width, s))) for s in range(2)]
     result = {"times": _time_frames(runner, frames, args), "peak_rss_mb": _peak_rss_mb()}
@@ -359,7 +372,11 @@ def worker_ort_export(args):
     import torch
 
     torch.set_num_threads(args.threads)
-    return {"export_s": _export(args.model, args.height, args.width, args.onnx, args.ort_fac)}
+    return {
+        "export_s": _export(
+            args.model, args.height, args.width, args.onnx, args.ort_fac, args.weights
+        )
+    }
 
 
 def _graph_check(sess, args):
@@ -546,7 +563,7 @@ def _fmt(res, key, spec):
 
 def _bench_model(model, args, runtimes, tmp):
     spec = MODELS[model]
-    weights = _make_weights(spec["arch"], tmp) if any(r.startswith("ours") for r in runtimes) else ""
+    weights = _make_weights(spec["arch"], tmp)  # every runtime runs these weights
     if "ort" in runtimes:
         try:
             cw, ch = _parse_size(args.check_size, spec["size_multiple"])
@@ -580,7 +597,9 @@ def _bench_model(model, args, runtimes, tmp):
                 res[r] = _run_worker(r, model, h, w, args, weights=weights, check_ref=check_ref)
                 continue
             if export is None:
-                export = _run_worker("ort-export", model, h, w, args, onnx_path=path)
+                export = _run_worker(
+                    "ort-export", model, h, w, args, weights=weights, onnx_path=path
+                )
             res[r] = (
                 export
                 if "error" in export
