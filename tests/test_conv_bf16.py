@@ -21,7 +21,7 @@ import pytest
 
 import deblurcore
 from deblurcore import ops
-from tests.helpers.numerics import assert_sum_close, case_rng, pair, randn, torch_epilogue
+from tests.helpers.numerics import assert_sum_close, case_rng, randn, torch_epilogue
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
