@@ -69,6 +69,10 @@ void bind_models(py::module_& m) {
   py::class_<Model>(m, "Model")
       .def_property_readonly("architecture", &Model::architecture)
       .def_property_readonly("variant", &Model::variant)
+      .def_property_readonly("precision",
+                             [](const Model& m) {
+                               return std::string(precision_name(m.context().precision()));
+                             })
       .def_property_readonly("is_recurrent", &Model::is_recurrent)
       .def_property_readonly("size_multiple",
                              [](const Model& self) { return self.image_format().size_multiple; })
@@ -92,12 +96,15 @@ void bind_models(py::module_& m) {
 
   m.def(
       "load_model",
-      [](const std::string& path, const std::string& device, int threads) {
+      [](const std::string& path, const std::string& device, int threads,
+         const std::string& precision) {
         Context ctx(parse_device(device), threads);
+        ctx.set_precision(parse_precision(precision));
         py::gil_scoped_release nogil;
         return load_model(path, ctx);
       },
-      py::arg("path"), py::arg("device") = "cpu", py::arg("num_threads") = 0);
+      py::arg("path"), py::arg("device") = "cpu", py::arg("num_threads") = 0,
+      py::arg("precision") = "fp32");
 
   // IFAN-specific: configuration (None for other models) and the dual-pixel variant's
   // three-view processing.

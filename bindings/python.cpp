@@ -25,6 +25,12 @@ Device parse_device(const std::string& name) {
   fail<ValueError>("device must be 'cpu' or 'cuda', got '", name, "'");
 }
 
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::FP32;
+  if (name == "bf16") return Precision::BF16;
+  fail<ValueError>("precision must be 'fp32' or 'bf16', got '", name, "'");
+}
+
 namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
@@ -139,6 +145,7 @@ PYBIND11_MODULE(_core, m) {
   bind_analysis_synthesis_ops(m);
   m.def("cpu_isa", [] { return std::string(isa_name(detect_isa())); });
   m.def("default_num_threads", [] { return Context().num_threads(); });
+  m.def("cpu_supports_bf16", [] { return cpu_supports_bf16(); });
 
   // Every op binding: build the context, copy arrays in, release the GIL, run, copy out.
   m.def(
@@ -148,9 +155,11 @@ PYBIND11_MODULE(_core, m) {
          std::pair<int, int> dilation, const std::string& activation, float slope,
          const std::optional<FloatArray>& residual, bool residual_before,
          const std::optional<FloatArray>& scale, const std::optional<FloatArray>& shift,
-         const std::string& device, int threads, bool reference, const std::string& isa) {
+         const std::string& device, int threads, bool reference, const std::string& isa,
+         const std::string& precision) {
         Context ctx = make_context(device, threads, reference);
         apply_isa(ctx, isa);
+        ctx.set_precision(parse_precision(precision));
         Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
         Epilogue e =
             make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
@@ -173,9 +182,10 @@ PYBIND11_MODULE(_core, m) {
          const std::string& activation, float slope, const std::optional<FloatArray>& residual,
          bool residual_before, const std::optional<FloatArray>& scale,
          const std::optional<FloatArray>& shift, const std::string& device, int threads,
-         bool reference, const std::string& isa) {
+         bool reference, const std::string& isa, const std::string& precision) {
         Context ctx = make_context(device, threads, reference);
         apply_isa(ctx, isa);
+        ctx.set_precision(parse_precision(precision));
         Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
         Epilogue e =
             make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);

@@ -36,6 +36,23 @@ Isa detect_isa() {
   return Isa::Generic;
 }
 
+const char* precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::FP32: return "fp32";
+    case Precision::BF16: return "bf16";
+  }
+  return "unknown";
+}
+
+bool cpu_supports_bf16() {
+#if defined(DEBLURCORE_X86_ISA) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_cpu_init();
+  return detect_isa() == Isa::AVX512 && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
 static int resolve_threads(int n) {
   if (n > 0) return n;
 #ifdef _OPENMP
@@ -64,8 +81,37 @@ Context& Context::set_num_threads(int n) {
 Context& Context::set_isa(Isa isa) {
   check(static_cast<int>(isa) <= static_cast<int>(detect_isa()), "instruction set ",
         isa_name(isa), " is not supported by this CPU (best: ", isa_name(detect_isa()), ")");
+  const Isa before = isa_;
   isa_ = isa;
+  try {
+    check_precision();
+  } catch (...) {
+    isa_ = before;
+    throw;
+  }
   return *this;
+}
+
+Context& Context::set_precision(Precision precision) {
+  const Precision before = precision_;
+  precision_ = precision;
+  try {
+    check_precision();
+  } catch (...) {
+    precision_ = before;
+    throw;
+  }
+  return *this;
+}
+
+void Context::check_precision() const {
+  if (precision_ == Precision::FP32) return;
+  check(device_ == Device::CPU, "precision 'bf16' runs on the CPU only (device is ",
+        device_ == Device::CUDA ? "cuda" : "other", ")");
+  check(cpu_supports_bf16(), "precision 'bf16' needs a CPU with AVX512_BF16 (vdpbf16ps); this ",
+        "CPU or build has none: use precision 'fp32'");
+  check(isa_ == Isa::AVX512, "precision 'bf16' needs instruction set avx512, not ",
+        isa_name(isa_));
 }
 
 Context& Context::set_allocator(std::shared_ptr<Allocator> allocator) {

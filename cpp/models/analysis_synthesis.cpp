@@ -10,6 +10,7 @@
 #include "deblurcore/error.h"
 #include "deblurcore/safetensors.h"
 #include "models/analysis_synthesis_nets.h"
+#include "models/precision_policy.h"
 #include "models/registry.h"
 
 namespace deblurcore {
@@ -88,7 +89,7 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     check(x.size(2) % kMultiple == 0 && x.size(3) % kMultiple == 0,
           "Analysis-Synthesis: H and W must be multiples of 16, got ", x.size(2), "x", x.size(3));
     const Tensor k = kernel_of_padded(x, {});
-    return synthesis_(ctx_, x, k);
+    return synthesis_(PrecisionPolicy(ctx_)(ModelBlock::AsSynthesis), x, k);
   }
 
   void process(const ImageView& in, const MutableImageView& out) override {
@@ -119,7 +120,7 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     } else {
       k = kernel_of_padded(padded, limit);
     }
-    Tensor raw = synthesis_(ctx_, padded, k);
+    Tensor raw = synthesis_(PrecisionPolicy(ctx_)(ModelBlock::AsSynthesis), padded, k);
     padded = Tensor();
     // Remove the padding; tensor_to_image clips to [0, 255] (the official np.clip) and
     // rounds integers half to even (np.round).
@@ -132,7 +133,7 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     check(rgb.size(2) >= kAnalysisMinSide && rgb.size(3) >= kAnalysisMinSide,
           "analysis: the input must be at least ", kAnalysisMinSide, "x", kAnalysisMinSide,
           ", got ", rgb.size(2), "x", rgb.size(3));
-    return analysis_(ctx_, rgb);
+    return analysis_(PrecisionPolicy(ctx_)(ModelBlock::AsAnalysis), rgb);
   }
 
   Tensor synthesis(const Tensor& rgb, const Tensor& kernel) override {
@@ -140,7 +141,7 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     check<TypeError>(kernel.device() == ctx_.device(), "kernel is on device '",
                      device_name(kernel.device()), "' but the model runs on '",
                      device_name(ctx_.device()), "'");
-    return synthesis_(ctx_, rgb, kernel);
+    return synthesis_(PrecisionPolicy(ctx_)(ModelBlock::AsSynthesis), rgb, kernel);
   }
 
  private:
@@ -188,8 +189,10 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
   // The kernel (1, 85, 85) of a padded image: the analysis on its crop (§6.2).
   Tensor kernel_of_padded(const Tensor& padded, MaxInputSize limit) const {
     const AnalysisCrop c = select_analysis_crop(padded.size(2), padded.size(3), limit);
-    if (c.height == padded.size(2) && c.width == padded.size(3)) return analysis_(ctx_, padded);
-    return analysis_(ctx_, crop(ctx_, padded, c.top, c.left, c.height, c.width));
+    const PrecisionPolicy precision(ctx_);
+    const Context& actx = precision(ModelBlock::AsAnalysis);
+    if (c.height == padded.size(2) && c.width == padded.size(3)) return analysis_(actx, padded);
+    return analysis_(actx, crop(ctx_, padded, c.top, c.left, c.height, c.width));
   }
 
   AnalysisNet analysis_;

@@ -12,6 +12,7 @@
 #include "deblurcore/error.h"
 #include "deblurcore/safetensors.h"
 #include "models/metadata.h"
+#include "models/precision_policy.h"
 #include "models/registry.h"
 #include "deblurcore/ops.h"
 #include "nn/layers.h"
@@ -197,7 +198,8 @@ class DeblurringNet final : public Model {
   // unpadded, so the H/4 x W/4 feature maps must be at least 3x3). Returns res + rgb,
   // unclamped (the first of the official pair).
   Tensor forward(const Tensor& rgb) override {
-    const Context& ctx = ctx_;
+    const PrecisionPolicy precision(ctx_);
+    const Context& ctx = precision(ModelBlock::Aspdc);
     check(rgb.dim() == 4 && rgb.size(0) == 1 && rgb.size(1) == 3,
           "ASPDC: the input tensor must be (1, 3, H, W), got ", rgb.shape_str());
     check<TypeError>(rgb.device() == ctx.device(), "ASPDC: the input is on device '",

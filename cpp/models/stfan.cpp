@@ -9,6 +9,7 @@
 #include "deblurcore/error.h"
 #include "deblurcore/safetensors.h"
 #include "models/metadata.h"
+#include "models/precision_policy.h"
 #include "models/registry.h"
 #include "nn/layers.h"
 
@@ -145,7 +146,8 @@ class DeblurNet final : public Model {
   // DeblurNet.forward(img_blur, last_img_blur, output_last_img, output_last_fea) with the
   // three state tensors of the test loop (core/test.py) kept here.
   Tensor forward(const Tensor& img_blur) override {
-    const Context& ctx = ctx_;
+    const PrecisionPolicy precision(ctx_);
+    const Context& ctx = precision(ModelBlock::Stfan);
     check(img_blur.dim() == 4 && img_blur.size(0) == 1 && img_blur.size(1) == 3,
           "STFAN: the frame tensor must be (1, 3, H, W), got ", img_blur.shape_str());
     check(img_blur.size(2) % 4 == 0 && img_blur.size(3) % 4 == 0,
