@@ -73,8 +73,9 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
       : AnalysisSynthesisModel(ctx, format_of(file)) {
     Weights w(file, ctx.device());
     w.require_meta("architecture", "analysis_synthesis");
-    analysis_ = AnalysisNet::load(w);
-    synthesis_ = SynthesisNet::load(ctx, w);
+    const nn::Scope s(w, ctx);
+    analysis_ = AnalysisNet(s["analysis"]);
+    synthesis_ = SynthesisNet(s["synthesis"]);
     w.check_all_used();
   }
 
