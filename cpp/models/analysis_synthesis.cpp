@@ -143,6 +143,7 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     check<TypeError>(kernel.device() == ctx_.device(), "kernel is on device '",
                      device_name(kernel.device()), "' but the model runs on '",
                      device_name(ctx_.device()), "'");
+    release_idle_memory();
     return synthesis_(ctx_, rgb, kernel);
   }
 
