@@ -17,6 +17,7 @@ void Model::check_images(const ImageView& in, const MutableImageView& out) const
         "x", in.width, " like the input, got ", out.height, "x", out.width);
   check<TypeError>(out.type == in.type, "output image must have the input's pixel type ",
                    pixel_type_name(in.type), ", got ", pixel_type_name(out.type));
+  check_finite_image(in, "image");
 }
 
 void Model::process(const ImageView& in, const MutableImageView& out) {
