@@ -39,8 +39,9 @@ def weights(tmp_path_factory):
     out = {}
     for arch in ("stfan", "ifan", "aspdc"):
         ckpt = write_random_checkpoint(d / f"{arch}.pth", arch, seed=1)
-        out[arch] = convert_checkpoint(ckpt, d / f"{arch}.safetensors") or d / f"{arch}.safetensors"
-    return {k: Path(v) for k, v in out.items()}
+        convert_checkpoint(ckpt, d / f"{arch}.safetensors")
+        out[arch] = d / f"{arch}.safetensors"
+    return out
 
 
 def _python(code: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -97,13 +98,14 @@ def test_huge_padding_and_dilation_refused_in_process():
         import numpy as np
         from deblurcore import ops
         x = np.zeros((1, 1, 8, 8), np.float32); w = np.zeros((1, 1, 3, 3), np.float32)
-        for kw in (dict(dilation=65536, padding=65536), dict(dilation=(1, 65536), padding=(0, 65536))):
-            try:
-                ops.conv2d(x, w, **kw)
-            except ValueError as e:
-                assert "padded input plane" in str(e), e
-            else:
-                raise SystemExit("not refused")
+        try:
+            ops.conv2d(x, w, dilation=65536, padding=65536)
+        except ValueError as e:
+            assert "padded input plane" in str(e), e
+        else:
+            raise SystemExit("not refused")
+        # Large along one axis only: a modest padded plane, computed (no crash, no refusal).
+        assert ops.conv2d(x, w, dilation=(1, 65536), padding=(0, 65536)).shape == (1, 1, 6, 8)
         try:
             ops.conv_transpose2d(np.zeros((1, 1, 64, 64), np.float32), w, stride=65536)
         except (ValueError, MemoryError) as e:
@@ -241,6 +243,7 @@ def test_ctrl_c_stops_a_frame_within_a_second(weights):
     assert rc == 0 and "interrupted after" in out and "usable" in out, (out, err)
     # About a second on an idle machine (the longest op between two polls); allow for a
     # loaded test machine.
+    print(f"stopped {stop:.2f} s after SIGINT")
     assert stop < 5.0, f"took {stop:.2f} s to stop"
 
 
@@ -267,6 +270,7 @@ def test_cli_ctrl_c_inside_a_frame(weights, tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + sys.path)
     rc, stop, out, err = _interrupt_after_start([sys.executable, "-c", code], env, "ready", 1.0)
     assert rc == 130, err
+    print(f"stopped {stop:.2f} s after SIGINT")
     assert stop < 5.0, f"took {stop:.2f} s to stop"
     assert sorted(os.listdir(tmp_path)) == before  # no output, no temporary
 
