@@ -84,7 +84,6 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
                             {"pad_mode", {"symmetric"}},
                             {"recurrent", {"false"}},
                             {"kernel_size", {std::to_string(kKernelSize)}}});
-    check_metadata_counts(file);
     analysis_ = AnalysisNet::load(w);
     synthesis_ = SynthesisNet::load(ctx, w);
     w.check_all_used();

@@ -150,7 +150,6 @@ class DeblurringNet final : public Model {
                             {"output_clamped", {"false"}},
                             {"size_policy", size_policies("error")},
                             {"recurrent", {"false"}}});
-    check_metadata_counts(file);
     const int d0_mask_padding =
         metadata_choice(file, "aspdc", "d0_mode", {"mmcv_flat", "intended"}) == "intended" ? 1 : 0;
     const Scope s(w, ctx);

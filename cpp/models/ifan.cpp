@@ -132,7 +132,6 @@ class Network final : public IfanModel {
                             {"output_clamped", {"true"}},
                             {"size_policy", size_policies("crop")},
                             {"recurrent", {"false"}}});
-    check_metadata_counts(file);
 
     const Scope s(w, ctx);
     // feature extractor

@@ -98,7 +98,6 @@ class DeblurNet final : public Model {
                             {"output_clamped", {"false"}},
                             {"size_policy", size_policies("error")},
                             {"recurrent", {"true"}}});
-    check_metadata_counts(file);
     const Scope s(w, ctx);
     fea = Conv(s["fea"], 2 * ch3, ch3, ks, 1);
     // Deblurring Branch: encoder
