@@ -15,6 +15,7 @@
 #include "deblurcore/safetensors.h"
 #include "deblurcore/ifan.h"
 #include "device.h"
+#include "python_context.h"
 
 namespace py = pybind11;
 using namespace deblurcore;
@@ -37,7 +38,7 @@ using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>
 
 
 Context make_context(const std::string& device, int num_threads, bool reference) {
-  Context ctx(parse_device(device), num_threads);
+  Context ctx = python_context(parse_device(device), num_threads);
   ctx.set_reference_kernels(reference);
   return ctx;
 }
@@ -126,17 +127,8 @@ void bind_analysis_synthesis_ops(py::module_& m);  // bindings/analysis_synthesi
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deblurcore native core (use the deblurcore package, not this module)";
 
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const deblurcore::TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
-    } catch (const deblurcore::ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const deblurcore::Error& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
-    }
-  });
+  install_python_error_handling();
+  m.def("max_num_threads", [] { return Context::max_num_threads(); });
 
   m.def("cuda_available", [] { return cuda_available(); });
   bind_models(m);

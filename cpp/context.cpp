@@ -53,14 +53,23 @@ bool cpu_supports_bf16() {
 #endif
 }
 
-static int resolve_threads(int n) {
-  if (n > 0) return n;
+static int hardware_threads() {
 #ifdef _OPENMP
   const int hw = omp_get_num_procs();
 #else
   const int hw = static_cast<int>(std::thread::hardware_concurrency());
 #endif
   return hw > 0 ? hw : 1;
+}
+
+int Context::max_num_threads() { return 4 * hardware_threads(); }
+
+static int resolve_threads(int n) {
+  if (n <= 0) return hardware_threads();
+  check(n <= Context::max_num_threads(), "num_threads must be at most ",
+        Context::max_num_threads(), " (4 x the ", hardware_threads(),
+        " hardware threads of this machine), got ", n);
+  return n;
 }
 
 Context::Context(Device device, int num_threads)
@@ -120,11 +129,41 @@ Context& Context::set_allocator(std::shared_ptr<Allocator> allocator) {
   return *this;
 }
 
+Context& Context::set_cancel_check(std::function<bool()> check) {
+  *cancel_check_ = std::move(check);
+  return *this;
+}
+
+void Context::throw_if_cancelled() const {
+#ifdef _OPENMP
+  // An exception must not leave an OpenMP region; a kernel allocating scratch inside one
+  // is not a place to stop (its op's front end already polled).
+  if (omp_in_parallel()) return;
+#endif
+  if (*cancel_check_ && (*cancel_check_)()) throw CancelledError("cancelled");
+}
+
+// The largest tensor a Context allocates: 2^34 float32 elements (64 GiB). Far beyond any
+// model's activations; a larger request comes from absurd arguments (a stride or size of
+// tens of thousands), refused here with a clear message instead of exhausting memory.
+static void check_tensor_size(const Shape& shape) {
+  constexpr int64_t kMaxElements = int64_t(1) << 34;
+  const int64_t n = shape_numel(shape);
+  check(n <= kMaxElements, "a tensor of shape ", shape_str(shape), " (", n,
+        " elements) exceeds the limit of ", kMaxElements, " elements (64 GiB)");
+}
+
+// Every op allocates its output here before computing it: the one place where all of them
+// poll the cancel check.
 Tensor Context::empty(const Shape& shape) const {
+  throw_if_cancelled();
+  check_tensor_size(shape);
   return memory::allocate_tensor(*allocator_, shape, device_);
 }
 
 Tensor Context::zeros(const Shape& shape) const {
+  throw_if_cancelled();
+  check_tensor_size(shape);
   return memory::allocate_zeros(*allocator_, shape, device_);
 }
 

@@ -22,10 +22,16 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "cpu/conv_gemm.h"
 #include "cpu/conv_gemm_bf16.h"
+#include "deblurcore/error.h"
 #include "cpu/isa.h"
 
 namespace deblurcore {
@@ -40,7 +46,13 @@ const TileKernel& select_tile_kernel(const Context& ctx) {
   return *select_isa(ctx, table);
 }
 
-AlignedBuffer::AlignedBuffer(size_t n) : storage_(n + 16, 0.f) {
+AlignedBuffer::AlignedBuffer(size_t n) {
+  try {
+    storage_.assign(n + 16, 0.f);
+  } catch (const std::bad_alloc&) {
+    fail<OutOfMemoryError>("out of host memory allocating a working buffer of ", n * sizeof(float),
+                           " bytes");
+  }
   const auto addr = reinterpret_cast<uintptr_t>(storage_.data());
   data_ = storage_.data() + ((64 - addr % 64) % 64) / sizeof(float);
 }
@@ -235,10 +247,25 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
   TileArgs base{};
   base.epi = epi;
 
+  // Each thread's buffers are allocated here, outside the parallel region: an allocation
+  // failure must reach the caller as an exception, which cannot leave an OpenMP region.
+  std::vector<AlignedBuffer> bbufs, cbufs;
+  bbufs.reserve(size_t(threads));
+  cbufs.reserve(size_t(threads));
+  for (int t = 0; t < threads; ++t) {
+    bbufs.emplace_back(size_t(bsize));
+    cbufs.emplace_back(dense ? 0 : size_t(nph * phase_tile));
+  }
+
 #pragma omp parallel num_threads(threads)
   {
-    AlignedBuffer bbuf{size_t(bsize)};
-    AlignedBuffer cbuf{dense ? 0 : size_t(nph * phase_tile)};
+#ifdef _OPENMP
+    const size_t me = size_t(omp_get_thread_num());
+#else
+    const size_t me = 0;
+#endif
+    AlignedBuffer& bbuf = bbufs[me];
+    AlignedBuffer& cbuf = cbufs[me];
     std::vector<Segment> segs;
     segs.reserve(size_t(R));
 

@@ -11,6 +11,7 @@
 #include "deblurcore/safetensors.h"
 #include "models/analysis_synthesis_nets.h"
 #include "models/precision_policy.h"
+#include "models/metadata.h"
 #include "models/registry.h"
 
 namespace deblurcore {
@@ -74,6 +75,16 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
       : AnalysisSynthesisModel(ctx, format_of(file)) {
     Weights w(file, ctx.device());
     w.require_meta("architecture", "analysis_synthesis");
+    check_implied_metadata(file, "analysis_synthesis",
+                           {{"variant", {"AnalysisSynthesis"}},
+                            {"input_scale", {"255"}},
+                            {"output_range", {"0,255"}},
+                            {"output_clamped", {"false"}},
+                            {"size_multiple", {std::to_string(kMultiple)}},
+                            {"size_policy", {"pad"}},
+                            {"pad_mode", {"symmetric"}},
+                            {"recurrent", {"false"}},
+                            {"kernel_size", {std::to_string(kKernelSize)}}});
     const nn::Scope s(w, ctx);
     analysis_ = AnalysisNet(s["analysis"]);
     synthesis_ = SynthesisNet(s["synthesis"]);
@@ -118,6 +129,10 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
                 (kernel->dim() == 2 || (kernel->dim() == 3 && kernel->size(0) == 1)),
             "kernel must be (85, 85) or (1, 85, 85), got ",
             kernel->defined() ? kernel->shape_str() : std::string("an undefined tensor"));
+      const Tensor host = kernel->to(Device::CPU);
+      for (int64_t i = 0; i < host.numel(); ++i)
+        check(std::isfinite(host.data()[i]), "kernel has a NaN or infinite value (first at flat "
+              "index ", i, ")");
       k = kernel->to(ctx_.device()).reshape({1, kKernelSize, kKernelSize});
     } else {
       k = kernel_of_padded(padded, limit);
@@ -179,6 +194,7 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     check(image.height >= kMultiple / 2 && image.width >= kMultiple / 2,
           "image is ", image.height, "x", image.width,
           "; the Analysis-Synthesis pair needs at least 8x8 (symmetric padding to 16)");
+    check_finite_image(image, "image");
     ImageFormat unpadded = format_;
     unpadded.size_multiple = 1;
     Tensor x = image_to_tensor(ctx_, image, unpadded);

@@ -143,7 +143,14 @@ class DeblurringNet final : public Model {
       : Model(ctx, read_image_format(file, "aspdc", {{"RGB"}, {"-1,1"}, 4})) {
     Weights w(file, ctx.device());
     w.require_meta("architecture", "aspdc");
-    variant_ = w.meta("variant", "DeblurringNet");
+    variant_ = metadata_choice(file, "aspdc", "variant",
+                               {"DeblurringNet", "DeblurringNet_FT", "DeblurringNet_NF"});
+    check_implied_metadata(file, "aspdc",
+                           {{"input_scale", {"255"}},
+                            {"output_range", {"-1,1"}},
+                            {"output_clamped", {"false"}},
+                            {"size_policy", size_policies("error")},
+                            {"recurrent", {"false"}}});
     const int d0_mask_padding =
         metadata_choice(file, "aspdc", "d0_mode", {"mmcv_flat", "intended"}) == "intended" ? 1 : 0;
     const Scope s(w, ctx);

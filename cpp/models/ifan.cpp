@@ -117,13 +117,22 @@ class Network final : public IfanModel {
           ": metadata iterations=", N, " needs F.3.weight of ", 896 * int64_t(N),
           " rows, but it is ", shape_str(f3));
     dual_ = metadata_choice(file, "ifan", "dual_pixel", {"false", "true"}) == "true";
-    bit_depth_ = std::stoi(metadata_choice(file, "ifan", "bit_depth", {"8", "16"}));
+    bit_depth_ = metadata_choice(file, "ifan", "bit_depth", {"8", "16"}) == "16" ? 16 : 8;
     const std::string scale = metadata_choice(file, "ifan", "input_scale", {"255", "65535"});
     check(scale == (bit_depth_ == 16 ? "65535" : "255"), path, ": metadata input_scale=", scale,
           " does not match bit_depth=", bit_depth_);
     check(!(bit_depth_ == 16 && dual_), path, ": there is no 16-bit dual-pixel IFAN");
     metadata_choice(file, "ifan", "iac_filter_size", {std::to_string(Fs)});
-    variant_ = w.meta("variant", "IFAN");
+    // The variant name the converter derives from N, dual_pixel and bit_depth.
+    const std::string suffix = N == 17 ? "" : "_" + std::to_string(N);
+    variant_ = bit_depth_ == 16 ? "IFAN_16bit" : (dual_ ? "IFAN_dual" : "IFAN") + suffix;
+    check_implied_metadata(file, "ifan",
+                           {{"variant", {variant_}},
+                            {"inputs", {dual_ ? "C,R,L" : "C"}},
+                            {"output_range", {"0,1"}},
+                            {"output_clamped", {"true"}},
+                            {"size_policy", size_policies("crop")},
+                            {"recurrent", {"false"}}});
 
     const Scope s(w, ctx);
     // feature extractor
@@ -219,6 +228,8 @@ class Network final : public IfanModel {
     check_images(in, out);
     check_same_image("right", right, in);
     check_same_image("left", left, in);
+    check_finite_image(right, "right");
+    check_finite_image(left, "left");
     const Tensor c = image_to_tensor(ctx_, in, format_);
     const Tensor r = image_to_tensor(ctx_, right, format_);
     const Tensor l = image_to_tensor(ctx_, left, format_);

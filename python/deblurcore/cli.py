@@ -562,6 +562,9 @@ def cmd_info(args) -> int:
     for key, value in rows:
         print(f"{key + ':':<{width + 2}}{value}")
     others = {k: v for k, v in meta.items() if k not in ("architecture", "variant")}
+    if others.get("size_policy") in ("error", "crop"):
+        # Written by earlier converters (the official code's behaviour); the runtime pads.
+        others["size_policy"] = f"pad (recorded as {others['size_policy']!r}; the runtime pads)"
     if others:
         print("metadata:")
         kw = max(len(k) for k in others)

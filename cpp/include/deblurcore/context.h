@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "deblurcore/allocator.h"
@@ -40,8 +41,13 @@ DEBLURCORE_API bool cpu_supports_bf16();
 
 class DEBLURCORE_API Context {
  public:
-  // num_threads <= 0 means all hardware threads.
+  // num_threads <= 0 means all hardware threads; more than max_num_threads() is a ValueError
+  // (each op starts that many OpenMP threads: thousands only cost time, and tens of
+  // thousands exhaust the process's stacks).
   explicit Context(Device device = Device::CPU, int num_threads = 0);
+
+  // The largest accepted num_threads: 4 x the hardware threads of this machine.
+  static int max_num_threads();
 
   Device device() const { return device_; }
   int num_threads() const { return num_threads_; }
@@ -76,6 +82,15 @@ class DEBLURCORE_API Context {
   }
   Context& set_allocator(std::shared_ptr<Allocator> allocator);
 
+  // Cancellation: a callback polled by every op before it starts (when it allocates its
+  // output), that is between the layers of a model; when it returns true the op throws
+  // CancelledError and the model call unwinds, leaving the model's state as it was before the
+  // call. The callback is shared by the copies of this Context (a model's copy included), is
+  // called on the thread running the op, and must be cheap. An empty function disables it.
+  Context& set_cancel_check(std::function<bool()> check);
+  // Throws CancelledError when the cancel check says so.
+  void throw_if_cancelled() const;
+
   // An uninitialised tensor on this context's device, from its allocator.
   Tensor empty(const Shape& shape) const;
   Tensor zeros(const Shape& shape) const;
@@ -90,6 +105,8 @@ class DEBLURCORE_API Context {
   bool reference_kernels_ = false;
   void* stream_ = nullptr;
   std::shared_ptr<Allocator> allocator_;
+  // Shared with the copies, so that a model's copy sees a check set on it later.
+  std::shared_ptr<std::function<bool()>> cancel_check_ = std::make_shared<std::function<bool()>>();
 };
 
 }  // namespace deblurcore
