@@ -6,7 +6,6 @@
 // once). Instead, a request the cache cannot serve first gives idle blocks back to the base
 // allocator until live + idle + the request fits in the largest live set seen so far: the
 // footprint stays at the live high-water mark, and the blocks that recur keep being reused.
-#include <cstdint>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -57,16 +56,21 @@ class CachingAllocator final : public Allocator {
     return {state_->live_bytes, state_->idle_bytes, state_->peak_bytes, state_->peak_live};
   }
 
+  void release_idle() override {
+    std::multimap<size_t, State::Idle> idle;  // freed after the lock is released
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    idle.swap(state_->idle);
+    state_->idle_bytes = 0;
+  }
+
  private:
   struct State {
     std::mutex mutex;
     std::shared_ptr<Allocator> base;
     struct Idle {
       std::shared_ptr<void> block;
-      uint64_t freed_at;  // give_back count when it was freed
     };
     std::multimap<size_t, Idle> idle;  // by size
-    uint64_t frees = 0;
     size_t idle_bytes = 0;
     size_t max_idle = 0;
     size_t live_bytes = 0;  // handed out, not yet given back
@@ -101,7 +105,7 @@ class CachingAllocator final : public Allocator {
     void give_back(std::shared_ptr<void> block, size_t bytes) noexcept {
       std::lock_guard<std::mutex> lock(mutex);
       live_bytes -= bytes;
-      idle.emplace(bytes, Idle{std::move(block), ++frees});
+      idle.emplace(bytes, Idle{std::move(block)});
       idle_bytes += bytes;
       while (idle_bytes > max_idle && !idle.empty()) {
         auto largest = std::prev(idle.end());

@@ -59,6 +59,12 @@ def _run_opts(device: str, num_threads: Optional[int], reference: bool):
     return as_device(device), as_threads(num_threads), bool(reference)
 
 
+def _precision(precision: str) -> str:
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    return precision
+
+
 def _isa(isa: Optional[str]) -> str:
     if isa is None:
         return ""
@@ -96,6 +102,7 @@ def conv2d(
     num_threads: Optional[int] = None,
     reference: bool = False,
     isa: Optional[str] = None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """2-D convolution (cross-correlation) with zero padding, like ``F.conv2d`` (groups=1).
 
@@ -116,6 +123,9 @@ def conv2d(
         isa: CPU instruction set of the fast kernel: None (the best this CPU has), 'avx512',
             'avx2' or 'generic' (portable C++); one the CPU lacks raises ``ValueError``. For
             testing and benchmarking the portable paths.
+        precision: 'fp32', or 'bf16': operands rounded to bfloat16 with float accumulation
+            (CPUs with AVX512_BF16 only, ``ValueError`` elsewhere; ignored by ``reference``).
+            ``deblurcore.cpu_supports_bf16()`` tells whether this CPU has it.
 
     Returns:
         ``(N, Cout, Hout, Wout)`` with ``Hout = (H + top + bottom - d(kh-1) - 1) // s + 1``.
@@ -128,7 +138,7 @@ def conv2d(
                     shift)
     return _core.conv2d(
         x, weight, bias, as_pair(stride, "stride"), list(as_padding(padding)),
-        as_pair(dilation, "dilation"), *epi, *run, _isa(isa),
+        as_pair(dilation, "dilation"), *epi, *run, _isa(isa), _precision(precision),
     )
 
 
@@ -151,6 +161,7 @@ def conv_transpose2d(
     num_threads: Optional[int] = None,
     reference: bool = False,
     isa: Optional[str] = None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """2-D transposed convolution, like ``F.conv_transpose2d`` (groups=1).
 
@@ -163,8 +174,8 @@ def conv_transpose2d(
         padding: int or (h, w) as in PyTorch, or per side (top, bottom, left, right): the
             crop of the full output (Keras Conv2DTranspose 'same' with stride 2 and a 5x5
             kernel is (1, 2, 1, 2)); output_padding must then be 0.
-        activation, negative_slope, residual, residual_before_activation, scale, shift, isa:
-            as in :func:`conv2d`.
+        activation, negative_slope, residual, residual_before_activation, scale, shift, isa,
+            precision: as in :func:`conv2d`.
 
     Returns:
         ``(N, Cout, Hout, Wout)`` with ``Hout = (H-1)s - 2p + d(kh-1) + output_padding + 1``,
@@ -179,7 +190,7 @@ def conv_transpose2d(
     return _core.conv_transpose2d(
         x, weight, bias, as_pair(stride, "stride"), list(as_padding(padding)),
         as_pair(output_padding, "output_padding"), as_pair(dilation, "dilation"), *epi, *run,
-        _isa(isa),
+        _isa(isa), _precision(precision),
     )
 
 

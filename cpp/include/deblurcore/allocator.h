@@ -28,6 +28,11 @@ class DEBLURCORE_API Allocator {
     size_t peak_live_bytes = 0;
   };
   virtual Stats stats() const { return {}; }
+  // Returns the freed blocks this allocator keeps for reuse (if any) to where they came from.
+  // A model whose stages use different sizes (a network on a crop, then one on the whole
+  // image) calls it between them, so that the first stage's idle blocks do not add to the
+  // second one's peak. Blocks in use are not affected.
+  virtual void release_idle() {}
 };
 
 // The default allocator of a device (aligned malloc on the host, cudaMalloc on CUDA).
