@@ -227,8 +227,8 @@ def deblur(img_255: np.ndarray, wa: Weights, ws: Weights, max_input_size=None, k
         crop = analysis_crop(x.shape[2], x.shape[3], max_input_size)
         if crop is None:
             crop = (0, 0, x.shape[2], x.shape[3])  # the runtime's non-official fallback
-        top, left, h, w = crop
-        kernel = analysis(x[:, :, top:top + h, left:left + w], wa)
+        c_top, c_left, h, w = crop
+        kernel = analysis(x[:, :, c_top:c_top + h, c_left:c_left + w], wa)
     else:
         kernel = _t(kernel).reshape(1, KERNEL, KERNEL)
     raw = synthesis(x, kernel, ws)
