@@ -21,6 +21,13 @@ namespace deblurcore {
 enum class Isa : int { Generic = 0, AVX2 = 1, AVX512 = 2 };
 
 DEBLURCORE_API const char* isa_name(Isa isa);
+
+// How the fast CPU conv2d runs 3x3 stride-1 convolutions: Auto picks Winograd F(4x4, 3x3) or
+// the direct convolution per layer by a rule measured on x86 (cpu/conv_winograd.cpp);
+// Direct and Winograd force one (Winograd where it applies: 3x3, stride 1, dilation 1). The
+// default is Auto, or the environment variable DEBLURCORE_CONV_ALGO ("auto", "direct",
+// "winograd") for A/B measurements of whole programs.
+enum class ConvAlgorithm : int { Auto = 0, Direct = 1, Winograd = 2 };
 // The best instruction set this CPU supports (and the build contains).
 DEBLURCORE_API Isa detect_isa();
 
@@ -32,6 +39,7 @@ class DEBLURCORE_API Context {
   Device device() const { return device_; }
   int num_threads() const { return num_threads_; }
   Isa isa() const { return isa_; }
+  ConvAlgorithm conv_algorithm() const { return conv_algorithm_; }
   // Run the plain scalar reference kernels (the executable spec) instead of the fast ones.
   bool reference_kernels() const { return reference_kernels_; }
   // The CUDA stream (a cudaStream_t) ops are queued on; nullptr is the default stream.
@@ -41,6 +49,10 @@ class DEBLURCORE_API Context {
 
   Context& set_num_threads(int n);
   Context& set_isa(Isa isa);  // must be supported by this CPU
+  Context& set_conv_algorithm(ConvAlgorithm algorithm) {
+    conv_algorithm_ = algorithm;
+    return *this;
+  }
   Context& set_reference_kernels(bool on) {
     reference_kernels_ = on;
     return *this;
@@ -59,6 +71,7 @@ class DEBLURCORE_API Context {
   Device device_;
   int num_threads_;
   Isa isa_;
+  ConvAlgorithm conv_algorithm_;
   bool reference_kernels_ = false;
   void* stream_ = nullptr;
   std::shared_ptr<Allocator> allocator_;
