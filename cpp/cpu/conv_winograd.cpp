@@ -66,10 +66,19 @@ bool applies(const Conv2dParams& p) {
          p.Cin > 0 && p.Cout > 0;
 }
 
-bool worth_preparing(int64_t Cout, int64_t Cin) { return Cin >= 16 && Cout >= 16; }
+// The rule, from benchmarks/winograd.py and small-size runs on the 2-core Zen 4 (AVX-512),
+// Winograd time vs direct time in the same process (load average 8-9, medians of 3):
+//  * at the models' 720p sizes Winograd won on every 3x3 stride-1 layer: 3->32 at 1280x720
+//    1.29x, 32->32 1.88x, 64->64 at 640x360 2.28x, 128->128 at 320x180 2.09x, 256->128 2.15x,
+//    128->128 at 160x90 1.70x, 128->27 1.60x, 32->9 1.76x, 32->3 1.25x; a single output
+//    channel (128->1) tied (0.95-1.15x: a panel of 8 channels computes 7 zeros);
+//  * on small images it lost: 128->128 at 32x24 0.5x, at 80x45 1.2x; 32->32 at 48x32 0.8x
+//    (a block is one tile row of up to 32 tiles, so narrow images waste most of it).
+// Hence: at least 8 output channels, rows of at least 64 pixels and 4096 output pixels.
+bool worth_preparing(int64_t Cout, int64_t /*Cin*/) { return Cout >= 8; }
 
 bool faster(const Conv2dParams& p) {
-  return worth_preparing(p.Cout, p.Cin) && p.Hout >= 8 && p.Wout >= 8;
+  return worth_preparing(p.Cout, p.Cin) && p.Wout >= 64 && p.Hout * p.Wout >= 4096;
 }
 
 void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
