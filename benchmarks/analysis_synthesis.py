@@ -71,8 +71,8 @@ def worker_ours(args) -> dict:
     # Stages: the padded image and the analysis crop as the model computes them.
     padded = np.pad(img.astype(np.float32), ((0, (16 - h % 16) % 16), (0, (16 - w % 16) % 16), (0, 0)), mode="symmetric")
     x = np.ascontiguousarray(padded.transpose(2, 0, 1)[None])
-    t, l, ch, cw, _ = deblurcore.AnalysisSynthesis.analysis_crop(x.shape[2], x.shape[3])
-    crop = np.ascontiguousarray(x[:, :, t:t + ch, l:l + cw])
+    top, left, ch, cw, _ = deblurcore.AnalysisSynthesis.analysis_crop(x.shape[2], x.shape[3])
+    crop = np.ascontiguousarray(x[:, :, top:top + ch, left:left + cw])
     kernel = m.analysis(crop)
     analysis = _median_time(lambda: m.analysis(crop), args.repeat)
     synthesis = _median_time(lambda: m.synthesis(x, kernel), args.repeat)
@@ -88,7 +88,6 @@ def worker_ours(args) -> dict:
 
 def worker_torch(args) -> dict:
     import torch
-
     import torch_models.analysis_synthesis as R
 
     torch.set_num_threads(args.threads)
@@ -104,9 +103,9 @@ def worker_check(args) -> dict:
     """ours vs the float32 torch model at a small size (both from the same weights)."""
     import numpy as np
     import torch
+    import torch_models.analysis_synthesis as R
 
     import deblurcore
-    import torch_models.analysis_synthesis as R
 
     torch.set_num_threads(args.threads)
     weights = R.random_weights(args.seed)
@@ -150,8 +149,9 @@ def main() -> int:
         print(json.dumps(fn(args)))
         return 0
 
-    from deblurcore.convert import convert_checkpoint
     import torch_models.analysis_synthesis as R
+
+    from deblurcore.convert import convert_checkpoint
 
     with tempfile.TemporaryDirectory() as d:
         _, pa, ps = R.write_pair(d, seed=args.seed)

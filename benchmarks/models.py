@@ -2,10 +2,12 @@
 """Time the models at full size against PyTorch eager and ONNX Runtime in the same run, and
 report the peak memory of each runtime.
 
-Runtimes (--runtimes, comma-separated, default all three):
+Runtimes (--runtimes, comma-separated, default ours, torch, ort):
   ours   deblurcore.load_model on random weights in the official layout
          (deblurcore.convert.write_random_weights; the speed of a network does not depend on
-         its weight values).
+         its weight values), in --precision (fp32 by default).
+  ours-bf16  the same with precision='bf16' (CPUs with AVX512_BF16); its accuracy against
+         our fp32 output is measured by benchmarks/bf16_accuracy.py.
   torch  the PyTorch reference model of the tests (tests.torch_models), eager, no_grad, with
          the same random weights as the ONNX export.
   ort    ONNX Runtime (CPUExecutionProvider, intra-op threads = --threads, inter-op threads 1,
@@ -68,7 +70,8 @@ ROOT = Path(__file__).resolve().parent.parent  # workers run from here, as the b
 
 ONNX_OPSET = 19  # DeformConv is a standard ONNX op from opset 19
 CHECK_TOL = 1e-4  # max |ort - torch| on the check input (outputs are O(1) in magnitude)
-RUNTIMES = ("ours", "torch", "ort")
+RUNTIMES = ("ours", "ours-bf16", "torch", "ort")
+DEFAULT_RUNTIMES = ("ours", "torch", "ort")
 
 
 # ---- model registry ---------------------------------------------------------------------
@@ -261,9 +264,15 @@ def worker_ours(args):
     import deblurcore
 
     h, w = args.height, args.width
-    model = deblurcore.load_model(args.weights, num_threads=args.threads)
+    model = deblurcore.load_model(args.weights, num_threads=args.threads,
+                                  precision=args.precision)
     frames = [_frame(h, w, s) for s in range(2)]
     return {"times": _time_frames(model, frames, args), "peak_rss_mb": _peak_rss_mb()}
+
+
+def worker_ours_bf16(args):
+    args.precision = "bf16"
+    return worker_ours(args)
 
 
 def worker_torch(args):
@@ -327,6 +336,7 @@ def worker_ort_check(args):
 
 WORKERS = {
     "ours": worker_ours,
+    "ours-bf16": worker_ours_bf16,
     "torch": worker_torch,
     "ort": worker_ort,
     "ort-export": worker_ort_export,
@@ -370,6 +380,8 @@ def _run_worker(kind, model, h, w, args, weights="", onnx_path=""):
         str(onnx_path),
         "--ort-fac",
         args.ort_fac,
+        "--precision",
+        args.precision,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = proc.stdout.strip().splitlines()
@@ -399,7 +411,7 @@ def _parse_size(text, multiple):
 
 def _bench_model(model, args, runtimes, tmp):
     spec = MODELS[model]
-    weights = _make_weights(spec["arch"], tmp) if "ours" in runtimes else ""
+    weights = _make_weights(spec["arch"], tmp) if {"ours", "ours-bf16"} & set(runtimes) else ""
     if "ort" in runtimes:
         try:
             cw, ch = _parse_size(args.check_size, spec["size_multiple"])
@@ -492,8 +504,8 @@ def main(argv=None):
     )
     p.add_argument(
         "--runtimes",
-        default=",".join(RUNTIMES),
-        help="comma-separated runtimes, from ours, torch, ort (default: all)",
+        default=",".join(DEFAULT_RUNTIMES),
+        help="comma-separated runtimes, from ours, ours-bf16, torch, ort (default: ours,torch,ort)",
     )
     p.add_argument(
         "--ort-fac",
@@ -508,6 +520,12 @@ def main(argv=None):
         default="64x48",
         help="WxH of the ONNX-vs-torch check run before each model's timings "
         "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16"),
+        help="precision of the `ours` runtime (default fp32; ours-bf16 is always bf16)",
     )
     p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--height", type=int, help=argparse.SUPPRESS)

@@ -11,6 +11,8 @@
 
 #include "deblurcore/deblurcore.h"
 
+#include "python_context.h"
+
 namespace py = pybind11;
 using namespace deblurcore;
 
@@ -24,7 +26,7 @@ Context context_for(const std::string& device, int threads, bool reference) {
     d = Device::CUDA;
   else if (device != "cpu")
     fail<ValueError>("device must be 'cpu' or 'cuda', got '", device, "'");
-  Context ctx(d, threads);
+  Context ctx = python_context(d, threads);
   ctx.set_reference_kernels(reference);
   return ctx;
 }

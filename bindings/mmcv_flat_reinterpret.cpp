@@ -7,6 +7,7 @@
 
 #include "deblurcore/deblurcore.h"
 #include "device.h"
+#include "python_context.h"
 
 namespace py = pybind11;
 using namespace deblurcore;
@@ -15,7 +16,7 @@ void bind_mmcv_flat_reinterpret(py::module_& m) {
   m.def("mmcv_flat_reinterpret",
         [](const py::array_t<float, py::array::c_style | py::array::forcecast>& x, int height,
            int width, const std::string& device, int threads, bool reference) {
-          Context ctx(parse_device(device), threads);
+          Context ctx = python_context(parse_device(device), threads);
           ctx.set_reference_kernels(reference);
           Tensor host = Tensor::empty(Shape(x.shape(), x.shape() + x.ndim()));
           if (host.numel() > 0) std::memcpy(host.data(), x.data(), host.nbytes());

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -12,6 +13,7 @@
 #include "deblurcore/ifan.h"
 #include "deblurcore/model.h"
 #include "device.h"
+#include "python_context.h"
 
 namespace py = pybind11;
 using namespace deblurcore;
@@ -69,6 +71,10 @@ void bind_models(py::module_& m) {
   py::class_<Model>(m, "Model")
       .def_property_readonly("architecture", &Model::architecture)
       .def_property_readonly("variant", &Model::variant)
+      .def_property_readonly("precision",
+                             [](const Model& m) {
+                               return std::string(precision_name(m.context().precision()));
+                             })
       .def_property_readonly("is_recurrent", &Model::is_recurrent)
       .def_property_readonly("size_multiple",
                              [](const Model& self) { return self.image_format().size_multiple; })
@@ -80,6 +86,9 @@ void bind_models(py::module_& m) {
         check(x.ndim() == 4, "x must be 4-D (1, 3, H, W)");
         Tensor host = Tensor::empty(Shape(x.shape(), x.shape() + 4));
         std::memcpy(host.data(), x.data(), host.nbytes());
+        int64_t bad = 0;
+        for (int64_t i = 0; i < host.numel(); ++i) bad += !std::isfinite(host.data()[i]);
+        check(bad == 0, "x has ", bad, " NaN or infinite values");
         Tensor out;
         {
           py::gil_scoped_release nogil;
@@ -92,12 +101,15 @@ void bind_models(py::module_& m) {
 
   m.def(
       "load_model",
-      [](const std::string& path, const std::string& device, int threads) {
-        Context ctx(parse_device(device), threads);
+      [](const std::string& path, const std::string& device, int threads,
+         const std::string& precision) {
+        Context ctx = python_context(parse_device(device), threads);
+        ctx.set_precision(parse_precision(precision));
         py::gil_scoped_release nogil;
         return load_model(path, ctx);
       },
-      py::arg("path"), py::arg("device") = "cpu", py::arg("num_threads") = 0);
+      py::arg("path"), py::arg("device") = "cpu", py::arg("num_threads") = 0,
+      py::arg("precision") = "fp32");
 
   // IFAN-specific: configuration (None for other models) and the dual-pixel variant's
   // three-view processing.

@@ -15,6 +15,7 @@
 #include "deblurcore/safetensors.h"
 #include "deblurcore/ifan.h"
 #include "device.h"
+#include "python_context.h"
 
 namespace py = pybind11;
 using namespace deblurcore;
@@ -25,13 +26,19 @@ Device parse_device(const std::string& name) {
   fail<ValueError>("device must be 'cpu' or 'cuda', got '", name, "'");
 }
 
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::FP32;
+  if (name == "bf16") return Precision::BF16;
+  fail<ValueError>("precision must be 'fp32' or 'bf16', got '", name, "'");
+}
+
 namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
 
 Context make_context(const std::string& device, int num_threads, bool reference) {
-  Context ctx(parse_device(device), num_threads);
+  Context ctx = python_context(parse_device(device), num_threads);
   ctx.set_reference_kernels(reference);
   return ctx;
 }
@@ -134,17 +141,8 @@ void bind_analysis_synthesis_ops(py::module_& m);  // bindings/analysis_synthesi
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deblurcore native core (use the deblurcore package, not this module)";
 
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const deblurcore::TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
-    } catch (const deblurcore::ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const deblurcore::Error& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
-    }
-  });
+  install_python_error_handling();
+  m.def("max_num_threads", [] { return Context::max_num_threads(); });
 
   m.def("cuda_available", [] { return cuda_available(); });
   bind_models(m);
@@ -153,6 +151,7 @@ PYBIND11_MODULE(_core, m) {
   bind_analysis_synthesis_ops(m);
   m.def("cpu_isa", [] { return std::string(isa_name(detect_isa())); });
   m.def("default_num_threads", [] { return Context().num_threads(); });
+  m.def("cpu_supports_bf16", [] { return cpu_supports_bf16(); });
 
   // Every op binding: build the context, copy arrays in, release the GIL, run, copy out.
   m.def(
@@ -163,9 +162,10 @@ PYBIND11_MODULE(_core, m) {
          const std::optional<FloatArray>& residual, bool residual_before,
          const std::optional<FloatArray>& scale, const std::optional<FloatArray>& shift,
          const std::string& device, int threads, bool reference, const std::string& isa,
-         const std::string& algorithm) {
+         const std::string& precision, const std::string& algorithm) {
         Context ctx = make_context(device, threads, reference);
         apply_isa(ctx, isa);
+        ctx.set_precision(parse_precision(precision));
         apply_conv_algorithm(ctx, algorithm);
         Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
         Epilogue e =
@@ -189,9 +189,10 @@ PYBIND11_MODULE(_core, m) {
          const std::string& activation, float slope, const std::optional<FloatArray>& residual,
          bool residual_before, const std::optional<FloatArray>& scale,
          const std::optional<FloatArray>& shift, const std::string& device, int threads,
-         bool reference, const std::string& isa) {
+         bool reference, const std::string& isa, const std::string& precision) {
         Context ctx = make_context(device, threads, reference);
         apply_isa(ctx, isa);
+        ctx.set_precision(parse_precision(precision));
         Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
         Epilogue e =
             make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);

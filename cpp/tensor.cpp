@@ -1,5 +1,6 @@
 #include "deblurcore/tensor.h"
 
+#include <cstdint>
 #include <cstring>
 #include <sstream>
 
@@ -30,6 +31,8 @@ int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t s : shape) {
     check(s >= 0, "tensor shape ", shape_str(shape), " has a negative size");
+    check(s == 0 || n <= INT64_MAX / s, "tensor shape ", shape_str(shape),
+          " has more elements than a 64-bit count holds");
     n *= s;
   }
   return n;

@@ -27,9 +27,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("h5py")
 
+import torch_models.analysis_synthesis as R  # noqa: E402
+
 import deblurcore  # noqa: E402
 from deblurcore.convert import convert_checkpoint  # noqa: E402
-import torch_models.analysis_synthesis as R  # noqa: E402
 
 KERNEL_REL_L1 = 1e-4
 SYNTH_MAX_ABS = 5e-3

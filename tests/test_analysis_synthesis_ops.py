@@ -103,10 +103,10 @@ def test_linear(N, inp, out, bias, act):
 @pytest.mark.parametrize("window", [(0, 0, 4, 6), (1, 2, 2, 3), (3, 5, 1, 1), (0, 0, 1, 6)])
 def test_crop(window):
     x = _rng("crop").standard_normal((2, 3, 4, 6)).astype(np.float32)
-    t, l, h, w = window
+    top, left, h, w = window
     for reference in (False, True):
-        np.testing.assert_array_equal(ops.crop(x, t, l, h, w, reference=reference),
-                                      x[:, :, t:t + h, l:l + w])
+        np.testing.assert_array_equal(ops.crop(x, top, left, h, w, reference=reference),
+                                      x[:, :, top:top + h, left:left + w])
 
 
 @pytest.mark.parametrize("shape,pads", [
@@ -118,8 +118,8 @@ def test_crop(window):
 ])
 def test_pad_symmetric_matches_numpy(shape, pads):
     x = _rng(shape, pads).standard_normal(shape).astype(np.float32)
-    l, r, t, b = pads
-    exact = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), mode="symmetric")
+    left, right, top, bottom = pads
+    exact = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode="symmetric")
     for reference in (False, True):
         np.testing.assert_array_equal(ops.pad(x, pads, "symmetric", reference=reference), exact)
 

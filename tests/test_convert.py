@@ -197,7 +197,7 @@ def test_ifan_variants_are_detected(tmp_path, n, dual, legacy, expected):
     meta = metadata(dst)
     assert meta["iterations"] == str(n)
     assert meta["dual_pixel"] == ("true" if dual else "false")
-    assert meta["channel_order"] == "RGB" and meta["size_multiple"] == "8" and meta["size_policy"] == "crop"
+    assert meta["channel_order"] == "RGB" and meta["size_multiple"] == "8" and meta["size_policy"] == "pad"
     assert meta["input_scale"] == "255" and meta["bit_depth"] == "8" and meta["output_clamped"] == "true"
 
 

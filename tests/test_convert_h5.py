@@ -17,6 +17,10 @@ import pytest
 
 pytest.importorskip("h5py")
 
+from safetensors import safe_open  # noqa: E402
+from safetensors.numpy import load_file  # noqa: E402
+from torch_models.analysis_synthesis import creation_names, random_weights, write_keras_h5  # noqa: E402
+
 from deblurcore.convert import ConversionError, convert_checkpoint  # noqa: E402
 from deblurcore.convert.analysis_synthesis import (  # noqa: E402
     ANALYSIS_FILE_ORDER,
@@ -24,9 +28,6 @@ from deblurcore.convert.analysis_synthesis import (  # noqa: E402
     SYNTHESIS_FILE_ORDER,
     expected_runtime_shapes,
 )
-from safetensors.numpy import load_file  # noqa: E402
-from safetensors import safe_open  # noqa: E402
-from torch_models.analysis_synthesis import creation_names, random_weights, write_keras_h5  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -125,7 +125,7 @@ def _check_conv(transposed, case, epilogue):
                 act=None).astype(np.float64)
     if res is not None:
         scale = scale + np.abs(res)
-    _assert_sum_close(ours, ref, scale, f"{'conv_transpose2d' if transposed else 'conv2d'} "
+    assert_sum_close(ours, ref, scale, f"{'conv_transpose2d' if transposed else 'conv2d'} "
                       f"{case} {epilogue}")
 
 
@@ -187,7 +187,7 @@ def test_fac_cuda(case):
     ours = ops.fac(x, kernel, k, device="cuda")
     ref = ops.fac(x, kernel, k, reference=True)
     scale = ops.fac(np.abs(x), np.abs(kernel), k, reference=True)
-    _assert_sum_close(ours, ref, scale, f"fac {case}")
+    assert_sum_close(ours, ref, scale, f"fac {case}")
 
 
 @needs_cuda
@@ -198,12 +198,12 @@ def test_fac_cuda_official_order_bitwise(case):
     # the pixels off the border (one padded position each) is summed in that order too; the
     # border pixels add several padded positions, in an order that differs between the two.
     x, kernel, g, k = _fac_inputs(case)
-    _assert_bitwise(ops.fac(x, kernel, k, device="cuda"), ops.fac(x, kernel, k, isa="avx2"),
+    assert_bitwise(ops.fac(x, kernel, k, device="cuda"), ops.fac(x, kernel, k, isa="avx2"),
                     f"fac {case}")
     gx, _ = ops.fac_backward(g, x, kernel, k, device="cuda")
     gx_cpu, _ = ops.fac_backward(g, x, kernel, k, isa="avx2")
     inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))
-    _assert_bitwise(gx[inner], gx_cpu[inner], f"fac_backward grad_x off the border {case}")
+    assert_bitwise(gx[inner], gx_cpu[inner], f"fac_backward grad_x off the border {case}")
 
 
 @needs_cuda
@@ -212,10 +212,10 @@ def test_fac_backward_cuda(case):
     x, kernel, g, k = _fac_inputs(case)
     gx, gk = ops.fac_backward(g, x, kernel, k, device="cuda")
     gx_ref, gk_ref = ops.fac_backward(g, x, kernel, k, reference=True)
-    _assert_bitwise(gk, gk_ref, f"fac_backward grad_kernel {case}")
+    assert_bitwise(gk, gk_ref, f"fac_backward grad_kernel {case}")
     # grad_x: S = sum over the same terms of |kernel| * |g|.
     scale, _ = ops.fac_backward(np.abs(g), np.abs(x), np.abs(kernel), k, reference=True)
-    _assert_sum_close(gx, gx_ref, scale, f"fac_backward grad_x {case}")
+    assert_sum_close(gx, gx_ref, scale, f"fac_backward grad_x {case}")
 
 
 @needs_cuda
@@ -224,8 +224,8 @@ def test_fac_backward_cuda_is_deterministic():
     x, kernel, g, k = _fac_inputs((2, 4, 16, 20, 5))
     first = ops.fac_backward(g, x, kernel, k, device="cuda")
     second = ops.fac_backward(g, x, kernel, k, device="cuda")
-    _assert_bitwise(first[0], second[0], "grad_x")
-    _assert_bitwise(first[1], second[1], "grad_kernel")
+    assert_bitwise(first[0], second[0], "grad_x")
+    assert_bitwise(first[1], second[1], "grad_kernel")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,9 +250,9 @@ def _values(case, shape):
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_relu_leaky_relu_cuda(shape):
     x = _values("act", shape)
-    _assert_bitwise(ops.relu(x, device="cuda"), ops.relu(x, reference=True), "relu")
+    assert_bitwise(ops.relu(x, device="cuda"), ops.relu(x, reference=True), "relu")
     for slope in (0.1, 0.01, 0.2):
-        _assert_bitwise(ops.leaky_relu(x, slope, device="cuda"),
+        assert_bitwise(ops.leaky_relu(x, slope, device="cuda"),
                         ops.leaky_relu(x, slope, reference=True), f"leaky_relu {slope}")
 
 
@@ -270,7 +270,7 @@ def test_sigmoid_cuda(shape):
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_add_cuda(shape):
     a, b = _values("add-a", shape), _values("add-b", shape)
-    _assert_bitwise(ops.add(a, b, device="cuda"), ops.add(a, b, reference=True), "add")
+    assert_bitwise(ops.add(a, b, device="cuda"), ops.add(a, b, reference=True), "add")
 
 
 @needs_cuda
@@ -303,7 +303,7 @@ def test_pad_cuda(case, mode):
                               max(pads[2], pads[3]) >= shape[2]):
         pytest.skip("reflect needs each pad smaller than its dimension")
     x = randn(case_rng("pad", case), shape)
-    _assert_bitwise(ops.pad(x, pads, mode, 0.5, device="cuda"),
+    assert_bitwise(ops.pad(x, pads, mode, 0.5, device="cuda"),
                     ops.pad(x, pads, mode, 0.5, reference=True), f"pad {mode}")
 
 
@@ -313,7 +313,7 @@ def test_pad_cuda(case, mode):
 def test_concat_cuda(channels, N):
     rng = case_rng("concat", channels, N)
     xs = [randn(rng, (N, c, 7, 9)) for c in channels]
-    _assert_bitwise(ops.concat(xs, device="cuda"), ops.concat(xs, reference=True), "concat")
+    assert_bitwise(ops.concat(xs, device="cuda"), ops.concat(xs, reference=True), "concat")
 
 
 @needs_cuda
@@ -350,7 +350,7 @@ def _rel_l2(a, b):
 @needs_cuda
 @pytest.mark.parametrize("H,W", [(1, 1), (7, 13), (16, 25), (37, 74), (64, 63)])
 def test_cuda_rfft2_irfft2(H, W):
-    x = _randn(_rng("fft", H, W), (2, 3, H, W))
+    x = randn(case_rng("fft", H, W), (2, 3, H, W))
     X = ops.rfft2(x, device="cuda")
     Xr = ops.rfft2(x, reference=True)
     assert _rel_l2(X, Xr) <= 2e-6
@@ -360,7 +360,7 @@ def test_cuda_rfft2_irfft2(H, W):
 @needs_cuda
 @pytest.mark.parametrize("shape,m", [((1, 3, 16, 20), 4), ((2, 4, 9, 11), 5), ((1, 32, 12, 14), 3)])
 def test_cuda_cross_correlation(shape, m):
-    x = _randn(_rng("cc", shape, m), shape)
+    x = randn(case_rng("cc", shape, m), shape)
     x[0, 1] = 2.0  # a constant channel
     got = ops.cross_correlation(x, m, device="cuda")
     ref = ops.cross_correlation(x, m, reference=True)
@@ -369,21 +369,21 @@ def test_cuda_cross_correlation(shape, m):
 
 @needs_cuda
 def test_cuda_small_analysis_synthesis_ops():
-    rng = _rng("as-small")
+    rng = case_rng("as-small")
     x = (rng.random((2, 3, 9, 13)) * 255).astype(np.float32)
     for fn in (lambda **k: ops.standardize(x, **k), lambda **k: ops.normalize_l1(x, **k)):
         ref = fn(reference=True)
         assert np.abs(fn(device="cuda") - ref).max() <= 1e-6 * np.abs(ref).max()
-    _assert_bitwise(ops.rgb_to_grayscale(x, device="cuda"), ops.rgb_to_grayscale(x, reference=True),
+    assert_bitwise(ops.rgb_to_grayscale(x, device="cuda"), ops.rgb_to_grayscale(x, reference=True),
                     "rgb_to_grayscale")
-    _assert_bitwise(ops.crop(x, 1, 2, 5, 7, device="cuda"), x[:, :, 1:6, 2:9], "crop")
-    _assert_bitwise(ops.pad(x, (3, 5, 2, 9), "symmetric", device="cuda"),
+    assert_bitwise(ops.crop(x, 1, 2, 5, 7, device="cuda"), x[:, :, 1:6, 2:9], "crop")
+    assert_bitwise(ops.pad(x, (3, 5, 2, 9), "symmetric", device="cuda"),
                     ops.pad(x, (3, 5, 2, 9), "symmetric", reference=True), "pad symmetric")
-    v = _randn(rng, (2, 7225))
-    w = _randn(rng, (128, 7225))
-    b = _randn(rng, (128,))
+    v = randn(rng, (2, 7225))
+    w = randn(rng, (128, 7225))
+    b = randn(rng, (128,))
     scale = np.abs(v).astype(np.float64) @ np.abs(w).astype(np.float64).T + np.abs(b)
     for act in (None, "relu"):
-        _assert_sum_close(ops.linear(v, w, b, activation=act, device="cuda"),
+        assert_sum_close(ops.linear(v, w, b, activation=act, device="cuda"),
                           ops.linear(v, w, b, activation=act, reference=True), scale,
                           f"linear {act}", rtol=3e-5)

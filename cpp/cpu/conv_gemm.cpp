@@ -22,9 +22,16 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "cpu/conv_gemm.h"
+#include "cpu/conv_gemm_bf16.h"
+#include "deblurcore/error.h"
 #include "cpu/isa.h"
 
 namespace deblurcore {
@@ -32,13 +39,20 @@ namespace cpu {
 namespace convgemm {
 
 const TileKernel& select_tile_kernel(const Context& ctx) {
+  if (ctx.precision() == Precision::BF16) return select_bf16_tile_kernel(ctx);
   const IsaTable<const TileKernel*> table{&generic::conv_gemm_kernel,
                                           DEBLURCORE_ISA_ENTRY(&avx2::conv_gemm_kernel),
                                           DEBLURCORE_ISA_ENTRY(&avx512::conv_gemm_kernel)};
   return *select_isa(ctx, table);
 }
 
-AlignedBuffer::AlignedBuffer(size_t n) : storage_(n + 16, 0.f) {
+AlignedBuffer::AlignedBuffer(size_t n) {
+  try {
+    storage_.assign(n + 16, 0.f);
+  } catch (const std::bad_alloc&) {
+    fail<OutOfMemoryError>("out of host memory allocating a working buffer of ", n * sizeof(float),
+                           " bytes");
+  }
   const auto addr = reinterpret_cast<uintptr_t>(storage_.data());
   data_ = storage_.data() + ((64 - addr % 64) % 64) / sizeof(float);
 }
@@ -126,6 +140,17 @@ void scatter_run(const TileArgs& t, bool fused, const float* c, int64_t len, int
 
 }  // namespace
 
+void pack_weights(const TileKernel& kern, int64_t Cout, int64_t Cin, int64_t taps,
+                  const float* w, int64_t w_co, int64_t w_ci, const int64_t* w_tap, float* a) {
+  if (kern.k_pack == 2) {
+    pack_a_bf16_pairs(kern.mr, Cout, Cin, taps, w, w_co, w_ci, w_tap, a);
+    return;
+  }
+  pack_a(kern.mr, Cout, Cin * taps,
+         [&](int64_t co, int64_t k) { return w[co * w_co + (k / taps) * w_ci + w_tap[k % taps]]; },
+         a);
+}
+
 // Runs a convolution given as one or more phases (virtual convolutions that share the input
 // and write disjoint output points) for all N images. A work item is a tile of grid rows of
 // every phase, so the input patch is copied once for all phases and the output rows the
@@ -154,6 +179,8 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
   const int64_t in_image = g.Cin * g.H * g.W, out_image = g.Cout * g.Hout * g.Wout;
   const int64_t out_plane = g.Hout * g.Wout;
   const bool any_k = g.Cin > 0 && taps_max > 0;
+  // Channels as the kernel sees them: channel pairs for k_pack 2 (see TileKernel).
+  const int64_t Cin_k = (g.Cin + kern.k_pack - 1) / kern.k_pack;
   const bool dense = nph == 1 && phases[0].dense_output(g) && any_k;
 
   const int64_t R = std::min(Qh, std::max<int64_t>(1, kTargetNC / Qw));
@@ -179,9 +206,9 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
     }
     span_y = maxy - miny;
     // Channels per K block: at most kTargetKC / taps, split evenly (no short last block).
-    nkb = (g.Cin + std::max<int64_t>(1, kTargetKC / taps_max) - 1) /
+    nkb = (Cin_k + std::max<int64_t>(1, kTargetKC / taps_max) - 1) /
           std::max<int64_t>(1, kTargetKC / taps_max);
-    cb = (g.Cin + nkb - 1) / nkb;
+    cb = (Cin_k + nkb - 1) / nkb;
     Wq = Qw + (maxx - minx) / g.sx;
     rowpitch = g.sx * Wq;
     cpitch = ((R - 1) * g.sy + span_y + 1) * rowpitch;
@@ -220,10 +247,25 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
   TileArgs base{};
   base.epi = epi;
 
+  // Each thread's buffers are allocated here, outside the parallel region: an allocation
+  // failure must reach the caller as an exception, which cannot leave an OpenMP region.
+  std::vector<AlignedBuffer> bbufs, cbufs;
+  bbufs.reserve(size_t(threads));
+  cbufs.reserve(size_t(threads));
+  for (int t = 0; t < threads; ++t) {
+    bbufs.emplace_back(size_t(bsize));
+    cbufs.emplace_back(dense ? 0 : size_t(nph * phase_tile));
+  }
+
 #pragma omp parallel num_threads(threads)
   {
-    AlignedBuffer bbuf{size_t(bsize)};
-    AlignedBuffer cbuf{dense ? 0 : size_t(nph * phase_tile)};
+#ifdef _OPENMP
+    const size_t me = size_t(omp_get_thread_num());
+#else
+    const size_t me = 0;
+#endif
+    AlignedBuffer& bbuf = bbufs[me];
+    AlignedBuffer& cbuf = cbufs[me];
     std::vector<Segment> segs;
     segs.reserve(size_t(R));
 
@@ -261,10 +303,14 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
       }
 
       for (int64_t kb = 0; kb < nkb; ++kb) {
-        const int64_t ci0 = kb * cb, nch = std::min(cb, g.Cin - ci0);
+        const int64_t ci0 = kb * cb, nch = std::min(cb, Cin_k - ci0);
         const int64_t iy0 = qy0 * g.sy + miny;
-        pack_patch(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq, cpitch,
-                   bbuf.data());
+        if (kern.k_pack == 2)
+          pack_patch_bf16_pairs(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq,
+                                cpitch, bbuf.data());
+        else
+          pack_patch(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq, cpitch,
+                     bbuf.data());
         const float* patch = bbuf.data();
         t.accumulate = kb > 0;
         // The tile kernel applies the epilogue on the last K block, except where the residual
@@ -275,8 +321,8 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
           const int64_t taps = ph.taps(), Rp = std::min(R, ph.Qh - qy0);
           if (taps == 0 || Rp <= 0) continue;
           float* cp = dense ? c0 : cbuf.data() + p * phase_tile;
-          t.a = ph.apack + (co0 / kern.mr) * g.Cin * taps * kern.mr + ci0 * taps * kern.mr;
-          t.a_panel_stride = g.Cin * taps * kern.mr;
+          t.a = ph.apack + (co0 / kern.mr) * Cin_k * taps * kern.mr + ci0 * taps * kern.mr;
+          t.a_panel_stride = Cin_k * taps * kern.mr;
           t.boff = boff[size_t(p)].data();
           t.kc = nch * taps;
           t.n = ph.Qw;

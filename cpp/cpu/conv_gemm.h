@@ -43,13 +43,24 @@ struct TileArgs {
 // A tile kernel and its register blocking: mr output channels x nr output pixels per
 // micro-kernel call (fewer columns, masked, at the end of a row). Packed weights come in
 // mr-row panels.
+//
+// k_pack: input channels per element of A and B. 1: one float. 2 (the bf16 kernels of
+// conv_gemm_bf16.h): a 32-bit pair of bfloat16 values of input channels 2c and 2c+1 (the
+// first in the low half) at the same tap, so that "row k" of A and B, TileArgs::kc and the
+// patch channels all count channel pairs (an odd last channel is paired with zeros).
 struct TileKernel {
   int mr, nr;
   void (*tile)(const TileArgs& t);
+  int k_pack;
 };
 
-// The tile kernel for ctx.isa().
+// The tile kernel for ctx.isa() and ctx.precision().
 const TileKernel& select_tile_kernel(const Context& ctx);
+
+// Number of packed rows of A per output channel for Cin input channels and `taps` taps.
+inline int64_t packed_k(const TileKernel& kern, int64_t Cin, int64_t taps) {
+  return (Cin + kern.k_pack - 1) / kern.k_pack * taps;
+}
 
 // ---- the driver (conv_gemm.cpp) ---------------------------------------------------------
 
@@ -100,6 +111,17 @@ void pack_a(int mr, int64_t Cout, int64_t K, WeightAt weight, float* a) {
         a[(i * K + k) * mr + r] = co < Cout ? weight(co, k) : 0.f;
       }
 }
+
+// pack_a for kernels with k_pack 2: weight(co, k), k = ci * taps + tap, rounded to bfloat16
+// (nearest even) and paired over input channels (conv_gemm_bf16.cpp).
+void pack_a_bf16_pairs(int mr, int64_t Cout, int64_t Cin, int64_t taps, const float* w,
+                       int64_t w_co, int64_t w_ci, const int64_t* w_tap, float* a);
+
+// Packs the weights for `kern`: A with K = Cin * taps, element weight(co, ci * taps + tap),
+// into a buffer of round_up(Cout, mr) * packed_k(kern, Cin, taps) floats. The weight of
+// (co, ci, tap) is read at w[co * w_co + ci * w_ci + w_tap[tap]].
+void pack_weights(const TileKernel& kern, int64_t Cout, int64_t Cin, int64_t taps,
+                  const float* w, int64_t w_co, int64_t w_ci, const int64_t* w_tap, float* a);
 
 // Runs a convolution given as one or more phases (virtual convolutions that share the input
 // and write disjoint output points) for all N images, with the epilogue `epi`.

@@ -115,7 +115,7 @@ void conv_gemm_tile(const convgemm::TileArgs& t) {
 }
 
 // This instruction set's entry of the dispatch table (conv_gemm.h).
-extern const convgemm::TileKernel conv_gemm_kernel{kConvMR, kConvNR, &conv_gemm_tile};
+extern const convgemm::TileKernel conv_gemm_kernel{kConvMR, kConvNR, &conv_gemm_tile, 1};
 
 }  // namespace DEBLURCORE_ISA
 }  // namespace cpu

@@ -56,17 +56,17 @@ void conv_transpose2d(const Context& ctx, const ConvTranspose2dParams& p, const 
       ph.offy = py.offs, ph.offx = px.offs;
       ph.oy0 = py.first, ph.ox0 = px.first;
 
-      const int64_t K = p.Cin * ph.taps();
+      const int64_t taps = ph.taps();
       const int64_t Jy = int64_t(py.taps.size()), Jx = int64_t(px.taps.size());
-      packed.emplace_back(size_t(round_up(p.Cout, kern.mr) * std::max<int64_t>(K, 1)));
-      // Weight (Cin, Cout, kh, kw); k = (ci*Jy + jy)*Jx + jx picks tap (taps_y[jy], taps_x[jx]).
-      pack_a(kern.mr, p.Cout, K,
-             [&](int64_t co, int64_t k) {
-               const int64_t ci = k / (Jy * Jx), jy = (k / Jx) % Jy, jx = k % Jx;
-               return w[((ci * p.Cout + co) * p.kh + py.taps[size_t(jy)]) * p.kw +
-                        px.taps[size_t(jx)]];
-             },
-             packed.back().data());
+      packed.emplace_back(
+          size_t(round_up(p.Cout, kern.mr) * std::max<int64_t>(packed_k(kern, p.Cin, taps), 1)));
+      // Weight (Cin, Cout, kh, kw); tap jy*Jx + jx of the phase is (taps_y[jy], taps_x[jx]).
+      std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
+      for (int64_t jy = 0; jy < Jy; ++jy)
+        for (int64_t jx = 0; jx < Jx; ++jx)
+          tap_offset[size_t(jy * Jx + jx)] = py.taps[size_t(jy)] * p.kw + px.taps[size_t(jx)];
+      pack_weights(kern, p.Cout, p.Cin, taps, w, p.kh * p.kw, p.Cout * p.kh * p.kw,
+                   tap_offset.data(), packed.back().data());
       ph.apack = packed.back().data();
       phases.push_back(std::move(ph));
     }

@@ -74,7 +74,7 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
       for (int64_t c = 0; c < C; ++c) {
         standardize_channel(x + (n * C + c) * HW, HW, work.data());
         float* re = spectra + 2 * c * HWc;
-        plan.forward(work.data(), re, re + HWc, work.data() + HW);
+        plan.forward(work.data(), re, re + HWc, work.data() + HW, ctx.isa());
       }
     }
 
@@ -107,7 +107,7 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
               zi[b] = xi[b] * yr[b] - xr[b] * yi[b];
             }
           }
-          col.transform({pr, pi, nb}, {pr, pi, nb}, nb, true, work.data());
+          col.transform({pr, pi, nb}, {pr, pi, nb}, nb, true, work.data(), ctx.isa());
           for (int64_t r = 0; r < R; ++r) {
             const float* sr = pr + src_row[size_t(r)] * nb;
             const float* si = pi + src_row[size_t(r)] * nb;
@@ -117,7 +117,7 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
             }
           }
         }
-        row.inverse({qr, qi, R}, real_rows.data(), R, R, work.data());
+        row.inverse({qr, qi, R}, real_rows.data(), R, R, work.data(), ctx.isa());
         float* dst = on + pair * R * R;
         float* flipped = on + (p.pairs + pair) * R * R;
         for (int64_t r = 0; r < R; ++r)

@@ -20,7 +20,7 @@ void irfft2(const Context& ctx, const Fft2dParams& p, const float* spectrum, flo
     for (int64_t plane = 0; plane < p.planes; ++plane) {
       const float* in = spectrum + plane * HWc * 2;
       for (int64_t i = 0; i < HWc; ++i) re[i] = in[2 * i], im[i] = in[2 * i + 1];
-      plan.inverse(re, im, x + plane * p.H * p.W, scale, im + HWc);
+      plan.inverse(re, im, x + plane * p.H * p.W, scale, im + HWc, ctx.isa());
     }
   }
 }

@@ -23,11 +23,11 @@ struct IsaTable {
   Entry avx512;
 };
 
-// The best entry for ctx.isa() (which is never above what this CPU supports): the entry of
-// that instruction set, else of the next lower one that is set, else the generic one.
+// The best entry for `isa` (ctx.isa(), which is never above what this CPU supports): the
+// entry of that instruction set, else of the next lower one that is set, else the generic one.
 template <class Entry>
-Entry select_isa(const Context& ctx, const IsaTable<Entry>& table) {
-  switch (ctx.isa()) {
+Entry select_isa(Isa isa, const IsaTable<Entry>& table) {
+  switch (isa) {
     case Isa::AVX512:
       if (table.avx512) return table.avx512;
       [[fallthrough]];
@@ -38,6 +38,10 @@ Entry select_isa(const Context& ctx, const IsaTable<Entry>& table) {
       break;
   }
   return table.generic;
+}
+template <class Entry>
+Entry select_isa(const Context& ctx, const IsaTable<Entry>& table) {
+  return select_isa(ctx.isa(), table);
 }
 
 }  // namespace cpu

@@ -17,7 +17,7 @@ void rfft2(const Context& ctx, const Fft2dParams& p, const float* x, float* spec
     float* im = re + HWc;
 #pragma omp for schedule(dynamic)
     for (int64_t plane = 0; plane < p.planes; ++plane) {
-      plan.forward(x + plane * p.H * p.W, re, im, im + HWc);
+      plan.forward(x + plane * p.H * p.W, re, im, im + HWc, ctx.isa());
       float* out = spectrum + plane * HWc * 2;
       for (int64_t i = 0; i < HWc; ++i) out[2 * i] = re[i], out[2 * i + 1] = im[i];
     }

@@ -1,5 +1,7 @@
 #include "deblurcore/weights.h"
 
+#include <cmath>
+
 #include "deblurcore/error.h"
 
 namespace deblurcore {
@@ -20,7 +22,20 @@ Tensor Weights::get(const std::string& key, const Shape& expected) {
 
 Tensor Weights::get(const std::string& key) {
   check(file_.contains(key), file_.path(), ": missing tensor '", key, "'");
-  Tensor t = file_.tensor(key).to(device_);
+  // A copy, never a view of the file's mapping: a loaded model must not depend on the file
+  // (truncating a mapped file makes reading it a SIGBUS, rewriting it would change the
+  // model). to() copies to another device; on the host, clone() copies.
+  const Tensor mapped = file_.tensor(key);
+  int64_t bad = 0, first = -1;
+  const float* v = mapped.data();
+  for (int64_t i = 0; i < mapped.numel(); ++i)
+    if (!std::isfinite(v[i])) {
+      if (bad++ == 0) first = i;
+    }
+  check(bad == 0, file_.path(), ": tensor '", key, "' holds ", bad,
+        " NaN or infinite value", bad == 1 ? "" : "s", " (first at flat index ", first,
+        "); the weights are corrupt");
+  Tensor t = device_ == Device::CPU ? mapped.clone() : mapped.to(device_);
   used_.insert(key);
   return t;
 }

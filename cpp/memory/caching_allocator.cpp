@@ -38,6 +38,13 @@ class CachingAllocator final : public Allocator {
     });
   }
 
+  void release_idle() override {
+    std::multimap<size_t, std::shared_ptr<void>> idle;  // freed after the lock is released
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    idle.swap(state_->idle);
+    state_->idle_bytes = 0;
+  }
+
  private:
   struct State {
     std::mutex mutex;

@@ -23,7 +23,7 @@ class HostAllocator final : public Allocator {
     // aligned_alloc needs a size that is a multiple of the alignment.
     const size_t rounded = ((bytes + align - 1) / align) * align;
     void* p = std::aligned_alloc(align, rounded == 0 ? align : rounded);
-    if (!p) fail<RuntimeError>("out of host memory allocating ", bytes, " bytes");
+    if (!p) fail<OutOfMemoryError>("out of host memory allocating ", bytes, " bytes");
 #ifdef MADV_HUGEPAGE
     if (align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);  // advice only; failure is fine
 #endif

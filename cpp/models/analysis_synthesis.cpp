@@ -10,6 +10,8 @@
 #include "deblurcore/error.h"
 #include "deblurcore/safetensors.h"
 #include "models/analysis_synthesis_nets.h"
+#include "models/precision_policy.h"
+#include "models/metadata.h"
 #include "models/registry.h"
 
 namespace deblurcore {
@@ -73,8 +75,19 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
       : AnalysisSynthesisModel(ctx, format_of(file)) {
     Weights w(file, ctx.device());
     w.require_meta("architecture", "analysis_synthesis");
-    analysis_ = AnalysisNet::load(w);
-    synthesis_ = SynthesisNet::load(ctx, w);
+    check_implied_metadata(file, "analysis_synthesis",
+                           {{"variant", {"AnalysisSynthesis"}},
+                            {"input_scale", {"255"}},
+                            {"output_range", {"0,255"}},
+                            {"output_clamped", {"false"}},
+                            {"size_multiple", {std::to_string(kMultiple)}},
+                            {"size_policy", {"pad"}},
+                            {"pad_mode", {"symmetric"}},
+                            {"recurrent", {"false"}},
+                            {"kernel_size", {std::to_string(kKernelSize)}}});
+    const nn::Scope s(w, ctx);
+    analysis_ = AnalysisNet(s["analysis"]);
+    synthesis_ = SynthesisNet(s["synthesis"]);
     w.check_all_used();
   }
 
@@ -88,7 +101,8 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     check(x.size(2) % kMultiple == 0 && x.size(3) % kMultiple == 0,
           "Analysis-Synthesis: H and W must be multiples of 16, got ", x.size(2), "x", x.size(3));
     const Tensor k = kernel_of_padded(x, {});
-    return synthesis_(ctx_, x, k);
+    release_idle_memory();
+    return synthesis_(PrecisionPolicy(ctx_)(ModelBlock::AsSynthesis), x, k);
   }
 
   void process(const ImageView& in, const MutableImageView& out) override {
@@ -115,11 +129,16 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
                 (kernel->dim() == 2 || (kernel->dim() == 3 && kernel->size(0) == 1)),
             "kernel must be (85, 85) or (1, 85, 85), got ",
             kernel->defined() ? kernel->shape_str() : std::string("an undefined tensor"));
+      const Tensor host = kernel->to(Device::CPU);
+      for (int64_t i = 0; i < host.numel(); ++i)
+        check(std::isfinite(host.data()[i]), "kernel has a NaN or infinite value (first at flat "
+              "index ", i, ")");
       k = kernel->to(ctx_.device()).reshape({1, kKernelSize, kKernelSize});
     } else {
       k = kernel_of_padded(padded, limit);
+      release_idle_memory();
     }
-    Tensor raw = synthesis_(ctx_, padded, k);
+    Tensor raw = synthesis_(PrecisionPolicy(ctx_)(ModelBlock::AsSynthesis), padded, k);
     padded = Tensor();
     // Remove the padding; tensor_to_image clips to [0, 255] (the official np.clip) and
     // rounds integers half to even (np.round).
@@ -132,7 +151,7 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     check(rgb.size(2) >= kAnalysisMinSide && rgb.size(3) >= kAnalysisMinSide,
           "analysis: the input must be at least ", kAnalysisMinSide, "x", kAnalysisMinSide,
           ", got ", rgb.size(2), "x", rgb.size(3));
-    return analysis_(ctx_, rgb);
+    return analysis_(PrecisionPolicy(ctx_)(ModelBlock::AsAnalysis), rgb);
   }
 
   Tensor synthesis(const Tensor& rgb, const Tensor& kernel) override {
@@ -140,7 +159,8 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     check<TypeError>(kernel.device() == ctx_.device(), "kernel is on device '",
                      device_name(kernel.device()), "' but the model runs on '",
                      device_name(ctx_.device()), "'");
-    return synthesis_(ctx_, rgb, kernel);
+    release_idle_memory();
+    return synthesis_(PrecisionPolicy(ctx_)(ModelBlock::AsSynthesis), rgb, kernel);
   }
 
  private:
@@ -174,6 +194,7 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     check(image.height >= kMultiple / 2 && image.width >= kMultiple / 2,
           "image is ", image.height, "x", image.width,
           "; the Analysis-Synthesis pair needs at least 8x8 (symmetric padding to 16)");
+    check_finite_image(image, "image");
     ImageFormat unpadded = format_;
     unpadded.size_multiple = 1;
     Tensor x = image_to_tensor(ctx_, image, unpadded);
@@ -185,11 +206,18 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     return pad(ctx_, x, {rw / 2, rw - rw / 2, rh / 2, rh - rh / 2}, PadMode::Symmetric);
   }
 
+  // The analysis (on a crop, at other sizes) leaves idle blocks in the model's caching
+  // allocator that the synthesis cannot reuse; at 1280x720 they would add up to ~1 GB to the
+  // synthesis' own peak. Fresh blocks cost a page fault per page, negligible here.
+  void release_idle_memory() const { ctx_.allocator().release_idle(); }
+
   // The kernel (1, 85, 85) of a padded image: the analysis on its crop (§6.2).
   Tensor kernel_of_padded(const Tensor& padded, MaxInputSize limit) const {
     const AnalysisCrop c = select_analysis_crop(padded.size(2), padded.size(3), limit);
-    if (c.height == padded.size(2) && c.width == padded.size(3)) return analysis_(ctx_, padded);
-    return analysis_(ctx_, crop(ctx_, padded, c.top, c.left, c.height, c.width));
+    const PrecisionPolicy precision(ctx_);
+    const Context& actx = precision(ModelBlock::AsAnalysis);
+    if (c.height == padded.size(2) && c.width == padded.size(3)) return analysis_(actx, padded);
+    return analysis_(actx, crop(ctx_, padded, c.top, c.left, c.height, c.width));
   }
 
   AnalysisNet analysis_;

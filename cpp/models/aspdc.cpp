@@ -12,6 +12,7 @@
 #include "deblurcore/error.h"
 #include "deblurcore/safetensors.h"
 #include "models/metadata.h"
+#include "models/precision_policy.h"
 #include "models/registry.h"
 #include "deblurcore/ops.h"
 #include "nn/layers.h"
@@ -142,7 +143,14 @@ class DeblurringNet final : public Model {
       : Model(ctx, read_image_format(file, "aspdc", {{"RGB"}, {"-1,1"}, 4})) {
     Weights w(file, ctx.device());
     w.require_meta("architecture", "aspdc");
-    variant_ = w.meta("variant", "DeblurringNet");
+    variant_ = metadata_choice(file, "aspdc", "variant",
+                               {"DeblurringNet", "DeblurringNet_FT", "DeblurringNet_NF"});
+    check_implied_metadata(file, "aspdc",
+                           {{"input_scale", {"255"}},
+                            {"output_range", {"-1,1"}},
+                            {"output_clamped", {"false"}},
+                            {"size_policy", size_policies("error")},
+                            {"recurrent", {"false"}}});
     const int d0_mask_padding =
         metadata_choice(file, "aspdc", "d0_mode", {"mmcv_flat", "intended"}) == "intended" ? 1 : 0;
     const Scope s(w, ctx);
@@ -197,7 +205,8 @@ class DeblurringNet final : public Model {
   // unpadded, so the H/4 x W/4 feature maps must be at least 3x3). Returns res + rgb,
   // unclamped (the first of the official pair).
   Tensor forward(const Tensor& rgb) override {
-    const Context& ctx = ctx_;
+    const PrecisionPolicy precision(ctx_);
+    const Context& ctx = precision(ModelBlock::Aspdc);
     check(rgb.dim() == 4 && rgb.size(0) == 1 && rgb.size(1) == 3,
           "ASPDC: the input tensor must be (1, 3, H, W), got ", rgb.shape_str());
     check<TypeError>(rgb.device() == ctx.device(), "ASPDC: the input is on device '",

@@ -23,6 +23,7 @@
 #include "models/metadata.h"
 #include "models/registry.h"
 #include "deblurcore/ops.h"
+#include "models/precision_policy.h"
 #include "nn/layers.h"
 
 namespace deblurcore {
@@ -116,13 +117,22 @@ class Network final : public IfanModel {
           ": metadata iterations=", N, " needs F.3.weight of ", 896 * int64_t(N),
           " rows, but it is ", shape_str(f3));
     dual_ = metadata_choice(file, "ifan", "dual_pixel", {"false", "true"}) == "true";
-    bit_depth_ = std::stoi(metadata_choice(file, "ifan", "bit_depth", {"8", "16"}));
+    bit_depth_ = metadata_choice(file, "ifan", "bit_depth", {"8", "16"}) == "16" ? 16 : 8;
     const std::string scale = metadata_choice(file, "ifan", "input_scale", {"255", "65535"});
     check(scale == (bit_depth_ == 16 ? "65535" : "255"), path, ": metadata input_scale=", scale,
           " does not match bit_depth=", bit_depth_);
     check(!(bit_depth_ == 16 && dual_), path, ": there is no 16-bit dual-pixel IFAN");
     metadata_choice(file, "ifan", "iac_filter_size", {std::to_string(Fs)});
-    variant_ = w.meta("variant", "IFAN");
+    // The variant name the converter derives from N, dual_pixel and bit_depth.
+    const std::string suffix = N == 17 ? "" : "_" + std::to_string(N);
+    variant_ = bit_depth_ == 16 ? "IFAN_16bit" : (dual_ ? "IFAN_dual" : "IFAN") + suffix;
+    check_implied_metadata(file, "ifan",
+                           {{"variant", {variant_}},
+                            {"inputs", {dual_ ? "C,R,L" : "C"}},
+                            {"output_range", {"0,1"}},
+                            {"output_clamped", {"true"}},
+                            {"size_policy", size_policies("crop")},
+                            {"recurrent", {"false"}}});
 
     const Scope s(w, ctx);
     // feature extractor
@@ -218,6 +228,8 @@ class Network final : public IfanModel {
     check_images(in, out);
     check_same_image("right", right, in);
     check_same_image("left", left, in);
+    check_finite_image(right, "right");
+    check_finite_image(left, "left");
     const Tensor c = image_to_tensor(ctx_, in, format_);
     const Tensor r = image_to_tensor(ctx_, right, format_);
     const Tensor l = image_to_tensor(ctx_, left, format_);
@@ -227,45 +239,50 @@ class Network final : public IfanModel {
  private:
   // Network.forward(C) with `K` the filter encoder's input (C; cat(R, L) for IFAN_dual).
   Tensor network(const Tensor& C, const Tensor& K) const {
-    const Context& ctx = ctx_;
+    const PrecisionPolicy precision(ctx_);
     // feature extractor
+    const Context& ctx = precision(ModelBlock::IfanFeatures);
     Tensor f1 = conv1_3(ctx, conv1_2(ctx, conv1_1(ctx, C)));
     Tensor f2 = conv2_3(ctx, conv2_2(ctx, conv2_1(ctx, f1)));
     Tensor f3 = conv3_3(ctx, conv3_2(ctx, conv3_1(ctx, f2)));
     Tensor f_C = conv4_3(ctx, conv4_2(ctx, conv4_1(ctx, f3)));
 
     // filter encoder
-    Tensor f = kconv1_3(ctx, kconv1_2(ctx, kconv1_1(ctx, K)));
-    f = kconv2_3(ctx, kconv2_2(ctx, kconv2_1(ctx, f)));
-    f = kconv3_3(ctx, kconv3_2(ctx, kconv3_1(ctx, f)));
-    f = kconv4_3(ctx, kconv4_2(ctx, kconv4_1(ctx, f)));
+    const Context& ctx_k = precision(ModelBlock::IfanFilterEncoder);
+    Tensor f = kconv1_3(ctx_k, kconv1_2(ctx_k, kconv1_1(ctx_k, K)));
+    f = kconv2_3(ctx_k, kconv2_2(ctx_k, kconv2_1(ctx_k, f)));
+    f = kconv3_3(ctx_k, kconv3_2(ctx_k, kconv3_1(ctx_k, f)));
+    f = kconv4_3(ctx_k, kconv4_2(ctx_k, kconv4_1(ctx_k, f)));
 
     // disparity map estimator
-    Tensor DM = DME(ctx, f);
+    const Context& ctx_f = precision(ModelBlock::IfanFilterPredictor);
+    Tensor DM = DME(ctx_f, f);
 
     // filter predictor
-    Tensor f_DM = conv_DME(ctx, DM);
-    f = conv4_4(ctx, concat(ctx, {f, f_DM}, 1));
-    const blocks::StreamedFilters F_ = F.filters_streamed(ctx, f);  // F = self.F(f), streamed
+    Tensor f_DM = conv_DME(ctx_f, DM);
+    f = conv4_4(ctx_f, concat(ctx_f, {f, f_DM}, 1));
+    const blocks::StreamedFilters F_ = F.filters_streamed(ctx_f, f);  // F = self.F(f), streamed
 
     // IAC
-    f = blocks::iac_streamed(ctx, last_use(f_C), F_, Fs);
+    // (the last conv of F runs group by group inside it)
+    f = blocks::iac_streamed(precision(ModelBlock::IfanFilterHead), last_use(f_C), F_, Fs);
 
     // reconstructor
-    f = conv_res(ctx, f);
+    const Context& ctx_r = precision(ModelBlock::IfanReconstructor);
+    f = conv_res(ctx_r, f);
 
-    f = upconv3_u(ctx, f, nn::plus(last_use(f3)));
-    f = upconv3_2(ctx, upconv3_1(ctx, f));
+    f = upconv3_u(ctx_r, f, nn::plus(last_use(f3)));
+    f = upconv3_2(ctx_r, upconv3_1(ctx_r, f));
 
-    f = upconv2_u(ctx, f, nn::plus(last_use(f2)));
-    f = upconv2_2(ctx, upconv2_1(ctx, f));
+    f = upconv2_u(ctx_r, f, nn::plus(last_use(f2)));
+    f = upconv2_2(ctx_r, upconv2_1(ctx_r, f));
 
-    f = upconv1_u(ctx, f, nn::plus(last_use(f1)));
-    f = upconv1_2(ctx, upconv1_1(ctx, f));
+    f = upconv1_u(ctx_r, f, nn::plus(last_use(f1)));
+    f = upconv1_2(ctx_r, upconv1_1(ctx_r, f));
 
     // out = self.out_res(f) + C. The official eval network clips it to [0, 1] here;
     // forward() returns the raw out and the clip happens when it becomes an image.
-    return out_res(ctx, f, nn::plus(C));
+    return out_res(ctx_r, f, nn::plus(C));
   }
 
   static void check_same_image(const char* name, const ImageView& view, const ImageView& in) {

@@ -36,6 +36,29 @@ int64_t stride_of(int64_t row_stride, int64_t width, PixelType type, const char*
   return row_stride;
 }
 
+}  // namespace
+
+void check_finite_image(const ImageView& image, const char* name) {
+  if (image.type != PixelType::F32 || image.height <= 0 || image.width <= 0) return;
+  const int64_t stride = stride_of(image.row_stride, image.width, image.type, name);
+  int64_t bad = 0, first_y = 0, first_x = 0, first_c = 0;
+  for (int64_t y = 0; y < image.height; ++y) {
+    const float* row =
+        reinterpret_cast<const float*>(static_cast<const char*>(image.data) + y * stride);
+    for (int64_t i = 0; i < image.width * 3; ++i)
+      if (!std::isfinite(row[i]) && bad++ == 0) {
+        first_y = y;
+        first_x = i / 3;
+        first_c = i % 3;
+      }
+  }
+  check(bad == 0, name, " has ", bad, " NaN or infinite value", bad == 1 ? "" : "s",
+        " (first at row ", first_y, ", column ", first_x, ", channel ", first_c,
+        "); the model needs finite values in [0, 1]");
+}
+
+namespace {
+
 // Network value of one input sample.
 template <typename T>
 float to_network(T v, ImageFormat::Range range);

@@ -41,6 +41,27 @@ int metadata_positive_int(const SafetensorsFile& file, const std::string& key,
   return static_cast<int>(v);
 }
 
+void check_implied_metadata(const SafetensorsFile& file, const std::string& architecture,
+                            const std::vector<std::pair<std::string, std::vector<std::string>>>& keys) {
+  for (const auto& [key, accepted] : keys)
+    if (file.metadata().count(key)) metadata_choice(file, architecture, key, accepted);
+}
+
+void check_metadata_counts(const SafetensorsFile& file) {
+  int64_t params = 0;
+  for (const std::string& name : file.names()) params += shape_numel(file.shape(name));
+  const std::pair<const char*, int64_t> counts[] = {
+      {"num_tensors", static_cast<int64_t>(file.size())}, {"num_params", params}};
+  for (const auto& [key, actual] : counts) {
+    if (!file.metadata().count(key)) continue;
+    const std::string value = file.metadata_value(key);
+    check(value == std::to_string(actual), file.path(), ": metadata '", key, "' is '", value,
+          "', but the file holds ", actual);
+  }
+}
+
+std::vector<std::string> size_policies(const std::string& legacy) { return {"pad", legacy}; }
+
 ImageFormat read_image_format(const SafetensorsFile& file, const std::string& architecture,
                               const SupportedImageFormat& supported) {
   ImageFormat f;
@@ -48,8 +69,8 @@ ImageFormat read_image_format(const SafetensorsFile& file, const std::string& ar
   const std::string range = metadata_choice(file, architecture, "input_range", supported.input_ranges);
   check(range == "0,1" || range == "-1,1", "read_image_format: unknown input range '", range, "'");
   f.range = range == "0,1" ? ImageFormat::Range::Unit : ImageFormat::Range::SymmetricUnit;
-  f.size_multiple = std::stoi(metadata_choice(file, architecture, "size_multiple",
-                                              {std::to_string(supported.size_multiple)}));
+  metadata_choice(file, architecture, "size_multiple", {std::to_string(supported.size_multiple)});
+  f.size_multiple = supported.size_multiple;
   return f;
 }
 

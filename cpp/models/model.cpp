@@ -2,6 +2,7 @@
 
 #include "deblurcore/error.h"
 #include "deblurcore/safetensors.h"
+#include "models/metadata.h"
 #include "models/registry.h"
 
 namespace deblurcore {
@@ -17,6 +18,7 @@ void Model::check_images(const ImageView& in, const MutableImageView& out) const
         "x", in.width, " like the input, got ", out.height, "x", out.width);
   check<TypeError>(out.type == in.type, "output image must have the input's pixel type ",
                    pixel_type_name(in.type), ", got ", pixel_type_name(out.type));
+  check_finite_image(in, "image");
 }
 
 void Model::process(const ImageView& in, const MutableImageView& out) {
@@ -33,10 +35,16 @@ std::unique_ptr<Model> load_model(const std::string& weights_path, const Context
   const std::string format = file.metadata_value("format_version", "1");
   check(format == "1", weights_path, ": weights format_version ", format,
         " is newer than this deblurcore understands (1); upgrade deblurcore");
-  if (arch == "stfan") return load_stfan(file, ctx);
-  if (arch == "ifan") return load_ifan(file, ctx);
-  if (arch == "aspdc") return load_aspdc(file, ctx);
-  if (arch == "analysis_synthesis") return load_analysis_synthesis(file, ctx);
+  std::unique_ptr<Model> model;
+  if (arch == "stfan") model = load_stfan(file, ctx);
+  if (arch == "ifan") model = load_ifan(file, ctx);
+  if (arch == "aspdc") model = load_aspdc(file, ctx);
+  if (arch == "analysis_synthesis") model = load_analysis_synthesis(file, ctx);
+  if (model) {
+    // After the model's own checks, which name a missing or extra tensor precisely.
+    check_metadata_counts(file);
+    return model;
+  }
   if (arch.empty())
     fail<ValueError>(weights_path, ": no 'architecture' in the metadata; convert the official "
                      "checkpoint with `deblurcore convert`");

@@ -9,6 +9,7 @@
 #include "deblurcore/error.h"
 #include "deblurcore/safetensors.h"
 #include "models/metadata.h"
+#include "models/precision_policy.h"
 #include "models/registry.h"
 #include "nn/layers.h"
 
@@ -91,6 +92,13 @@ class DeblurNet final : public Model {
     Weights w(file, ctx.device());
     w.require_meta("architecture", "stfan");
     metadata_choice(file, "stfan", "fac_kernel_size", {std::to_string(ks_2d)});
+    check_implied_metadata(file, "stfan",
+                           {{"variant", {"STFAN"}},
+                            {"input_scale", {"255"}},
+                            {"output_range", {"0,1"}},
+                            {"output_clamped", {"false"}},
+                            {"size_policy", size_policies("error")},
+                            {"recurrent", {"true"}}});
     const Scope s(w, ctx);
     fea = Conv(s["fea"], 2 * ch3, ch3, ks, 1);
     // Deblurring Branch: encoder
@@ -135,6 +143,17 @@ class DeblurNet final : public Model {
   std::string architecture() const override { return "stfan"; }
   bool is_recurrent() const override { return true; }
 
+  // The clip's frame size is compared before padding: 37x45 and 38x46 both pad to 40x48.
+  void process(const ImageView& in, const MutableImageView& out) override {
+    if (last_img_blur_.defined())
+      check(in.height == clip_height_ && in.width == clip_width_, "STFAN: frame size ",
+            in.height, "x", in.width, " differs from the clip's ", clip_height_, "x",
+            clip_width_, "; call reset() to start a new clip");
+    Model::process(in, out);
+    clip_height_ = in.height;
+    clip_width_ = in.width;
+  }
+
   void reset() override {
     last_img_blur_ = Tensor();
     output_last_img_ = Tensor();
@@ -145,7 +164,8 @@ class DeblurNet final : public Model {
   // DeblurNet.forward(img_blur, last_img_blur, output_last_img, output_last_fea) with the
   // three state tensors of the test loop (core/test.py) kept here.
   Tensor forward(const Tensor& img_blur) override {
-    const Context& ctx = ctx_;
+    const PrecisionPolicy precision(ctx_);
+    const Context& ctx = precision(ModelBlock::Stfan);
     check(img_blur.dim() == 4 && img_blur.size(0) == 1 && img_blur.size(1) == 3,
           "STFAN: the frame tensor must be (1, 3, H, W), got ", img_blur.shape_str());
     check(img_blur.size(2) % 4 == 0 && img_blur.size(3) % 4 == 0,
@@ -200,9 +220,13 @@ class DeblurNet final : public Model {
     Tensor output_fea = conv3;
 
     // State for the next frame (core/test.py): the output is carried clamped, the feature as is.
+    Tensor clamped = clamp(ctx, output_img, 0.f, 1.f);
+    // Only now, with nothing left that can fail, does the state change.
     last_img_blur_ = img_blur;
-    output_last_img_ = clamp(ctx, output_img, 0.f, 1.f);
-    output_last_fea_ = output_fea;
+    output_last_img_ = std::move(clamped);
+    output_last_fea_ = std::move(output_fea);
+    clip_height_ = img_blur.size(2);
+    clip_width_ = img_blur.size(3);
     return output_img;
   }
 
@@ -221,6 +245,7 @@ class DeblurNet final : public Model {
   FilterHead fac_deblur;
 
   Tensor last_img_blur_, output_last_img_, output_last_fea_;
+  int64_t clip_height_ = 0, clip_width_ = 0;  // real (unpadded) size of the clip's frames
 };
 
 }  // namespace

@@ -5,8 +5,8 @@
 //
 // Memory: at 1280x720 one 128-channel map is 472 MB. Maps are released as soon as they are
 // dead, the guided convs run in one pass (conv + epilogue scale/shift/relu), and the decoder's
-// 1x1 merge conv over concat[up, skip(s)] runs as two 1x1 convs over the halves of its
-// weight, the second adding the first (residual epilogue): the 256-channel concat never exists.
+// 1x1 merge conv over concat[up, skip(s)] runs as a ConcatConv2d (two 1x1 convs over the
+// halves of its weight, the second adding the first): the 256-channel concat never exists.
 #include <string>
 
 #include "deblurcore/error.h"
@@ -17,48 +17,27 @@ namespace analysis_synthesis {
 
 namespace {
 
+using nn::Scope;
+
 constexpr int64_t kC = 128;
 
-Tensor to_device(const Tensor& host, Device device) { return host.to(device); }
-
-// Input channels [c0, c0 + n) of a 1x1 conv weight (Cout, Cin, 1, 1), copied on the host.
-Tensor input_channels(const Tensor& weight, int64_t c0, int64_t n) {
-  const Tensor host = weight.to(Device::CPU);
-  const int64_t cout = weight.size(0), cin = weight.size(1);
-  Tensor part = Tensor::empty({cout, n, 1, 1});
-  for (int64_t o = 0; o < cout; ++o)
-    for (int64_t i = 0; i < n; ++i) part.data()[o * n + i] = host.data()[o * cin + c0 + i];
-  return to_device(part, weight.device());
-}
-
-SynthesisNet::Block load_block(Weights& w, const std::string& name, int64_t cin) {
-  const std::string p = "synthesis." + name + ".";
-  SynthesisNet::Block b;
-  b.g0 = Dense::load(w, p + "g0", kKernelSize * kKernelSize, kC);
-  b.g1 = Dense::load(w, p + "g1", kC, kC);
-  for (int j = 0; j < 3; ++j) {
-    const std::string c = p + "c" + std::to_string(j);
-    SynthesisNet::GuidedConv& g = b.c[j];
-    g.conv = Conv2d::load(w, c, j == 0 ? cin : kC, kC, 3);  // 'same', stride 1
-    g.mul = Dense::load(w, c + ".mul", kC, kC);
-    g.add = Dense::load(w, c + ".add", kC, kC);
-    g.beta = w.get(c + ".beta", {kC}).reshape({1, kC});
-  }
-  return b;
-}
-
 // Conv3x3 stride 2 'same', linear: TF pads (0, 1) on the even sides here.
-Tensor downsample(const Context& ctx, const Conv2d& c, const Tensor& x) {
+Tensor downsample(const Context& ctx, const nn::Conv2d& c, const Tensor& x) {
   return conv2d(ctx, x, c.weight, c.bias, 2, tf_same_padding(x.size(2), x.size(3), 3, 2));
 }
 
 // Conv2DTranspose 5x5 stride 2 'same' + relu: the full (2n + 3) output cropped to [1, 2n + 1).
-Tensor upsample(const Context& ctx, const ConvTranspose2d& c, const Tensor& x) {
-  return conv_transpose2d(ctx, x, c.weight, c.bias, 2, Padding2d{1, 2, 1, 2}, 1,
-                          Epilogue::relu());
+Tensor upsample(const Context& ctx, const nn::ConvTranspose2d& c, const Tensor& x) {
+  return conv_transpose2d(ctx, x, c.weight, c.bias, 2, Padding2d{1, 2, 1, 2}, 1, c.activation);
 }
 
 }  // namespace
+
+SynthesisNet::GuidedConv::GuidedConv(const Scope& s, int64_t cin)
+    : conv(s, cin, kC, 3, 1, 1),  // 'same', stride 1
+      mul(s["mul"], kC, kC),
+      add(s["add"], kC, kC),
+      beta(s.get("beta", {kC}).reshape({1, kC})) {}
 
 Tensor SynthesisNet::GuidedConv::operator()(const Context& ctx, const Tensor& x,
                                             const Tensor& g) const {
@@ -67,36 +46,40 @@ Tensor SynthesisNet::GuidedConv::operator()(const Context& ctx, const Tensor& x,
   e.activation = Activation::ReLU;
   e.scale = deblurcore::add(ctx, mul(ctx, g), beta);  // Dense_mul(g) + beta (BiasLayer), (1, 128)
   e.shift = add(ctx, g);                              // Dense_add(g), (1, 128)
-  return conv2d(ctx, x, conv.weight, conv.bias, 1, 1, 1, e);
+  return conv2d(ctx, x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, e);
+}
+
+SynthesisNet::Block::Block(const Scope& s, int64_t cin)
+    : g0(s["g0"], kKernelSize * kKernelSize, kC), g1(s["g1"], kC, kC) {
+  g0.activation = g1.activation = Activation::ReLU;
+  for (int j = 0; j < 3; ++j) c[j] = GuidedConv(s["c" + std::to_string(j)], j == 0 ? cin : kC);
 }
 
 Tensor SynthesisNet::Block::operator()(const Context& ctx, Tensor x, const Tensor& v) const {
-  const Tensor g = g1(ctx, g0(ctx, v, Activation::ReLU), Activation::ReLU);
+  const Tensor g = g1(ctx, g0(ctx, v));
   for (const GuidedConv& conv : c) x = conv(ctx, x, g);
   return x;
 }
 
-SynthesisNet SynthesisNet::load(const Context& ctx, Weights& w) {
-  (void)ctx;
-  SynthesisNet n;
+SynthesisNet::SynthesisNet(const Scope& s) {
   for (int i = 0; i < 4; ++i) {
-    const std::string e = "E" + std::to_string(i);
-    n.E[i] = load_block(w, e, i == 0 ? 3 : kC);
-    n.E_down[i] = Conv2d::load(w, "synthesis." + e + ".down", kC, kC, 3, 2);
+    const Scope e = s["E" + std::to_string(i)];
+    E[i] = Block(e, i == 0 ? 3 : kC);
+    E_down[i] = nn::Conv2d(e["down"], kC, kC, 3, 2);  // padding: tf_same_padding
   }
-  n.B = load_block(w, "B", kC);
+  B = Block(s["B"], kC);
   for (int i = 3; i >= 0; --i) {
-    const std::string d = "D" + std::to_string(i);
-    Decoder& dec = n.D[i];
-    dec.up = ConvTranspose2d::load(w, "synthesis." + d + ".up", kC, kC, 5, 2, 1);
-    dec.skip = Conv2d::load(w, "synthesis." + d + ".skip", kC, kC, 3);
-    dec.merge = Conv2d::load(w, "synthesis." + d + ".merge", 2 * kC, kC, 1);
-    dec.merge_up = input_channels(dec.merge.weight, 0, kC);
-    dec.merge_skip = input_channels(dec.merge.weight, kC, kC);
-    dec.block = load_block(w, d, kC);
+    const Scope d = s["D" + std::to_string(i)];
+    Decoder& dec = D[i];
+    dec.up = nn::ConvTranspose2d(d["up"], kC, kC, 5, 2);  // padding: upsample()
+    dec.up.activation = Epilogue::relu();
+    dec.skip = nn::Conv2d(d["skip"], kC, kC, 3, 1, 1);
+    nn::Conv2d merge(d["merge"], 2 * kC, kC, 1);
+    merge.activation = Epilogue::relu();
+    dec.merge = blocks::ConcatConv2d(merge, {kC, kC});
+    dec.block = Block(d, kC);
   }
-  n.OUT = Conv2d::load(w, "synthesis.OUT", kC, 3, 3);
-  return n;
+  OUT = nn::Conv2d(s["OUT"], kC, 3, 3, 1, 1);
 }
 
 Tensor SynthesisNet::operator()(const Context& ctx, const Tensor& rgb, const Tensor& kernel) const {
@@ -117,21 +100,15 @@ Tensor SynthesisNet::operator()(const Context& ctx, const Tensor& rgb, const Ten
   x = B(ctx, x, v);
   for (int i = 3; i >= 0; --i) {
     const Decoder& d = D[i];
-    // relu(merge(concat[up, skip(s_i)])) = relu(merge_skip * skip(s_i) + (merge_up * up + b)).
-    Tensor up = upsample(ctx, d.up, x);
-    x = Tensor();
-    Tensor merged = conv2d(ctx, up, d.merge_up, d.merge.bias);
-    up = Tensor();
-    Tensor skip = d.skip(ctx, s[i]);
-    s[i] = Tensor();
-    Epilogue e;
-    e.activation = Activation::ReLU;
-    e.residual = merged;
-    e.residual_position = Epilogue::Residual::BeforeActivation;
-    merged = conv2d(ctx, skip, d.merge_skip, Tensor(), 1, 0, 1, e);
-    skip = Tensor();
-    e.residual = Tensor();
-    x = d.block(ctx, std::move(merged), v);
+    // Each decoder level works at twice the size of the one below: the idle blocks the
+    // allocator keeps from the smaller sizes cannot serve it and would only add to the peak
+    // (about 0.5 GB at level 0 of a 1280x720 image).
+    ctx.allocator().release_idle();
+    // relu(merge(concat[up(x), skip(s_i)])), one half of the 1x1 merge at a time.
+    blocks::ConcatConv2d::RunningSum merged = d.merge.running_sum(ctx);
+    merged.add(upsample(ctx, d.up, nn::last_use(x)));
+    merged.add(d.skip(ctx, nn::last_use(s[i])));
+    x = d.block(ctx, merged.result(), v);
   }
   return OUT(ctx, x);
 }

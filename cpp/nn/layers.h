@@ -1,6 +1,6 @@
 // nn-like layers for the models, each loaded from its official state_dict path (a Scope) and
-// run through the public op API: Conv2d, ConvTranspose2d (with output_padding), LeakyReLU and
-// a Sequential that indexes its children like nn.Sequential.
+// run through the public op API: Conv2d, ConvTranspose2d (with output_padding), Linear,
+// LeakyReLU and a Sequential that indexes its children like nn.Sequential.
 //
 // A LeakyReLU that follows a convolution in a Sequential is fused into the convolution's
 // output stage (Epilogue), as is a "+ residual" after a module (`plus(t)`): the result is
@@ -112,6 +112,22 @@ struct ConvTranspose2d {
   Tensor operator()(const Context& ctx, const Tensor& x, const Plus& p) const {
     return conv_transpose2d(ctx, x, weight, bias, stride, padding, output_padding, 1,
                             p.after(activation));
+  }
+};
+
+// nn.Linear(in, out, bias=True): `<path>.weight` (out, in) and `<path>.bias` (out) (a Keras
+// Dense, whose kernel (in, out) the converter transposes to this layout). `activation` is an
+// activation fused after it.
+struct Linear {
+  Tensor weight, bias;
+  Activation activation = Activation::None;
+
+  Linear() = default;
+  Linear(const Scope& s, int64_t in, int64_t out)
+      : weight(s.get("weight", {out, in})), bias(s.get("bias", {out})) {}
+
+  Tensor operator()(const Context& ctx, const Tensor& x) const {
+    return linear(ctx, x, weight, bias, activation);
   }
 };
 

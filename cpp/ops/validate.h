@@ -113,6 +113,12 @@ inline ConvOutputSize conv_output_size(const char* op, const Tensor& x, const Te
   const int64_t span_w = int64_t(dilation.w) * (weight.size(3) - 1) + 1;
   const int64_t padded_h = x.size(2) + int64_t(padding.top) + padding.bottom;
   const int64_t padded_w = x.size(3) + int64_t(padding.left) + padding.right;
+  // The kernels work on the padded input; a padding or dilation far beyond any image (e.g.
+  // 65536) would need a working buffer of tens of gigabytes for a tiny output.
+  constexpr int64_t kMaxPaddedPlane = int64_t(1) << 31;
+  check(padded_h <= kMaxPaddedPlane / padded_w, op, ": the padded input plane (", padded_h, "x",
+        padded_w, ") exceeds ", kMaxPaddedPlane, " elements; padding (", padding.top, ", ",
+        padding.bottom, ", ", padding.left, ", ", padding.right, ") and dilation (", dilation.h, ", ", dilation.w, ") are too large for this input");
   check(padded_h >= span_h && padded_w >= span_w, op, ": the padded input (", padded_h, "x",
         padded_w, ") is smaller than the dilated kernel (", span_h, "x", span_w,
         "), which would give an empty output");

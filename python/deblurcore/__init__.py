@@ -23,6 +23,11 @@ def cpu_isa() -> str:
     return str(_core.cpu_isa())
 
 
+def cpu_supports_bf16() -> bool:
+    """True when this CPU (and build) runs ``precision='bf16'``: AVX-512 with AVX512_BF16."""
+    return bool(_core.cpu_supports_bf16())
+
+
 def get_cmake_dir() -> str:
     """The folder of deblurcore's CMake package, for C++ applications linking the library.
 
@@ -39,4 +44,5 @@ def get_cmake_dir() -> str:
 
 
 __all__ = ["__version__", "ops", "Model", "STFAN", "IFAN", "ASPDC", "AnalysisSynthesis", "load_model", "cuda_available", "cpu_isa",
+           "cpu_supports_bf16",
            "get_cmake_dir"]

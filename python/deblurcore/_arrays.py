@@ -51,7 +51,7 @@ _PADDING_MESSAGE = (
 )
 
 
-def as_padding(value, name: str = "padding") -> Tuple[int, ...]:
+def as_padding(value, name: str = "padding") -> tuple[int, ...]:
     """An int, an (h, w) pair, or per-side (top, bottom, left, right) padding."""
     if not isinstance(value, (bool, np.bool_, int, np.integer)):
         try:

@@ -146,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)"
     )
     d.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16"),
+        help="arithmetic of the convolutions: fp32 (default), or bf16 (faster, within 2/255; "
+        "CPUs with AVX512_BF16 only)",
+    )
+    d.add_argument(
         "--side-by-side", action="store_true", help="write INPUT | OUTPUT next to each other"
     )
     d.add_argument(
@@ -287,7 +294,17 @@ def _load_model(args, weights: Path, meta: dict):
             raise UsageError(
                 "--device cuda: this build has no CUDA support or no CUDA device was found"
             )
+    if args.precision == "bf16":
+        if args.device != "cpu":
+            raise UsageError("--precision bf16 runs on the CPU only (--device cpu)")
+        supported = getattr(deblurcore, "cpu_supports_bf16", None)
+        if supported is not None and not supported():
+            raise UsageError(
+                "--precision bf16: this CPU has no AVX512_BF16 instructions (use fp32)"
+            )
     kwargs = {"device": args.device, "num_threads": args.threads}
+    if args.precision != "fp32":
+        kwargs["precision"] = args.precision
     if args.model and not recorded:
         cls = getattr(deblurcore, _CLASS_NAMES[args.model], None)
         if cls is None:
@@ -545,6 +562,9 @@ def cmd_info(args) -> int:
     for key, value in rows:
         print(f"{key + ':':<{width + 2}}{value}")
     others = {k: v for k, v in meta.items() if k not in ("architecture", "variant")}
+    if others.get("size_policy") in ("error", "crop"):
+        # Written by earlier converters (the official code's behaviour); the runtime pads.
+        others["size_policy"] = f"pad (recorded as {others['size_policy']!r}; the runtime pads)"
     if others:
         print("metadata:")
         kw = max(len(k) for k in others)

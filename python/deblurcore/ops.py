@@ -59,6 +59,12 @@ def _run_opts(device: str, num_threads: Optional[int], reference: bool):
     return as_device(device), as_threads(num_threads), bool(reference)
 
 
+def _precision(precision: str) -> str:
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    return precision
+
+
 def _isa(isa: Optional[str]) -> str:
     if isa is None:
         return ""
@@ -106,6 +112,7 @@ def conv2d(
     reference: bool = False,
     isa: Optional[str] = None,
     algorithm: Optional[str] = None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """2-D convolution (cross-correlation) with zero padding, like ``F.conv2d`` (groups=1).
 
@@ -130,6 +137,9 @@ def conv2d(
             ``DEBLURCORE_CONV_ALGO``, else 'auto'), 'auto' (Winograd F(4x4, 3x3) or direct per
             layer, by a measured rule), 'direct', or 'winograd' (where it applies: 3x3 kernel,
             stride 1, dilation 1).
+        precision: 'fp32', or 'bf16': operands rounded to bfloat16 with float accumulation
+            (CPUs with AVX512_BF16 only, ``ValueError`` elsewhere; ignored by ``reference``).
+            ``deblurcore.cpu_supports_bf16()`` tells whether this CPU has it.
 
     Returns:
         ``(N, Cout, Hout, Wout)`` with ``Hout = (H + top + bottom - d(kh-1) - 1) // s + 1``.
@@ -142,7 +152,8 @@ def conv2d(
                     shift)
     return _core.conv2d(
         x, weight, bias, as_pair(stride, "stride"), list(as_padding(padding)),
-        as_pair(dilation, "dilation"), *epi, *run, _isa(isa), _algorithm(algorithm),
+        as_pair(dilation, "dilation"), *epi, *run, _isa(isa), _precision(precision),
+        _algorithm(algorithm),
     )
 
 
@@ -165,6 +176,7 @@ def conv_transpose2d(
     num_threads: Optional[int] = None,
     reference: bool = False,
     isa: Optional[str] = None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """2-D transposed convolution, like ``F.conv_transpose2d`` (groups=1).
 
@@ -177,8 +189,8 @@ def conv_transpose2d(
         padding: int or (h, w) as in PyTorch, or per side (top, bottom, left, right): the
             crop of the full output (Keras Conv2DTranspose 'same' with stride 2 and a 5x5
             kernel is (1, 2, 1, 2)); output_padding must then be 0.
-        activation, negative_slope, residual, residual_before_activation, scale, shift, isa:
-            as in :func:`conv2d`.
+        activation, negative_slope, residual, residual_before_activation, scale, shift, isa,
+            precision: as in :func:`conv2d`.
 
     Returns:
         ``(N, Cout, Hout, Wout)`` with ``Hout = (H-1)s - 2p + d(kh-1) + output_padding + 1``,
@@ -193,7 +205,7 @@ def conv_transpose2d(
     return _core.conv_transpose2d(
         x, weight, bias, as_pair(stride, "stride"), list(as_padding(padding)),
         as_pair(output_padding, "output_padding"), as_pair(dilation, "dilation"), *epi, *run,
-        _isa(isa),
+        _isa(isa), _precision(precision),
     )
 
 

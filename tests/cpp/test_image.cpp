@@ -277,4 +277,19 @@ TEST_CASE(load_model_errors_are_value_errors) {
   CHECK_THROWS(Error, load_model(dir.file("unet.safetensors")), "unknown architecture 'unet'");
 }
 
+TEST_CASE(non_finite_float_images_refused) {
+  // 2 x 2 image with a row stride of 8 floats: the padding after each row is not read.
+  std::vector<float> img(2 * 8, NAN);
+  for (int y = 0; y < 2; ++y)
+    for (int i = 0; i < 6; ++i) img[y * 8 + i] = 0.5f;
+  const ImageView view{img.data(), 2, 2, PixelType::F32, 8 * 4};
+  check_finite_image(view, "image");
+  img[8 + 4] = INFINITY;  // row 1, column 1, channel 1
+  img[8 + 5] = NAN;
+  CHECK_THROWS(ValueError, check_finite_image(view, "frame"),
+               "frame has 2 NaN or infinite values (first at row 1, column 1, channel 1)");
+  std::vector<uint8_t> bytes(12, 0);
+  check_finite_image({bytes.data(), 2, 2, PixelType::U8, 0}, "image");  // integers: nothing to check
+}
+
 int main() { return testing::run_all(); }

@@ -123,4 +123,31 @@ TEST_CASE(errors) {
   if (!cuda_available()) CHECK_THROWS(Error, t.to(Device::CUDA), "CUDA");
 }
 
+TEST_CASE(context_bounds_and_cancellation) {
+  const int cap = Context::max_num_threads();
+  CHECK(cap >= 4);
+  CHECK(Context(Device::CPU, cap).num_threads() == cap);
+  CHECK_THROWS(ValueError, Context(Device::CPU, cap + 1), "num_threads must be at most");
+  CHECK_THROWS(ValueError, Context().set_num_threads(100000), "num_threads must be at most");
+  Context ctx(Device::CPU, 1);
+  // Beyond the 2^34-element limit, refused before any allocation; overflow of the count too.
+  CHECK_THROWS(ValueError, ctx.empty({1 << 20, 1 << 20}), "exceeds the limit");
+  CHECK_THROWS(ValueError, ctx.zeros({int64_t(1) << 40, int64_t(1) << 40}), "64-bit");
+  // The cancel check is polled by every op before it runs, and shared with copies.
+  int polls = 0;
+  bool cancel = false;
+  ctx.set_cancel_check([&] {
+    ++polls;
+    return cancel;
+  });
+  const Context copy = ctx;
+  const Tensor x = Tensor::from_vector({-1.f, 2.f}, {2});
+  CHECK(relu(copy, x).to_vector()[0] == 0.f);
+  CHECK(polls == 1);
+  cancel = true;
+  CHECK_THROWS(CancelledError, relu(copy, x), "cancelled");
+  ctx.set_cancel_check({});
+  CHECK(relu(copy, x).to_vector()[1] == 2.f);
+}
+
 int main() { return testing::run_all(); }

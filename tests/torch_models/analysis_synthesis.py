@@ -13,7 +13,7 @@ Perturbation switches (negative controls): ``torch_same_padding`` replaces TF's 
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -227,8 +227,8 @@ def deblur(img_255: np.ndarray, wa: Weights, ws: Weights, max_input_size=None, k
         crop = analysis_crop(x.shape[2], x.shape[3], max_input_size)
         if crop is None:
             crop = (0, 0, x.shape[2], x.shape[3])  # the runtime's non-official fallback
-        t, l, h, w = crop
-        kernel = analysis(x[:, :, t:t + h, l:l + w], wa)
+        top, left, h, w = crop
+        kernel = analysis(x[:, :, top:top + h, left:left + w], wa)
     else:
         kernel = _t(kernel).reshape(1, KERNEL, KERNEL)
     raw = synthesis(x, kernel, ws)

@@ -174,11 +174,11 @@ size_t ComplexPlan::workspace_floats(int64_t batch) const {
 }
 
 void ComplexPlan::transform(ConstSplitView in, SplitView out, int64_t batch, bool inverse,
-                            float* workspace) const {
+                            float* workspace, Isa isa) const {
   if (bluestein_)
-    run_bluestein(in, out, batch, inverse, workspace);
+    run_bluestein(in, out, batch, inverse, workspace, isa);
   else
-    run_stages(in, out, batch, inverse, workspace);
+    run_stages(in, out, batch, inverse, workspace, isa);
 }
 
 namespace {
@@ -192,7 +192,7 @@ void copy_rows(ConstSplitView in, SplitView out, int64_t rows, int64_t batch) {
 }  // namespace
 
 void ComplexPlan::run_stages(ConstSplitView in, SplitView out, int64_t batch, bool inverse,
-                             float* workspace) const {
+                             float* workspace, Isa isa) const {
   const int64_t plane = n_ * batch;
   SplitView buf[2] = {{workspace, workspace + plane, batch},
                       {workspace + 2 * plane, workspace + 3 * plane, batch}};
@@ -205,14 +205,14 @@ void ComplexPlan::run_stages(ConstSplitView in, SplitView out, int64_t batch, bo
     const bool last = s + 1 == count;
     SplitView dst = (last && !alias) ? out : buf[s % 2];
     run_stage(stages_[s], inverse, n_, src.re, src.im, src.stride, dst.re, dst.im, dst.stride,
-              batch);
+              batch, isa);
     src = {dst.re, dst.im, dst.stride};
   }
   if (alias) copy_rows(src, out, n_, batch);
 }
 
 void ComplexPlan::run_bluestein(ConstSplitView in, SplitView out, int64_t batch, bool inverse,
-                                float* workspace) const {
+                                float* workspace, Isa isa) const {
   const Bluestein& bs = *bluestein_;
   const int dir = inverse ? 1 : 0;
   const int64_t M = bs.M;
@@ -236,7 +236,7 @@ void ComplexPlan::run_bluestein(ConstSplitView in, SplitView out, int64_t batch,
   std::fill(ar + n_ * batch, ar + M * batch, 0.f);
   std::fill(ai + n_ * batch, ai + M * batch, 0.f);
   const SplitView a{ar, ai, batch};
-  bs.inner->transform({ar, ai, batch}, a, batch, false, inner_ws);
+  bs.inner->transform({ar, ai, batch}, a, batch, false, inner_ws, isa);
   const float* kr = bs.kernel_re[dir].data();
   const float* ki = bs.kernel_im[dir].data();
   for (int64_t t = 0; t < M; ++t) {
@@ -249,7 +249,7 @@ void ComplexPlan::run_bluestein(ConstSplitView in, SplitView out, int64_t batch,
       yi[b] = u * wi + v * wr;
     }
   }
-  bs.inner->transform({ar, ai, batch}, a, batch, true, inner_ws);
+  bs.inner->transform({ar, ai, batch}, a, batch, true, inner_ws, isa);
   for (int64_t k = 0; k < n_; ++k) {
     const float* yr = ar + k * batch;
     const float* yi = ai + k * batch;

@@ -23,11 +23,11 @@ size_t transform_columns_workspace(const ComplexPlan& plan) {
 }
 
 void transform_columns(const ComplexPlan& plan, float* re, float* im, int64_t stride,
-                       int64_t width, bool inverse, float* workspace) {
+                       int64_t width, bool inverse, float* workspace, Isa isa) {
   for (int64_t c0 = 0; c0 < width; c0 += kColumnBlock) {
     const int64_t nb = std::min(kColumnBlock, width - c0);
     plan.transform({re + c0, im + c0, stride}, {re + c0, im + c0, stride}, nb, inverse,
-                   workspace);
+                   workspace, isa);
   }
 }
 
@@ -40,29 +40,30 @@ size_t PlaneFft::workspace_floats() const {
   return own + std::max(row_->workspace_floats(H_), transform_columns_workspace(*col_));
 }
 
-void PlaneFft::forward(const float* x, float* re, float* im, float* workspace) const {
+void PlaneFft::forward(const float* x, float* re, float* im, float* workspace, Isa isa) const {
   const int64_t H = H_, W = W_, Wc = this->Wc();
   float* xt = workspace;
   float* yr = xt + W * H;
   float* yi = yr + Wc * H;
   float* rest = yi + Wc * H;
   transpose(x, W, xt, H, H, W);
-  row_->forward(xt, H, {yr, yi, H}, H, rest);
+  row_->forward(xt, H, {yr, yi, H}, H, rest, isa);
   transpose(yr, H, re, Wc, Wc, H);
   transpose(yi, H, im, Wc, Wc, H);
-  transform_columns(*col_, re, im, Wc, Wc, false, rest);
+  transform_columns(*col_, re, im, Wc, Wc, false, rest, isa);
 }
 
-void PlaneFft::inverse(float* re, float* im, float* x, float scale, float* workspace) const {
+void PlaneFft::inverse(float* re, float* im, float* x, float scale, float* workspace,
+                       Isa isa) const {
   const int64_t H = H_, W = W_, Wc = this->Wc();
   float* xt = workspace;
   float* yr = xt + W * H;
   float* yi = yr + Wc * H;
   float* rest = yi + Wc * H;
-  transform_columns(*col_, re, im, Wc, Wc, true, rest);
+  transform_columns(*col_, re, im, Wc, Wc, true, rest, isa);
   transpose(re, Wc, yr, H, H, Wc);
   transpose(im, Wc, yi, H, H, Wc);
-  row_->inverse({yr, yi, H}, xt, H, H, rest);
+  row_->inverse({yr, yi, H}, xt, H, H, rest, isa);
   transpose(xt, H, x, W, W, H, scale);
 }
 

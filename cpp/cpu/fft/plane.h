@@ -24,7 +24,7 @@ void transpose(const float* src, int64_t src_stride, float* dst, int64_t dst_str
 // Column transforms along H of a split (H, width) block of a matrix with row stride `stride`,
 // in place, kColumnBlock columns at a time.
 void transform_columns(const ComplexPlan& plan, float* re, float* im, int64_t stride,
-                       int64_t width, bool inverse, float* workspace);
+                       int64_t width, bool inverse, float* workspace, Isa isa);
 size_t transform_columns_workspace(const ComplexPlan& plan);
 
 class PlaneFft {
@@ -38,10 +38,10 @@ class PlaneFft {
 
   size_t workspace_floats() const;
   // x (H, W) -> spectrum re, im (H, Wc).
-  void forward(const float* x, float* re, float* im, float* workspace) const;
+  void forward(const float* x, float* re, float* im, float* workspace, Isa isa) const;
   // spectrum re, im (H, Wc) -> x (H, W) = scale * unnormalised inverse; re and im are
   // overwritten.
-  void inverse(float* re, float* im, float* x, float scale, float* workspace) const;
+  void inverse(float* re, float* im, float* x, float scale, float* workspace, Isa isa) const;
 
  private:
   int64_t H_, W_;

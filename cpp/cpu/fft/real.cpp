@@ -49,7 +49,7 @@ size_t RealPlan::workspace_floats(int64_t batch) const {
 }
 
 void RealPlan::forward(const float* x, int64_t xs, SplitView X, int64_t batch,
-                       float* workspace) const {
+                       float* workspace, Isa isa) const {
   const int64_t m = complex_->size();
   if (n_ % 2 == 1) {
     float* ur = workspace;
@@ -60,7 +60,7 @@ void RealPlan::forward(const float* x, int64_t xs, SplitView X, int64_t batch,
       std::fill(ui + k * batch, ui + (k + 1) * batch, 0.f);
     }
     SplitView full{workspace + 2 * m * batch, workspace + 3 * m * batch, batch};
-    complex_->transform({ur, ui, batch}, full, batch, false, inner);
+    complex_->transform({ur, ui, batch}, full, batch, false, inner, isa);
     for (int64_t k = 0; k <= n_ / 2; ++k) {
       std::copy(full.re + k * batch, full.re + (k + 1) * batch, X.re + k * X.stride);
       std::copy(full.im + k * batch, full.im + (k + 1) * batch, X.im + k * X.stride);
@@ -69,7 +69,7 @@ void RealPlan::forward(const float* x, int64_t xs, SplitView X, int64_t batch,
   }
   const int64_t h = m;
   SplitView Z{workspace, workspace + h * batch, batch};
-  complex_->transform({x, x + xs, 2 * xs}, Z, batch, false, workspace + 2 * h * batch);
+  complex_->transform({x, x + xs, 2 * xs}, Z, batch, false, workspace + 2 * h * batch, isa);
   // X[k] = E + exp(-2 pi i k/n) O, E = (Z[k] + conj Z[h-k]) / 2, O = (Z[k] - conj Z[h-k]) / 2i.
   // Rows k and h-k are computed together so X may not overwrite Z before both are read;
   // X is separate memory, so plain k order is fine.
@@ -93,7 +93,7 @@ void RealPlan::forward(const float* x, int64_t xs, SplitView X, int64_t batch,
 }
 
 void RealPlan::inverse(ConstSplitView X, float* x, int64_t xs, int64_t batch,
-                       float* workspace) const {
+                       float* workspace, Isa isa) const {
   const int64_t m = complex_->size();
   if (n_ % 2 == 1) {
     // Hermitian completion: Y[0] = Re X[0], Y[k] = X[k], Y[n-k] = conj X[k].
@@ -111,7 +111,7 @@ void RealPlan::inverse(ConstSplitView X, float* x, int64_t xs, int64_t batch,
         if (k > 0) zr[b] = sr[b], zi[b] = -si[b];
       }
     }
-    complex_->transform({Y.re, Y.im, batch}, out, batch, true, workspace + 4 * m * batch);
+    complex_->transform({Y.re, Y.im, batch}, out, batch, true, workspace + 4 * m * batch, isa);
     for (int64_t k = 0; k < n_; ++k)
       std::copy(out.re + k * batch, out.re + (k + 1) * batch, x + k * xs);
     return;
@@ -138,7 +138,7 @@ void RealPlan::inverse(ConstSplitView X, float* x, int64_t xs, int64_t batch,
     }
   }
   complex_->transform({Z.re, Z.im, batch}, {x, x + xs, 2 * xs}, batch, true,
-                      workspace + 2 * h * batch);
+                      workspace + 2 * h * batch, isa);
 }
 
 }  // namespace fft

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "deblurcore/context.h"
+
 namespace deblurcore {
 namespace cpu {
 namespace fft {
@@ -23,10 +25,34 @@ struct Stage {
   std::vector<float> cos_jk, sin_jk[2];
 };
 
-// Runs `stage` on `batch` signals of length n: src elements `ss` floats apart, dst `ds`.
+// Runs `stage` on `batch` signals of length n: src elements `ss` floats apart, dst `ds`, with
+// the butterflies compiled for `isa` (or the next lower instruction set built).
 void run_stage(const Stage& stage, bool inverse, int64_t n, const float* sr, const float* si,
-               int64_t ss, float* dr, float* di, int64_t ds, int64_t batch);
+               int64_t ss, float* dr, float* di, int64_t ds, int64_t batch, Isa isa);
+
+// What the butterflies of one direction of a Stage read, as plain pointers (the ISA files use
+// no std::vector: ODR rule of cpu/README.md).
+struct StageView {
+  int radix;
+  int64_t Ns;
+  bool inverse;
+  const float *tw_re, *tw_im;    // [(j mod Ns) * (R-1) + r - 1]
+  const float *cos_jk, *sin_jk;  // odd radix >= 7
+};
 
 }  // namespace fft
+
+using FftStageFn = void (*)(const fft::StageView& st, int64_t n, const float* sr,
+                            const float* si, int64_t ss, float* dr, float* di, int64_t ds,
+                            int64_t batch);
+#define DEBLURCORE_DECLARE_FFT_STAGE(isa)                                                    \
+  namespace isa {                                                                            \
+  void fft_stage(const fft::StageView& st, int64_t n, const float* sr, const float* si,      \
+                 int64_t ss, float* dr, float* di, int64_t ds, int64_t batch);               \
+  }
+DEBLURCORE_DECLARE_FFT_STAGE(generic)
+DEBLURCORE_DECLARE_FFT_STAGE(avx2)
+DEBLURCORE_DECLARE_FFT_STAGE(avx512)
+#undef DEBLURCORE_DECLARE_FFT_STAGE
 }  // namespace cpu
 }  // namespace deblurcore

@@ -17,6 +17,11 @@ class DEBLURCORE_API Allocator {
   // A block of at least `bytes` bytes (64-byte aligned on the host), freed by the deleter of
   // the returned pointer.
   virtual std::shared_ptr<void> allocate(size_t bytes) = 0;
+  // Returns the freed blocks this allocator keeps for reuse (if any) to where they came from.
+  // A model whose stages use different sizes (a network on a crop, then one on the whole
+  // image) calls it between them, so that the first stage's idle blocks do not add to the
+  // second one's peak. Blocks in use are not affected.
+  virtual void release_idle() {}
 };
 
 // The default allocator of a device (aligned malloc on the host, cudaMalloc on CUDA).

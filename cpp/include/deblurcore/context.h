@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "deblurcore/allocator.h"
@@ -31,15 +32,35 @@ enum class ConvAlgorithm : int { Auto = 0, Direct = 1, Winograd = 2 };
 // The best instruction set this CPU supports (and the build contains).
 DEBLURCORE_API Isa detect_isa();
 
+// Arithmetic of the convolutions' GEMMs (conv2d, conv_transpose2d) on the CPU:
+//  FP32: float operands and accumulation (the default; the accuracy every test asserts).
+//  BF16: operands rounded to bfloat16 (round to nearest even; weights when packed, activations
+//        when the input patch is packed) and float accumulation, with the AVX512_BF16 dot
+//        product (vdpbf16ps): about twice the multiply-adds per instruction. Everything else
+//        (epilogue, sampling, elementwise ops, the reference kernels) stays float. The models
+//        keep the layers that need it in FP32 (cpp/models/precision_policy.h).
+enum class Precision : int { FP32 = 0, BF16 = 1 };
+
+DEBLURCORE_API const char* precision_name(Precision precision);
+// True when this CPU has AVX512_BF16 (with AVX-512 F/BW/DQ/VL) and the build contains the
+// kernels that use it.
+DEBLURCORE_API bool cpu_supports_bf16();
+
 class DEBLURCORE_API Context {
  public:
-  // num_threads <= 0 means all hardware threads.
+  // num_threads <= 0 means all hardware threads; more than max_num_threads() is a ValueError
+  // (each op starts that many OpenMP threads: thousands only cost time, and tens of
+  // thousands exhaust the process's stacks).
   explicit Context(Device device = Device::CPU, int num_threads = 0);
+
+  // The largest accepted num_threads: 4 x the hardware threads of this machine.
+  static int max_num_threads();
 
   Device device() const { return device_; }
   int num_threads() const { return num_threads_; }
   Isa isa() const { return isa_; }
   ConvAlgorithm conv_algorithm() const { return conv_algorithm_; }
+  Precision precision() const { return precision_; }
   // Run the plain scalar reference kernels (the executable spec) instead of the fast ones.
   bool reference_kernels() const { return reference_kernels_; }
   // The CUDA stream (a cudaStream_t) ops are queued on; nullptr is the default stream.
@@ -48,10 +69,20 @@ class DEBLURCORE_API Context {
   const std::shared_ptr<Allocator>& allocator_ptr() const { return allocator_; }
 
   Context& set_num_threads(int n);
-  Context& set_isa(Isa isa);  // must be supported by this CPU
+  Context& set_isa(Isa isa);  // must be supported by this CPU (and by the precision)
   Context& set_conv_algorithm(ConvAlgorithm algorithm) {
     conv_algorithm_ = algorithm;
     return *this;
+  }
+  // BF16 needs a CPU context with cpu_supports_bf16() and isa() AVX512: a ValueError
+  // otherwise (there is no silent fall back to FP32: the caller asked for the speed).
+  Context& set_precision(Precision precision);
+  // A copy of this context with another precision (used per layer by the models).
+  Context with_precision(Precision precision) const {
+    Context c = *this;
+    c.precision_ = precision;
+    c.check_precision();
+    return c;
   }
   Context& set_reference_kernels(bool on) {
     reference_kernels_ = on;
@@ -63,18 +94,32 @@ class DEBLURCORE_API Context {
   }
   Context& set_allocator(std::shared_ptr<Allocator> allocator);
 
+  // Cancellation: a callback polled by every op before it starts (when it allocates its
+  // output), that is between the layers of a model; when it returns true the op throws
+  // CancelledError and the model call unwinds, leaving the model's state as it was before the
+  // call. The callback is shared by the copies of this Context (a model's copy included), is
+  // called on the thread running the op, and must be cheap. An empty function disables it.
+  Context& set_cancel_check(std::function<bool()> check);
+  // Throws CancelledError when the cancel check says so.
+  void throw_if_cancelled() const;
+
   // An uninitialised tensor on this context's device, from its allocator.
   Tensor empty(const Shape& shape) const;
   Tensor zeros(const Shape& shape) const;
 
  private:
+  void check_precision() const;
+
   Device device_;
   int num_threads_;
   Isa isa_;
   ConvAlgorithm conv_algorithm_;
+  Precision precision_ = Precision::FP32;
   bool reference_kernels_ = false;
   void* stream_ = nullptr;
   std::shared_ptr<Allocator> allocator_;
+  // Shared with the copies, so that a model's copy sees a check set on it later.
+  std::shared_ptr<std::function<bool()>> cancel_check_ = std::make_shared<std::function<bool()>>();
 };
 
 }  // namespace deblurcore

@@ -1,5 +1,7 @@
-// Exceptions thrown by deblurcore. Every error derives from deblurcore::Error; the Python
-// bindings map ValueError, TypeError and RuntimeError to the Python exceptions of the same name.
+// Exceptions thrown by deblurcore. Every error derives from deblurcore::Error (allocation
+// failures included: OutOfMemoryError, never std::bad_alloc); the Python bindings map
+// ValueError, TypeError and RuntimeError to the Python exceptions of the same name and
+// OutOfMemoryError to MemoryError.
 #pragma once
 
 #include <sstream>
@@ -30,6 +32,21 @@ class DEBLURCORE_API TypeError : public Error {
 
 // The request is valid but cannot be served here (e.g. a CUDA call in a build without CUDA).
 class DEBLURCORE_API RuntimeError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Memory for a tensor or a working buffer could not be allocated (the Python bindings raise
+// MemoryError).
+class DEBLURCORE_API OutOfMemoryError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A computation stopped because its Context's cancel check asked for it (Context::
+// set_cancel_check); the Python bindings raise the exception of the signal handler instead
+// (KeyboardInterrupt for Ctrl-C).
+class DEBLURCORE_API CancelledError : public Error {
  public:
   using Error::Error;
 };

@@ -51,6 +51,11 @@ struct ImageFormat {
   int size_multiple = 1;
 };
 
+// ValueError unless every sample of a float32 image is finite, naming `name`, how many are NaN
+// or infinite and the first (row, column, channel): a NaN spreads through a network into an
+// all-black result (and into every later frame of a recurrent model). Integer images pass.
+DEBLURCORE_API void check_finite_image(const ImageView& image, const char* name = "image");
+
 // image -> (1, 3, Hp, Wp) tensor on ctx's device, Hp/Wp rounded up to the size multiple.
 DEBLURCORE_API Tensor image_to_tensor(const Context& ctx, const ImageView& image,
                                       const ImageFormat& format);

@@ -5,8 +5,8 @@
 //   model->reset();                                             // before the next clip
 //
 // Ownership and threads: load_model returns the only owner of the model. A Model owns its
-// weights (read-only, memory-mapped from the file where possible, so the file must not be
-// modified or truncated while a model loaded from it is alive) and its recurrent state. Calls
+// weights (copied from the file: once load_model has returned, the file may be modified,
+// truncated or deleted without affecting the model) and its recurrent state. Calls
 // on one instance must not overlap; use one instance per thread. Instances loaded from the
 // same file share nothing mutable, so several threads may each run their own instance. The
 // model keeps a copy of the Context it was loaded with.

@@ -31,6 +31,8 @@ class DEBLURCORE_API Weights {
 
   bool has(const std::string& key) const { return file_.contains(key); }
   // The tensor `key` (float32, on device()), which must have shape `expected`; marks it used.
+  // The tensor is a copy that does not depend on the file; NaN or infinite values are a
+  // ValueError.
   Tensor get(const std::string& key, const Shape& expected);
   // The tensor `key` whatever its shape; marks it used.
   Tensor get(const std::string& key);

@@ -23,7 +23,10 @@ input_range     ``0,1`` (network input = pixel / input_scale) or ``-1,1`` (ASPDC
 output_range    range of the network output, same convention
 output_clamped  ``true`` when the network clips its output itself (IFAN)
 size_multiple   ``4`` (STFAN, ASPDC) or ``8`` (IFAN)
-size_policy     ``error`` (official code fails on other sizes) or ``crop`` (IFAN crops)
+size_policy     ``pad``: other sizes are padded (replicating the last row/column) to the
+                size multiple and the output is cropped back (files of earlier
+                versions say ``error`` or ``crop``, the official code's behaviour; the
+                runtime reads them as ``pad``)
 recurrent       ``true`` for STFAN (carries a frame and a feature between calls)
 source_*        ``source_name``, ``source_sha256``, ``source_format`` (``torch-zip`` /
                 ``torch-legacy``), ``source_epoch`` when the file records it

@@ -59,7 +59,7 @@ class Layer:
 # --------------------------------------------------------------------------- analysis
 
 
-def _analysis_layers() -> "OrderedDict[str, Layer]":
+def _analysis_layers() -> OrderedDict[str, Layer]:
     t: OrderedDict[str, Layer] = OrderedDict()
 
     def conv(role: str, k: int, cin: int, cout: int) -> None:
@@ -104,7 +104,7 @@ ANALYSIS_FILE_ORDER = (
 SYNTHESIS_BLOCKS = ("E0", "E1", "E2", "E3", "B", "D3", "D2", "D1", "D0")
 
 
-def _synthesis_layers() -> "OrderedDict[str, Layer]":
+def _synthesis_layers() -> OrderedDict[str, Layer]:
     t: OrderedDict[str, Layer] = OrderedDict()
     c = 128
     for b in SYNTHESIS_BLOCKS:
@@ -173,7 +173,7 @@ class Network:
     """One of the two networks: its layers, file order and creation order."""
 
     name: str  # 'analysis' or 'synthesis': the tensor-name prefix
-    layers: "OrderedDict[str, Layer]"
+    layers: OrderedDict[str, Layer]
     file_order: list[str]
     creation_order: dict[str, list[str]]
 
@@ -184,7 +184,7 @@ NETWORKS = {
 }
 
 
-def runtime_tensors(net: str, role: str, arrays: list) -> "OrderedDict[str, object]":
+def runtime_tensors(net: str, role: str, arrays: list) -> OrderedDict[str, object]:
     """Keras weights of one layer -> runtime-named tensors in the runtime layouts.
 
     Conv2D HWIO and Conv2DTranspose HWOI both become (dim3, dim2, kh, kw) by the permutation
@@ -209,7 +209,7 @@ def runtime_tensors(net: str, role: str, arrays: list) -> "OrderedDict[str, obje
     return out
 
 
-def expected_runtime_shapes() -> "OrderedDict[str, tuple[int, ...]]":
+def expected_runtime_shapes() -> OrderedDict[str, tuple[int, ...]]:
     """Every runtime tensor name and shape, analysis first, each net in file order."""
     import numpy as np
 

@@ -345,7 +345,7 @@ def _is_keras_source(src: Any) -> bool:
 
 
 def convert_keras_pair(
-    sources: "list[str | os.PathLike]", dst: str | os.PathLike, overwrite: bool = False
+    sources: list[str | os.PathLike], dst: str | os.PathLike, overwrite: bool = False
 ) -> dict[str, Any]:
     """Convert the official Analysis-Synthesis Keras files (``analysis_weights.h5`` and
     ``synthesis_weights.h5``, either order) into one safetensors file. See
@@ -371,7 +371,7 @@ def convert_keras_pair(
 
 
 def convert_checkpoint(
-    src: "str | os.PathLike | list[str | os.PathLike]",
+    src: str | os.PathLike | list[str | os.PathLike],
     dst: str | os.PathLike,
     arch: str | None = None,
     overwrite: bool = False,

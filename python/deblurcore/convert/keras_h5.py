@@ -144,7 +144,7 @@ class KerasWeightsFile:
         )
 
 
-def map_layers(wf: KerasWeightsFile, net: Network) -> "OrderedDict[str, list[np.ndarray]]":
+def map_layers(wf: KerasWeightsFile, net: Network) -> OrderedDict[str, list[np.ndarray]]:
     """Role -> Keras arrays, by file position; checked by shapes and by creation order."""
     roles = net.file_order
     layers = wf.layers

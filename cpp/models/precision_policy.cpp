@@ -1,0 +1,36 @@
+// The bf16 policy table (see precision_policy.h). Measured with benchmarks/bf16_accuracy.py at
+// 256x208 on random official-layout weights, bf16 against our fp32 output, max abs in 8-bit
+// levels / PSNR (block in bf16, everything else in fp32 unless said):
+//   STFAN all bf16 (6 frames)                       0.45 / 75.4 dB
+//   ASPDC all bf16                                  0.22 / 80.6 dB
+//   IFAN all bf16                                  22.5  / 46.7 dB
+//   IFAN: only the reconstructor in bf16            4.7  / 58.8 dB
+//   IFAN: filter encoder + predictor + head fp32    5.9  / 56.6 dB
+//   Analysis-Synthesis all bf16                    17.0  / 42.4 dB
+//   Analysis-Synthesis: analysis bf16, synthesis fp32  0.04 / 94.1 dB
+// IFAN's output goes through 17 recursive IAC passes whose filters come from the filter
+// encoder, and every one of its blocks alone exceeds 2 levels in bf16: it stays in float. The
+// synthesis network of Analysis-Synthesis works on 0..255 values modulated per channel by the
+// kernel guidance and stays in float; its analysis network runs in bf16.
+#include "models/precision_policy.h"
+
+namespace deblurcore {
+
+bool keeps_fp32(ModelBlock block) {
+  switch (block) {
+    case ModelBlock::Stfan:
+    case ModelBlock::Aspdc:
+    case ModelBlock::AsAnalysis:
+      return false;
+    case ModelBlock::IfanFeatures:
+    case ModelBlock::IfanFilterEncoder:
+    case ModelBlock::IfanFilterPredictor:
+    case ModelBlock::IfanFilterHead:
+    case ModelBlock::IfanReconstructor:
+    case ModelBlock::AsSynthesis:
+      return true;
+  }
+  return true;
+}
+
+}  // namespace deblurcore

@@ -1,0 +1,40 @@
+// Which blocks of the models keep float convolutions when a model runs in Precision::BF16
+// (deblurcore/context.h): the one place that decides it, from measurement
+// (benchmarks/bf16_accuracy.py: bf16 against our fp32 output on natural-looking images; the
+// target is max abs <= 2/255 and PSNR >= 50 dB for every model).
+#pragma once
+
+#include "deblurcore/context.h"
+
+namespace deblurcore {
+
+// The blocks the models place. A model in FP32 runs every block in FP32.
+enum class ModelBlock : int {
+  Stfan,                 // all of STFAN
+  IfanFeatures,          // IFAN's feature extractor (conv1_1 .. conv4_3)
+  IfanFilterEncoder,     // kconv1_1 .. kconv4_3
+  IfanFilterPredictor,   // DME, conv_DME, conv4_4 and F.0 - F.2
+  IfanFilterHead,        // F.3, the 1x1 conv that outputs the IAC filters (run inside the IAC)
+  IfanReconstructor,     // conv_res, the up-convolutions and out_res
+  Aspdc,                 // all of ASPDC
+  AsAnalysis,            // Analysis-Synthesis: the kernel estimation network
+  AsSynthesis,           // Analysis-Synthesis: the restoration network
+};
+
+// True when `block` keeps float convolutions in a BF16 model.
+bool keeps_fp32(ModelBlock block);
+
+// The context each block runs with: the model's own, or a float copy of it.
+class PrecisionPolicy {
+ public:
+  explicit PrecisionPolicy(const Context& model_ctx)
+      : model_(model_ctx), fp32_(model_ctx.with_precision(Precision::FP32)) {}
+  const Context& operator()(ModelBlock block) const {
+    return keeps_fp32(block) ? fp32_ : model_;
+  }
+
+ private:
+  Context model_, fp32_;
+};
+
+}  // namespace deblurcore
