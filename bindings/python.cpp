@@ -58,6 +58,20 @@ void apply_isa(Context& ctx, const std::string& isa) {
     fail<ValueError>("isa must be 'avx512', 'avx2' or 'generic', got '", isa, "'");
 }
 
+// Selects the CPU conv2d algorithm of 3x3 stride-1 convolutions ("" keeps the Context's
+// default: DEBLURCORE_CONV_ALGO or auto).
+void apply_conv_algorithm(Context& ctx, const std::string& algorithm) {
+  if (algorithm.empty()) return;
+  if (algorithm == "auto")
+    ctx.set_conv_algorithm(ConvAlgorithm::Auto);
+  else if (algorithm == "direct")
+    ctx.set_conv_algorithm(ConvAlgorithm::Direct);
+  else if (algorithm == "winograd")
+    ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
+  else
+    fail<ValueError>("algorithm must be 'auto', 'direct' or 'winograd', got '", algorithm, "'");
+}
+
 // Copies a numpy array into a tensor on the context's device (host memory is 64-byte aligned).
 Tensor to_tensor(const Context& ctx, const FloatArray& a) {
   Shape shape(a.shape(), a.shape() + a.ndim());
@@ -150,10 +164,11 @@ PYBIND11_MODULE(_core, m) {
          const std::optional<FloatArray>& residual, bool residual_before,
          const std::optional<FloatArray>& scale, const std::optional<FloatArray>& shift,
          const std::string& device, int threads, bool reference, const std::string& isa,
-         const std::string& precision) {
+         const std::string& precision, const std::string& algorithm) {
         Context ctx = make_context(device, threads, reference);
         apply_isa(ctx, isa);
         ctx.set_precision(parse_precision(precision));
+        apply_conv_algorithm(ctx, algorithm);
         Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
         Epilogue e =
             make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);

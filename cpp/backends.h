@@ -14,6 +14,12 @@ namespace ref {
 #include "backend_api.inc"
 }  // namespace ref
 #include "backend_api.inc"
+
+// The CPU's prepared form of a conv2d weight (Cout, Cin, kh, kw) (conv2d_prepare): the size
+// in floats of its Winograd F(4x4, 3x3) transform, 0 where conv2d never runs such a weight
+// by Winograd; and the transform.
+int64_t conv2d_winograd_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw);
+void conv2d_winograd_weight(int64_t Cout, int64_t Cin, const float* weight, float* out);
 }  // namespace cpu
 
 namespace cuda {

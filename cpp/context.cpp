@@ -62,6 +62,15 @@ static int hardware_threads() {
   return hw > 0 ? hw : 1;
 }
 
+// DEBLURCORE_CONV_ALGO, or Auto when unset.
+static ConvAlgorithm conv_algorithm_from_environment() {
+  const char* v = std::getenv("DEBLURCORE_CONV_ALGO");
+  if (!v || !*v || std::strcmp(v, "auto") == 0) return ConvAlgorithm::Auto;
+  if (std::strcmp(v, "direct") == 0) return ConvAlgorithm::Direct;
+  if (std::strcmp(v, "winograd") == 0) return ConvAlgorithm::Winograd;
+  fail<ValueError>("DEBLURCORE_CONV_ALGO must be 'auto', 'direct' or 'winograd', got '", v, "'");
+}
+
 int Context::max_num_threads() { return 4 * hardware_threads(); }
 
 static int resolve_threads(int n) {
@@ -76,6 +85,7 @@ Context::Context(Device device, int num_threads)
     : device_(device),
       num_threads_(resolve_threads(num_threads)),
       isa_(detect_isa()),
+      conv_algorithm_(conv_algorithm_from_environment()),
       allocator_(default_allocator(device)) {
   if (device == Device::CUDA)
     check<RuntimeError>(cuda::available(),

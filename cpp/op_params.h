@@ -19,6 +19,9 @@ struct Conv2dParams {
   // first row / column (the padding after may differ), so kernels never derive Hout from them.
   int64_t Hout, Wout;
   EpilogueParams epilogue;
+  // The CPU's Winograd transform of the weight (conv2d_prepare), or null: the CPU backend
+  // transforms the weight itself when it runs the layer by Winograd.
+  const float* winograd_weight = nullptr;
 };
 
 // Transposed convolution: input pixel (iy, ix) scatters w[ci,co,ky,kx] to

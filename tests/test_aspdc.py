@@ -85,6 +85,17 @@ def test_raw_forward_matches_torch(aspdc_setup, h, w):
     assert err <= TOL, err
 
 
+def test_winograd_everywhere_matches_torch(aspdc_setup, monkeypatch):
+    """Every 3x3 stride-1 layer by Winograd F(4x4, 3x3): the same 1e-4 bound."""
+    net, _, d = aspdc_setup
+    x = _to_network(_input(48, 64, seed=3))
+    want = _torch_forward(net, x)
+    monkeypatch.setenv("DEBLURCORE_CONV_ALGO", "winograd")
+    model = deblurcore.ASPDC(d / "aspdc.safetensors", num_threads=2)
+    err = float(np.abs(model._core.forward(x) - want).max())
+    assert err <= TOL, err
+
+
 def test_d0_quirk_is_what_is_compared(aspdc_setup):
     """The same weights with an aligned (padded) d0 mask give clearly different outputs, so
     the comparison above does check the emulation of the official d0 indexing."""

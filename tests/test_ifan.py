@@ -106,6 +106,17 @@ def test_forward_matches_torch(ifan17, h, w):
     np.testing.assert_allclose(out, np.clip(hwc(torch.from_numpy(want)), 0, 1), rtol=0, atol=TOL)
 
 
+def test_winograd_everywhere_matches_torch(ifan17, monkeypatch):
+    """Every 3x3 stride-1 layer by Winograd F(4x4, 3x3): the same 1e-4 bound."""
+    net, path, _, _ = ifan17
+    img = make_image(64, 96, seed=5)
+    with torch.no_grad():
+        want = net(nchw(img)).numpy()
+    monkeypatch.setenv("DEBLURCORE_CONV_ALGO", "winograd")
+    model = deblurcore.IFAN(path, num_threads=2)
+    assert np.abs(model._core.forward(nchw(img).numpy()) - want).max() <= TOL
+
+
 def test_uint8_round_trip(ifan17):
     net, _, model, _ = ifan17
     img8 = (make_image(40, 56, seed=3) * 255).round().astype(np.uint8)

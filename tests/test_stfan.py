@@ -107,6 +107,21 @@ def test_step_matches_torch_recurrence(stfan_setup, h, w):
     assert worst <= TOL, worst
 
 
+def test_winograd_everywhere_matches_torch_over_10_frames(stfan_setup, monkeypatch):
+    """Every 3x3 stride-1 layer by Winograd F(4x4, 3x3) (DEBLURCORE_CONV_ALGO, read when the
+    model's context is made), over 10 recurrent frames: the same 1e-4 bound as the default
+    per-layer choice (which runs Winograd only where it is faster)."""
+    net, _, d = stfan_setup
+    frames = moving_clip(10, 32, 48, seed=11)
+    ref = run_clip(net, [to_torch_bgr(f) for f in frames])
+    monkeypatch.setenv("DEBLURCORE_CONV_ALGO", "winograd")
+    model = deblurcore.STFAN(d / "legacy.safetensors", num_threads=2)
+    worst = 0.0
+    for frame, r in zip(frames, ref):
+        worst = max(worst, float(np.abs(model.step(frame) - np.clip(from_torch_bgr(r), 0, 1)).max()))
+    assert worst <= TOL, worst
+
+
 def test_raw_forward_matches_torch_unclamped(stfan_setup):
     """The bound C++ forward gives the raw (unclamped) BGR output of each step."""
     net, _, d = stfan_setup

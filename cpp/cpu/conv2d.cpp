@@ -1,8 +1,10 @@
-// Fast CPU conv2d: one dense virtual convolution run by the GEMM driver (conv_gemm.cpp).
+// Fast CPU conv2d: Winograd F(4x4, 3x3) where it applies and pays (conv_winograd.cpp), else one
+// dense virtual convolution run by the GEMM driver (conv_gemm.cpp).
 #include <vector>
 
 #include "backends.h"
 #include "cpu/conv_gemm.h"
+#include "cpu/conv_winograd.h"
 
 namespace deblurcore {
 namespace cpu {
@@ -11,6 +13,14 @@ using namespace convgemm;
 
 void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
             const float* bias, const float* residual, float* out) {
+  // Winograd is an fp32 algorithm: a bf16 context keeps the direct bf16 GEMM.
+  const ConvAlgorithm algo = ctx.conv_algorithm();
+  if (ctx.precision() == Precision::FP32 && winograd::applies(p) &&
+      algo != ConvAlgorithm::Direct &&
+      (algo == ConvAlgorithm::Winograd || winograd::faster(p))) {
+    winograd::conv2d(ctx, p, x, w, p.winograd_weight, bias, residual, out);
+    return;
+  }
   const TileKernel& kern = select_tile_kernel(ctx);
   const ConvGeometry g{p.Cin, p.H, p.W, p.Cout, p.sh, p.sw, p.Hout, p.Wout, 1, 1};
   std::vector<Phase> phases(1);

@@ -47,6 +47,37 @@ struct Vec {
   static v positive_or(v a, v neg) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, zero(), _CMP_GT_OQ), neg, a);
   }
+  // 4 x V <-> V x 4 transposes (Winograd tiles): interleave4 writes p[4*t + j] = in[j][t]
+  // for t < V; deinterleave4 is its inverse, out[j][t] = p[4*t + j]. Both are a 4x4
+  // transpose inside each 128-bit lane and a 4x4 transpose of the 128-bit lanes.
+  static void transpose_in_lanes(v& a, v& b, v& c, v& d) {
+    const v t0 = _mm512_unpacklo_ps(a, b), t1 = _mm512_unpackhi_ps(a, b);
+    const v t2 = _mm512_unpacklo_ps(c, d), t3 = _mm512_unpackhi_ps(c, d);
+    a = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+    b = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+    c = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+    d = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+  }
+  static void transpose_lanes(v& a, v& b, v& c, v& d) {
+    const v g0 = _mm512_shuffle_f32x4(a, b, 0x44), g1 = _mm512_shuffle_f32x4(c, d, 0x44);
+    const v g2 = _mm512_shuffle_f32x4(a, b, 0xEE), g3 = _mm512_shuffle_f32x4(c, d, 0xEE);
+    a = _mm512_shuffle_f32x4(g0, g1, 0x88);
+    b = _mm512_shuffle_f32x4(g0, g1, 0xDD);
+    c = _mm512_shuffle_f32x4(g2, g3, 0x88);
+    d = _mm512_shuffle_f32x4(g2, g3, 0xDD);
+  }
+  static void interleave4(const v* in, float* p) {
+    v a = in[0], b = in[1], c = in[2], d = in[3];
+    transpose_in_lanes(a, b, c, d);
+    transpose_lanes(a, b, c, d);
+    store(p, a), store(p + 16, b), store(p + 32, c), store(p + 48, d);
+  }
+  static void deinterleave4(const float* p, v* out) {
+    v a = load(p), b = load(p + 16), c = load(p + 32), d = load(p + 48);
+    transpose_lanes(a, b, c, d);
+    transpose_in_lanes(a, b, c, d);
+    out[0] = a, out[1] = b, out[2] = c, out[3] = d;
+  }
   // apply_epilogue's value traits.
   using Acc = v;
   using Out = v;
@@ -73,6 +104,30 @@ struct Vec {
   static void store(float* p, mask m, v a) { _mm256_maskstore_ps(p, m, a); }
   static v positive_or(v a, v neg) {
     return _mm256_blendv_ps(neg, a, _mm256_cmp_ps(a, zero(), _CMP_GT_OQ));
+  }
+  // See the AVX-512 Vec: p[4*t + j] = in[j][t] for t < V, and the inverse.
+  static void transpose_in_lanes(v& a, v& b, v& c, v& d) {
+    const v t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+    const v t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+    a = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+    b = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));
+    c = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+    d = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));
+  }
+  static void interleave4(const v* in, float* p) {
+    v a = in[0], b = in[1], c = in[2], d = in[3];
+    transpose_in_lanes(a, b, c, d);  // a: tiles 0, 4; b: 1, 5; c: 2, 6; d: 3, 7
+    store(p, _mm256_permute2f128_ps(a, b, 0x20));
+    store(p + 8, _mm256_permute2f128_ps(c, d, 0x20));
+    store(p + 16, _mm256_permute2f128_ps(a, b, 0x31));
+    store(p + 24, _mm256_permute2f128_ps(c, d, 0x31));
+  }
+  static void deinterleave4(const float* p, v* out) {
+    const v f0 = load(p), f1 = load(p + 8), f2 = load(p + 16), f3 = load(p + 24);
+    v a = _mm256_permute2f128_ps(f0, f2, 0x20), b = _mm256_permute2f128_ps(f0, f2, 0x31);
+    v c = _mm256_permute2f128_ps(f1, f3, 0x20), d = _mm256_permute2f128_ps(f1, f3, 0x31);
+    transpose_in_lanes(a, b, c, d);
+    out[0] = a, out[1] = b, out[2] = c, out[3] = d;
   }
   using Acc = v;
   using Out = v;
@@ -122,6 +177,15 @@ struct Vec {
   static v positive_or(v a, v neg) {
     for (int i = 0; i < 4; ++i) a.a[i] = a.a[i] > 0.f ? a.a[i] : neg.a[i];
     return a;
+  }
+  // See the AVX-512 Vec: p[4*t + j] = in[j][t] for t < V, and the inverse.
+  static void interleave4(const v* in, float* p) {
+    for (int t = 0; t < 4; ++t)
+      for (int j = 0; j < 4; ++j) p[4 * t + j] = in[j].a[t];
+  }
+  static void deinterleave4(const float* p, v* out) {
+    for (int t = 0; t < 4; ++t)
+      for (int j = 0; j < 4; ++j) out[j].a[t] = p[4 * t + j];
   }
   using Acc = v;
   using Out = v;

@@ -55,26 +55,41 @@ struct LeakyReLU {
 // nn.Conv2d(cin, cout, k, stride, padding, dilation, bias=True): `<path>.weight` (cout, cin,
 // k, k) and `<path>.bias` (cout). `activation` is an activation fused after it (None unless
 // a Sequential fused the LeakyReLU that follows it).
+//
+// The weight is prepared once at load (conv2d_prepare: the transformed weights of the
+// Winograd algorithm where the CPU conv2d may use it); a weight replaced afterwards is used as
+// it is.
 struct Conv2d {
   Tensor weight, bias;
   int stride = 1, padding = 0, dilation = 1;
   Epilogue activation;
+  PreparedConv2dWeight prepared;
 
   Conv2d() = default;
   Conv2d(const Scope& s, int64_t cin, int64_t cout, int k, int stride_ = 1, int padding_ = 0,
          int dilation_ = 1)
       : weight(s.get("weight", {cout, cin, k, k})), bias(s.get("bias", {cout})),
-        stride(stride_), padding(padding_), dilation(dilation_) {}
+        stride(stride_), padding(padding_), dilation(dilation_),
+        prepared(conv2d_prepare(s.context(), weight)) {}
 
   int64_t in_channels() const { return weight.size(1); }
   int64_t out_channels() const { return weight.size(0); }
 
   Tensor operator()(const Context& ctx, const Tensor& x) const {
-    return conv2d(ctx, x, weight, bias, stride, padding, dilation, activation);
+    return conv2d(ctx, x, prepared_weight(), bias, stride, padding, dilation, activation);
   }
   // act(conv(x)) + p.residual, in one pass.
   Tensor operator()(const Context& ctx, const Tensor& x, const Plus& p) const {
-    return conv2d(ctx, x, weight, bias, stride, padding, dilation, p.after(activation));
+    return conv2d(ctx, x, prepared_weight(), bias, stride, padding, dilation,
+                  p.after(activation));
+  }
+
+ private:
+  // `prepared` while it still belongs to `weight`.
+  PreparedConv2dWeight prepared_weight() const {
+    if (prepared.weight.data() == weight.data() && prepared.weight.shape() == weight.shape())
+      return prepared;
+    return {weight, Tensor()};
   }
 };
 

@@ -17,7 +17,38 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const T
 
 Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
               Pair stride, Padding2d padding, Pair dilation, const Epilogue& epilogue) {
+  return conv2d(ctx, x, PreparedConv2dWeight{weight, Tensor()}, bias, stride, padding, dilation,
+                epilogue);
+}
+
+PreparedConv2dWeight conv2d_prepare(const Context& ctx, const Tensor& weight) {
+  check_input(ctx, "conv2d_prepare", "weight", weight, 4, "(Cout, Cin, kh, kw)");
+  PreparedConv2dWeight prepared{weight, Tensor()};
+  if (ctx.device() != Device::CPU) return prepared;
+  const int64_t size = cpu::conv2d_winograd_weight_size(weight.size(0), weight.size(1),
+                                                        weight.size(2), weight.size(3));
+  if (size > 0) {
+    prepared.winograd = ctx.empty({size});
+    cpu::conv2d_winograd_weight(weight.size(0), weight.size(1), weight.data(),
+                                prepared.winograd.data());
+  }
+  return prepared;
+}
+
+Tensor conv2d(const Context& ctx, const Tensor& x, const PreparedConv2dWeight& prepared,
+              const Tensor& bias, Pair stride, Pair padding, Pair dilation,
+              const Epilogue& epilogue) {
+  check_non_negative("conv2d", "padding", padding.h);
+  check_non_negative("conv2d", "padding", padding.w);
+  return conv2d(ctx, x, prepared, bias, stride, Padding2d::symmetric(padding), dilation,
+                epilogue);
+}
+
+Tensor conv2d(const Context& ctx, const Tensor& x, const PreparedConv2dWeight& prepared,
+              const Tensor& bias, Pair stride, Padding2d padding, Pair dilation,
+              const Epilogue& epilogue) {
   const char* op = "conv2d";
+  const Tensor& weight = prepared.weight;
   check_input(ctx, op, "x", x, 4, "(N, Cin, H, W)");
   check_input(ctx, op, "weight", weight, 4, "(Cout, Cin, kh, kw)");
   const ConvOutputSize size = conv_output_size(op, x, weight, stride, padding, dilation);
@@ -31,6 +62,13 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const T
   p.Hout = size.h, p.Wout = size.w;
   const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
   p.epilogue = epilogue_params(ctx, op, epilogue, out_shape);
+
+  if (prepared.winograd.defined() && ctx.device() == Device::CPU) {
+    check(prepared.winograd.numel() == cpu::conv2d_winograd_weight_size(p.Cout, p.Cin, p.kh, p.kw),
+          "conv2d: the prepared weight does not belong to a weight of shape ", weight.shape_str(),
+          " (build it with conv2d_prepare on a CPU context)");
+    p.winograd_weight = prepared.winograd.data();
+  }
 
   Tensor out = ctx.empty(out_shape);
   const ProfileScope prof(ctx, op, {{"x", &x}, {"weight", &weight}, {"out", &out}});

@@ -73,6 +73,15 @@ def _isa(isa: Optional[str]) -> str:
     return isa
 
 
+def _algorithm(algorithm: Optional[str]) -> str:
+    if algorithm is None:
+        return ""
+    if algorithm not in ("auto", "direct", "winograd"):
+        raise ValueError(
+            f"algorithm must be None, 'auto', 'direct' or 'winograd', got {algorithm!r}")
+    return algorithm
+
+
 def _epilogue(activation: Optional[str], negative_slope: float, residual, residual_before,
               scale=None, shift=None):
     act = "none" if activation is None else activation
@@ -102,6 +111,7 @@ def conv2d(
     num_threads: Optional[int] = None,
     reference: bool = False,
     isa: Optional[str] = None,
+    algorithm: Optional[str] = None,
     precision: str = "fp32",
 ) -> np.ndarray:
     """2-D convolution (cross-correlation) with zero padding, like ``F.conv2d`` (groups=1).
@@ -123,6 +133,10 @@ def conv2d(
         isa: CPU instruction set of the fast kernel: None (the best this CPU has), 'avx512',
             'avx2' or 'generic' (portable C++); one the CPU lacks raises ``ValueError``. For
             testing and benchmarking the portable paths.
+        algorithm: CPU algorithm of 3x3 stride-1 convolutions: None (the environment variable
+            ``DEBLURCORE_CONV_ALGO``, else 'auto'), 'auto' (Winograd F(4x4, 3x3) or direct per
+            layer, by a measured rule), 'direct', or 'winograd' (where it applies: 3x3 kernel,
+            stride 1, dilation 1).
         precision: 'fp32', or 'bf16': operands rounded to bfloat16 with float accumulation
             (CPUs with AVX512_BF16 only, ``ValueError`` elsewhere; ignored by ``reference``).
             ``deblurcore.cpu_supports_bf16()`` tells whether this CPU has it.
@@ -139,6 +153,7 @@ def conv2d(
     return _core.conv2d(
         x, weight, bias, as_pair(stride, "stride"), list(as_padding(padding)),
         as_pair(dilation, "dilation"), *epi, *run, _isa(isa), _precision(precision),
+        _algorithm(algorithm),
     )
 
 

@@ -204,6 +204,64 @@ TEST_CASE(conv2d_thread_count_does_not_change_the_result) {
   EXPECT_BITWISE(conv2d(three, x, wt, b, 1, 1), conv2d(one, x, wt, b, 1, 1), "conv2d threads");
 }
 
+// Winograd F(4x4, 3x3), forced, against the reference. Its rounding error relative to the
+// direct convolution's sum of |terms| is larger (the transforms combine up to 36 products of
+// transformed values; see tests/test_conv_winograd.py for the rigorous bound, checked
+// there): at most 3.8e-6 * S measured on random data of these shapes, so 2e-5 * S here.
+// Weights prepared by conv2d_prepare give bit-identical results to the plain weight, which
+// the CPU path transforms itself.
+TEST_CASE(conv2d_winograd_matches_reference_and_prepared_weights) {
+  const Context ref = reference_ctx();
+  struct Case {
+    int64_t n, cin, h, w, cout;
+    Padding2d padding;
+  };
+  const Case cases[] = {
+      {1, 3, 9, 11, 5, Padding2d::symmetric(1)},     // partial tiles both ways
+      {2, 17, 5, 6, 33, Padding2d::symmetric(1)},    // batch, Cout past a panel
+      {1, 16, 13, 70, 24, {0, 1, 0, 1}},             // per-side padding, several tile blocks
+      {1, 20, 8, 8, 16, Padding2d::symmetric(2)},    // padding beyond the kernel radius
+      {1, 4, 3, 3, 2, Padding2d::symmetric(0)},      // one output pixel
+  };
+  int index = 0;
+  for (const Case& c : cases) {
+    Rng rng(300 + index);
+    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
+    const Tensor wt = rand_tensor(rng, {c.cout, c.cin, 3, 3});
+    const Tensor b = rand_tensor(rng, {c.cout});
+    const Tensor plain = conv2d(ref, x, wt, b, 1, c.padding);
+    const Tensor residual = rand_tensor(rng, plain.shape());
+    const Tensor abs_sum = conv2d(ref, abs_of(x), abs_of(wt), abs_of(b), 1, c.padding);
+    for (int e = 0; e < 6; ++e) {
+      const Epilogue epi = epilogue_variant(e, residual);
+      const Tensor want = conv2d(ref, x, wt, b, 1, c.padding, 1, epi);
+      const Tensor scale = add_abs(abs_sum, epi.residual);
+      for (Context ctx : fast_contexts()) {
+        ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
+        const std::string what =
+            "winograd case " + std::to_string(index) + " epilogue " + std::to_string(e);
+        const Tensor got = conv2d(ctx, x, wt, b, 1, c.padding, 1, epi);
+        expect_sum_close(got, want, scale, 2e-5, label(what, ctx), __FILE__, __LINE__);
+        const PreparedConv2dWeight prepared = conv2d_prepare(ctx, wt);
+        EXPECT_BITWISE(conv2d(ctx, x, prepared, b, 1, c.padding, 1, epi), got,
+                       label(what + " prepared", ctx));
+      }
+    }
+    ++index;
+  }
+}
+
+TEST_CASE(conv2d_prepared_weight_of_another_shape_is_refused) {
+  Rng rng(9);
+  const Context ctx(Device::CPU, 1);
+  const PreparedConv2dWeight prepared = conv2d_prepare(ctx, rand_tensor(rng, {32, 16, 3, 3}));
+  CHECK(prepared.winograd.defined());
+  PreparedConv2dWeight wrong = prepared;
+  wrong.weight = rand_tensor(rng, {32, 24, 3, 3});
+  CHECK_THROWS(ValueError, conv2d(ctx, rand_tensor(rng, {1, 24, 8, 8}), wrong, Tensor(), 1, 1),
+               "prepared weight");
+}
+
 // ---- conv_transpose2d ------------------------------------------------------------------
 
 struct ConvTCase {

@@ -23,6 +23,13 @@ namespace deblurcore {
 enum class Isa : int { Generic = 0, AVX2 = 1, AVX512 = 2 };
 
 DEBLURCORE_API const char* isa_name(Isa isa);
+
+// How the fast CPU conv2d runs 3x3 stride-1 convolutions: Auto picks Winograd F(4x4, 3x3) or
+// the direct convolution per layer by a rule measured on x86 (cpu/conv_winograd.cpp);
+// Direct and Winograd force one (Winograd where it applies: 3x3, stride 1, dilation 1). The
+// default is Auto, or the environment variable DEBLURCORE_CONV_ALGO ("auto", "direct",
+// "winograd") for A/B measurements of whole programs.
+enum class ConvAlgorithm : int { Auto = 0, Direct = 1, Winograd = 2 };
 // The best instruction set this CPU supports (and the build contains).
 DEBLURCORE_API Isa detect_isa();
 
@@ -53,6 +60,7 @@ class DEBLURCORE_API Context {
   Device device() const { return device_; }
   int num_threads() const { return num_threads_; }
   Isa isa() const { return isa_; }
+  ConvAlgorithm conv_algorithm() const { return conv_algorithm_; }
   Precision precision() const { return precision_; }
   // Run the plain scalar reference kernels (the executable spec) instead of the fast ones.
   bool reference_kernels() const { return reference_kernels_; }
@@ -63,6 +71,10 @@ class DEBLURCORE_API Context {
 
   Context& set_num_threads(int n);
   Context& set_isa(Isa isa);  // must be supported by this CPU (and by the precision)
+  Context& set_conv_algorithm(ConvAlgorithm algorithm) {
+    conv_algorithm_ = algorithm;
+    return *this;
+  }
   // BF16 needs a CPU context with cpu_supports_bf16() and isa() AVX512: a ValueError
   // otherwise (there is no silent fall back to FP32: the caller asked for the speed).
   Context& set_precision(Precision precision);
@@ -109,6 +121,7 @@ class DEBLURCORE_API Context {
   Device device_;
   int num_threads_;
   Isa isa_;
+  ConvAlgorithm conv_algorithm_;
   Precision precision_ = Precision::FP32;
   bool reference_kernels_ = false;
   void* stream_ = nullptr;

@@ -61,6 +61,27 @@ DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& 
                              const Tensor& bias, Pair stride, Padding2d padding,
                              Pair dilation = 1, const Epilogue& epilogue = {});
 
+// A conv2d weight prepared once (at load) for the fast CPU algorithms: the weight itself and,
+// where the CPU conv2d may run it by Winograd F(4x4, 3x3) (a 3x3 weight with enough channels,
+// on a CPU context), its transformed form, so that conv2d does not transform it on every call.
+// `winograd` has a layout private to the CPU backend; treat the struct as an opaque handle
+// built by conv2d_prepare. The results equal those of conv2d with the plain weight.
+struct PreparedConv2dWeight {
+  Tensor weight;    // (Cout, Cin, kh, kw)
+  Tensor winograd;  // undefined where not used
+};
+// weight (Cout, Cin, kh, kw) -> its prepared form (shares the weight's memory).
+DEBLURCORE_API PreparedConv2dWeight conv2d_prepare(const Context& ctx, const Tensor& weight);
+// conv2d with a prepared weight (the arguments otherwise as above).
+DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x,
+                             const PreparedConv2dWeight& weight, const Tensor& bias,
+                             Pair stride, Pair padding, Pair dilation = 1,
+                             const Epilogue& epilogue = {});
+DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x,
+                             const PreparedConv2dWeight& weight, const Tensor& bias,
+                             Pair stride, Padding2d padding, Pair dilation = 1,
+                             const Epilogue& epilogue = {});
+
 // x (N, Cin, H, W), weight (Cin, Cout, kh, kw) as in PyTorch, bias (Cout) or undefined
 // -> (N, Cout, Hout, Wout),
 // Hout = (H-1)*stride.h - 2*padding.h + dilation.h*(kh-1) + output_padding.h + 1.

@@ -1,0 +1,153 @@
+// Winograd F(4x4, 3x3) conv2d (conv_winograd.h): weight transform, the per-layer choice against
+// the direct convolution, and the driver. Threads take work items (image, tile row, block of
+// tiles) dynamically, as the direct convolution does; each has its own scratch for the
+// transformed input and the GEMM output of one block, from the Context.
+#include "cpu/conv_winograd.h"
+
+#include <algorithm>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "backends.h"
+#include "cpu/isa.h"
+
+namespace deblurcore {
+namespace cpu {
+namespace winograd {
+
+namespace {
+
+// G of conv_winograd.h.
+constexpr double kG[kAlpha][3] = {{1., 0., 0.},
+                                  {1. / 6, 1. / 6, 1. / 6},
+                                  {1. / 6, -1. / 6, 1. / 6},
+                                  {4. / 3, 2. / 3, 1. / 3},
+                                  {4. / 3, -2. / 3, 1. / 3},
+                                  {0., 0., 1. / 4}};
+
+int64_t panels_of(int64_t Cout) { return (Cout + kPanel - 1) / kPanel; }
+
+const Kernel& select_kernel(const Context& ctx) {
+  const IsaTable<const Kernel*> table{&generic::conv_winograd_kernel,
+                                      DEBLURCORE_ISA_ENTRY(&avx2::conv_winograd_kernel),
+                                      DEBLURCORE_ISA_ENTRY(&avx512::conv_winograd_kernel)};
+  return *select_isa(ctx, table);
+}
+
+}  // namespace
+
+int64_t transformed_weight_size(int64_t Cout, int64_t Cin) {
+  return kPoints * panels_of(Cout) * kPanel * Cin;
+}
+
+void transform_weights(int64_t Cout, int64_t Cin, const float* w, float* u) {
+  const int64_t panels = panels_of(Cout);
+  std::fill(u, u + transformed_weight_size(Cout, Cin), 0.f);
+  for (int64_t co = 0; co < Cout; ++co)
+    for (int64_t ci = 0; ci < Cin; ++ci) {
+      const float* g = w + (co * Cin + ci) * 9;
+      double gg[kAlpha][3];  // G g
+      for (int i = 0; i < kAlpha; ++i)
+        for (int k = 0; k < 3; ++k)
+          gg[i][k] = kG[i][0] * g[k] + kG[i][1] * g[3 + k] + kG[i][2] * g[6 + k];
+      for (int i = 0; i < kAlpha; ++i)
+        for (int j = 0; j < kAlpha; ++j) {
+          const double v = gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2];
+          const int64_t xi = i * kAlpha + j;
+          u[((xi * panels + co / kPanel) * Cin + ci) * kPanel + co % kPanel] = float(v);
+        }
+    }
+}
+
+bool applies(const Conv2dParams& p) {
+  return p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 &&
+         p.Cin > 0 && p.Cout > 0;
+}
+
+// The rule, from benchmarks/winograd.py and small-size runs on the 2-core Zen 4 (AVX-512),
+// Winograd time vs direct time in the same process (load average 8-9, medians of 3):
+//  * at the models' 720p sizes Winograd won on every 3x3 stride-1 layer: 3->32 at 1280x720
+//    1.29x, 32->32 1.88x, 64->64 at 640x360 2.28x, 128->128 at 320x180 2.09x, 256->128 2.15x,
+//    128->128 at 160x90 1.70x, 128->27 1.60x, 32->9 1.76x, 32->3 1.25x; a single output
+//    channel (128->1) tied (0.95-1.15x: a panel of 8 channels computes 7 zeros);
+//  * on small images it lost: 128->128 at 32x24 0.5x, at 80x45 1.2x; 32->32 at 48x32 0.8x
+//    (a block is one tile row of up to 32 tiles, so narrow images waste most of it).
+// Hence: at least 8 output channels, rows of at least 64 pixels and 4096 output pixels.
+bool worth_preparing(int64_t Cout, int64_t /*Cin*/) { return Cout >= 8; }
+
+bool faster(const Conv2dParams& p) {
+  return worth_preparing(p.Cout, p.Cin) && p.Wout >= 64 && p.Hout * p.Wout >= 4096;
+}
+
+void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
+            const float* u, const float* bias, const float* residual, float* out) {
+  const Kernel& kern = select_kernel(ctx);
+  Tensor own_u;
+  if (!u) {
+    own_u = ctx.empty({transformed_weight_size(p.Cout, p.Cin)});
+    transform_weights(p.Cout, p.Cin, w, own_u.data());
+    u = own_u.data();
+  }
+  const int64_t T = kern.block_tiles;
+  const int64_t tiles_h = (p.Hout + kTile - 1) / kTile, tiles_w = (p.Wout + kTile - 1) / kTile;
+  if (p.N == 0 || tiles_h == 0 || tiles_w == 0) return;
+  // Blocks of a tile row, split evenly (no short last block).
+  const int64_t xblocks = (tiles_w + T - 1) / T;
+  const int64_t bt = (tiles_w + xblocks - 1) / xblocks;
+  const int64_t items = p.N * tiles_h * xblocks;
+  const int threads = int(std::min<int64_t>(ctx.num_threads(), items));
+
+  const int64_t v_size = kPoints * (p.Cin * T + kSkew);
+  const int64_t m_size = kPoints * (panels_of(p.Cout) * kPanel * T + kSkew);
+  const int64_t per_thread = (v_size + m_size + 15) / 16 * 16;
+  Tensor scratch = ctx.empty({int64_t(threads), per_thread});
+  const int64_t in_image = p.Cin * p.H * p.W, out_image = p.Cout * p.Hout * p.Wout;
+
+  Block base{};
+  base.Cin = p.Cin, base.H = p.H, base.W = p.W, base.Cout = p.Cout;
+  base.Hout = p.Hout, base.Wout = p.Wout, base.pad_top = p.ph, base.pad_left = p.pw;
+  base.u = u, base.bias = bias, base.epi = p.epilogue;
+
+#pragma omp parallel num_threads(threads)
+  {
+#ifdef _OPENMP
+    const int tid = omp_get_thread_num();
+#else
+    const int tid = 0;
+#endif
+    Block b = base;
+    b.v = scratch.data() + tid * per_thread;
+    b.m = b.v + v_size;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t n = item / (tiles_h * xblocks);
+      const int64_t rest = item % (tiles_h * xblocks);
+      b.ty = rest / xblocks;
+      b.tx0 = (rest % xblocks) * bt;
+      b.nt = std::min(bt, tiles_w - b.tx0);
+      b.x = x + n * in_image;
+      b.out = out + n * out_image;
+      b.residual = residual ? residual + n * out_image : nullptr;
+      b.scale = p.epilogue.scale ? p.epilogue.scale + n * p.Cout : nullptr;
+      b.shift = p.epilogue.shift ? p.epilogue.shift + n * p.Cout : nullptr;
+      kern.run(b);
+    }
+  }
+}
+
+}  // namespace winograd
+
+int64_t conv2d_winograd_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw) {
+  return kh == 3 && kw == 3 && winograd::worth_preparing(Cout, Cin)
+             ? winograd::transformed_weight_size(Cout, Cin)
+             : 0;
+}
+
+void conv2d_winograd_weight(int64_t Cout, int64_t Cin, const float* weight, float* out) {
+  winograd::transform_weights(Cout, Cin, weight, out);
+}
+
+}  // namespace cpu
+}  // namespace deblurcore

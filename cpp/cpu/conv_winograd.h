@@ -1,0 +1,106 @@
+// Internal interface of the Winograd F(4x4, 3x3) algorithm of the fast CPU conv2d (stride 1,
+// dilation 1, 3x3 kernel, any zero padding): the weight transform and the driver
+// (conv_winograd.cpp), and the per-tile-block kernel compiled per instruction set from
+// conv_winograd_impl.h (conv_winograd_generic.cpp, _avx2.cpp, _avx512.cpp). The ISA files
+// include this header, so it holds no inline code they could call (see cpp/cpu/README.md).
+//
+// The algorithm (Lavin & Gray 2016): the output is cut into 4x4 tiles, each computed from the
+// 6x6 input tile under it as
+//     Y = A^T [ sum_ci (G g G^T) (.) (B^T d B) ] A          ((.) = elementwise product)
+// so the 36 positions xi of the transformed 6x6 tiles are 36 independent GEMMs
+// M[xi] (Cout x tiles) = U[xi] (Cout x Cin) * V[xi] (Cin x tiles): 36 multiplies per tile and
+// channel pair instead of the 144 of the direct convolution.
+//
+// Interpolation points 0, 1, -1, 1/2, -1/2 and infinity. The matrices are the Toom-Cook
+// construction for correlation derived here (benchmarks/winograd_accuracy.py re-derives them
+// in exact rational arithmetic and checks them): with V the 6x6 Vandermonde matrix of the
+// points (row of infinity = e_5), B^T = V^{-T}, G = the 6x3 Vandermonde rows (infinity: e_2),
+// A^T = the 4x6 transposed Vandermonde rows (infinity: e_3). Rows of B^T are then scaled to
+// small integers and G by the inverse factors:
+//   B^T = [ 1  0 -5  0  4  0 ]   G = [ 1    0    0   ]   A^T = [ 1  1  1  1    1    0 ]
+//         [ 0 -1 -1  4  4  0 ]       [ 1/6  1/6  1/6 ]         [ 0  1 -1  1/2 -1/2  0 ]
+//         [ 0  1 -1 -4  4  0 ]       [ 1/6 -1/6  1/6 ]         [ 0  1  1  1/4  1/4  0 ]
+//         [ 0  1  2 -1 -2  0 ]       [ 4/3  2/3  1/3 ]         [ 0  1 -1  1/8 -1/8  1 ]
+//         [ 0 -1  2  1 -2  0 ]       [ 4/3 -2/3  1/3 ]
+//         [ 0  1  0 -5  0  4 ]       [ 0    0    1/4 ]
+// With +-1/2 instead of Lavin & Gray's +-2, A^T's entries are <= 1 and B^T's <= 5; the
+// measured error on the models' layers is the same as with +-2 (benchmarks/winograd.py: both
+// about 5x the direct convolution's max relative error, 3x its rms).
+#pragma once
+
+#include <cstdint>
+
+#include "deblurcore/context.h"
+#include "epilogue.h"
+#include "op_params.h"
+
+namespace deblurcore {
+namespace cpu {
+namespace winograd {
+
+constexpr int kAlpha = 6;   // transformed tile side
+constexpr int kTile = 4;    // output tile side
+constexpr int kPoints = kAlpha * kAlpha;
+// Output channels per panel of the transformed weights, on every instruction set (so that
+// weights prepared once serve any of them).
+constexpr int kPanel = 8;
+// Extra floats between the 36 matrices of the scratch V and M: their natural pitch is a
+// multiple of 4 KB, which would put all 36 rows a transform touches in the same L1 set.
+constexpr int kSkew = 16;
+
+// Floats of the transformed weights of a (Cout, Cin, 3, 3) weight:
+// U[xi][panel][ci][r] = (G g G^T)[xi] of output channel panel*kPanel + r (zero past Cout).
+int64_t transformed_weight_size(int64_t Cout, int64_t Cin);
+// Computes U from w (Cout, Cin, 3, 3), in double precision.
+void transform_weights(int64_t Cout, int64_t Cin, const float* w, float* u);
+
+// Whether conv2d with these parameters is a Winograd F(4x4, 3x3) candidate (3x3, stride 1,
+// dilation 1).
+bool applies(const Conv2dParams& p);
+// Whether Winograd is faster than the direct convolution for this layer on this machine (the
+// measured rule; see conv_winograd.cpp).
+bool faster(const Conv2dParams& p);
+// Whether weights (Cout, Cin, 3, 3) are worth transforming at load (faster() for some size).
+bool worth_preparing(int64_t Cout, int64_t Cin);
+
+// Runs conv2d by Winograd; u: the transformed weights of w, or null (transformed here).
+void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
+            const float* u, const float* bias, const float* residual, float* out);
+
+// One work item: tiles [tx0, tx0 + nt) of tile row ty of one image, all output channels.
+struct Block {
+  const float* x;                  // the image (Cin, H, W)
+  int64_t Cin, H, W, Cout, Hout, Wout;
+  int64_t pad_top, pad_left;
+  int64_t ty, tx0, nt;             // nt <= the kernel's block_tiles
+  const float* u;                  // transformed weights (transformed_weight_size)
+  float* v;  // scratch: kPoints matrices (Cin x block_tiles), kSkew floats apart
+  float* m;  // scratch: kPoints matrices (round_up(Cout, kPanel) x block_tiles), likewise
+  float* out;                      // the image's output (Cout, Hout, Wout)
+  const float* residual;           // laid out like out, or null
+  const float* bias;               // Cout values or null
+  const float* scale;              // this image's Cout values or null
+  const float* shift;              // likewise
+  EpilogueParams epi;
+};
+
+// A per-instruction-set kernel: input transform of a block into V, the 36 GEMMs into M, and the
+// output transform with the fused epilogue into the output.
+struct Kernel {
+  int block_tiles;                 // tiles per work item (a multiple of the GEMM's columns)
+  void (*run)(const Block& b);
+};
+
+}  // namespace winograd
+
+namespace generic {
+extern const winograd::Kernel conv_winograd_kernel;
+}
+namespace avx2 {
+extern const winograd::Kernel conv_winograd_kernel;
+}
+namespace avx512 {
+extern const winograd::Kernel conv_winograd_kernel;
+}
+}  // namespace cpu
+}  // namespace deblurcore
