@@ -91,8 +91,8 @@ void bind_analysis_synthesis(py::module_& m) {
         }
         return out;
       },
-      py::arg("model"), py::arg("image"), py::arg("kernel") = py::none(),
-      py::arg("max_height") = 0, py::arg("max_width") = 0);
+      py::arg("model"), py::arg("image"), py::arg("kernel") = py::none(), py::arg("max_height") = 0,
+      py::arg("max_width") = 0);
 
   m.def("as_analysis", [](Model& model, const FloatArray& rgb) {
     AnalysisSynthesisModel& as = as_model(model);

@@ -99,18 +99,18 @@ void bind_analysis_synthesis_ops(py::module_& m) {
     return numpy_of(out);
   });
 
-  m.def("linear", [](const FloatArray& x, const FloatArray& weight,
-                     const std::optional<FloatArray>& bias, bool relu, const std::string& device,
-                     int threads, bool reference) {
-    Context ctx = context_for(device, threads, reference);
-    Tensor tx = tensor_of(ctx, x), tw = tensor_of(ctx, weight);
-    Tensor tb = bias ? tensor_of(ctx, *bias) : Tensor(), out;
-    {
-      py::gil_scoped_release nogil;
-      out = linear(ctx, tx, tw, tb, relu ? Activation::ReLU : Activation::None);
-    }
-    return numpy_of(out);
-  });
+  m.def("linear",
+        [](const FloatArray& x, const FloatArray& weight, const std::optional<FloatArray>& bias,
+           bool relu, const std::string& device, int threads, bool reference) {
+          Context ctx = context_for(device, threads, reference);
+          Tensor tx = tensor_of(ctx, x), tw = tensor_of(ctx, weight);
+          Tensor tb = bias ? tensor_of(ctx, *bias) : Tensor(), out;
+          {
+            py::gil_scoped_release nogil;
+            out = linear(ctx, tx, tw, tb, relu ? Activation::ReLU : Activation::None);
+          }
+          return numpy_of(out);
+        });
 
   m.def("crop", [](const FloatArray& x, int64_t top, int64_t left, int64_t height, int64_t width,
                    const std::string& device, int threads, bool reference) {

@@ -25,13 +25,15 @@ py::array image_array(const py::object& obj, const char* name) {
   check<TypeError>(py::isinstance<py::array>(obj), name, " must be a numpy.ndarray (H, W, 3), got ",
                    std::string(py::str(py::type::of(obj).attr("__name__"))));
   py::array a = py::reinterpret_borrow<py::array>(obj);
-  check(a.ndim() == 3 && a.shape(2) == 3, name, " must have shape (H, W, 3) with RGB channels, got ",
+  check(a.ndim() == 3 && a.shape(2) == 3, name,
+        " must have shape (H, W, 3) with RGB channels, got ",
         std::string(py::str(a.attr("shape"))));
-  check<TypeError>(a.dtype().is(py::dtype::of<uint8_t>()) || a.dtype().is(py::dtype::of<uint16_t>()) ||
-                       a.dtype().is(py::dtype::of<float>()),
-                   name, " must have dtype uint8, uint16 or float32, got ",
-                   std::string(py::str(a.dtype())));
-  if (!(a.flags() & py::array::c_style)) a = py::module_::import("numpy").attr("ascontiguousarray")(a);
+  check<TypeError>(
+      a.dtype().is(py::dtype::of<uint8_t>()) || a.dtype().is(py::dtype::of<uint16_t>()) ||
+          a.dtype().is(py::dtype::of<float>()),
+      name, " must have dtype uint8, uint16 or float32, got ", std::string(py::str(a.dtype())));
+  if (!(a.flags() & py::array::c_style))
+    a = py::module_::import("numpy").attr("ascontiguousarray")(a);
   return a;
 }
 
@@ -44,7 +46,8 @@ ImageView view_of(const py::array& a) {
 
 py::array output_like(const py::array& image, MutableImageView& view) {
   py::array out(image.dtype(), {image.shape(0), image.shape(1), py::ssize_t(3)});
-  view = MutableImageView{out.mutable_data(), image.shape(0), image.shape(1), view_of(image).type, 0};
+  view =
+      MutableImageView{out.mutable_data(), image.shape(0), image.shape(1), view_of(image).type, 0};
   return out;
 }
 
@@ -71,10 +74,9 @@ void bind_models(py::module_& m) {
   py::class_<Model>(m, "Model")
       .def_property_readonly("architecture", &Model::architecture)
       .def_property_readonly("variant", &Model::variant)
-      .def_property_readonly("precision",
-                             [](const Model& m) {
-                               return std::string(precision_name(m.context().precision()));
-                             })
+      .def_property_readonly(
+          "precision",
+          [](const Model& m) { return std::string(precision_name(m.context().precision())); })
       .def_property_readonly("is_recurrent", &Model::is_recurrent)
       .def_property_readonly("size_multiple",
                              [](const Model& self) { return self.image_format().size_multiple; })

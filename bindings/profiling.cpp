@@ -18,13 +18,16 @@ void bind_profiling(py::module_& m) {
   py::class_<OpProfiler, std::shared_ptr<OpProfiler>>(m, "OpProfiler")
       .def(py::init<>())
       .def("clear", &OpProfiler::clear)
-      .def("records", [](const OpProfiler& self) {
-        py::list out;
-        for (const auto& r : self.records())
-          out.append(py::make_tuple(r.op, r.shape, r.seconds, r.live_bytes, r.held_bytes,
-                                    r.peak_bytes, r.peak_live_bytes));
-        return out;
-      }, "[(op, shapes, seconds, live, held, peak held, peak live bytes)] in call order");
+      .def(
+          "records",
+          [](const OpProfiler& self) {
+            py::list out;
+            for (const auto& r : self.records())
+              out.append(py::make_tuple(r.op, r.shape, r.seconds, r.live_bytes, r.held_bytes,
+                                        r.peak_bytes, r.peak_live_bytes));
+            return out;
+          },
+          "[(op, shapes, seconds, live, held, peak held, peak live bytes)] in call order");
 
   m.def(
       "load_model_profiled",

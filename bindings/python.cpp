@@ -8,12 +8,12 @@
 #include <array>
 #include <cstring>
 #include <optional>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "deblurcore/deblurcore.h"
-#include "deblurcore/safetensors.h"
 #include "deblurcore/ifan.h"
+#include "deblurcore/safetensors.h"
 #include "device.h"
 #include "python_context.h"
 
@@ -35,7 +35,6 @@ Precision parse_precision(const std::string& name) {
 namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
-
 
 Context make_context(const std::string& device, int num_threads, bool reference) {
   Context ctx = python_context(parse_device(device), num_threads);
@@ -103,8 +102,7 @@ Epilogue make_epilogue(const Context& ctx, const std::string& activation, float 
   else if (activation == "leaky_relu")
     e.activation = Activation::LeakyReLU;
   else
-    fail<ValueError>("activation must be 'none', 'relu' or 'leaky_relu', got '", activation,
-                     "'");
+    fail<ValueError>("activation must be 'none', 'relu' or 'leaky_relu', got '", activation, "'");
   e.negative_slope = slope;
   e.residual = optional_tensor(ctx, residual);
   e.residual_position =
@@ -116,8 +114,8 @@ Epilogue make_epilogue(const Context& ctx, const std::string& activation, float 
 
 // Padding as python/deblurcore/ops.py hands it over: (h, w) or (top, bottom, left, right).
 bool is_per_side(const std::vector<int>& padding) {
-  check(padding.size() == 2 || padding.size() == 4,
-        "padding must have 2 or 4 values, got ", padding.size());
+  check(padding.size() == 2 || padding.size() == 4, "padding must have 2 or 4 values, got ",
+        padding.size());
   return padding.size() == 4;
 }
 Padding2d per_side(const std::vector<int>& p) { return {p[0], p[1], p[2], p[3]}; }
@@ -133,11 +131,11 @@ PadMode parse_pad_mode(const std::string& mode) {
 
 }  // namespace
 
-void bind_models(py::module_& m);  // bindings/models.cpp
-void bind_mmcv_flat_reinterpret(py::module_& m);  // bindings/mmcv_flat_reinterpret.cpp
-void bind_analysis_synthesis(py::module_& m);  // bindings/analysis_synthesis.cpp
+void bind_models(py::module_& m);                  // bindings/models.cpp
+void bind_mmcv_flat_reinterpret(py::module_& m);   // bindings/mmcv_flat_reinterpret.cpp
+void bind_analysis_synthesis(py::module_& m);      // bindings/analysis_synthesis.cpp
 void bind_analysis_synthesis_ops(py::module_& m);  // bindings/analysis_synthesis_ops.cpp
-void bind_profiling(py::module_& m);  // bindings/profiling.cpp
+void bind_profiling(py::module_& m);               // bindings/profiling.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deblurcore native core (use the deblurcore package, not this module)";
@@ -156,63 +154,59 @@ PYBIND11_MODULE(_core, m) {
   m.def("cpu_supports_bf16", [] { return cpu_supports_bf16(); });
 
   // Every op binding: build the context, copy arrays in, release the GIL, run, copy out.
-  m.def(
-      "conv2d",
-      [](const FloatArray& x, const FloatArray& w, const std::optional<FloatArray>& b,
-         std::pair<int, int> stride, const std::vector<int>& padding,
-         std::pair<int, int> dilation, const std::string& activation, float slope,
-         const std::optional<FloatArray>& residual, bool residual_before,
-         const std::optional<FloatArray>& scale, const std::optional<FloatArray>& shift,
-         const std::string& device, int threads, bool reference, const std::string& isa,
-         const std::string& precision, const std::string& algorithm) {
-        Context ctx = make_context(device, threads, reference);
-        apply_isa(ctx, isa);
-        ctx.set_precision(parse_precision(precision));
-        apply_conv_algorithm(ctx, algorithm);
-        Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
-        Epilogue e =
-            make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
-        const bool sides = is_per_side(padding);
-        Tensor out;
-        {
-          py::gil_scoped_release nogil;
-          const Pair s{stride.first, stride.second}, d{dilation.first, dilation.second};
-          out = sides ? conv2d(ctx, tx, tw, tb, s, per_side(padding), d, e)
-                      : conv2d(ctx, tx, tw, tb, s, Pair{padding[0], padding[1]}, d, e);
-        }
-        return to_numpy(out);
-      });
+  m.def("conv2d", [](const FloatArray& x, const FloatArray& w, const std::optional<FloatArray>& b,
+                     std::pair<int, int> stride, const std::vector<int>& padding,
+                     std::pair<int, int> dilation, const std::string& activation, float slope,
+                     const std::optional<FloatArray>& residual, bool residual_before,
+                     const std::optional<FloatArray>& scale, const std::optional<FloatArray>& shift,
+                     const std::string& device, int threads, bool reference, const std::string& isa,
+                     const std::string& precision, const std::string& algorithm) {
+    Context ctx = make_context(device, threads, reference);
+    apply_isa(ctx, isa);
+    ctx.set_precision(parse_precision(precision));
+    apply_conv_algorithm(ctx, algorithm);
+    Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
+    Epilogue e = make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
+    const bool sides = is_per_side(padding);
+    Tensor out;
+    {
+      py::gil_scoped_release nogil;
+      const Pair s{stride.first, stride.second}, d{dilation.first, dilation.second};
+      out = sides ? conv2d(ctx, tx, tw, tb, s, per_side(padding), d, e)
+                  : conv2d(ctx, tx, tw, tb, s, Pair{padding[0], padding[1]}, d, e);
+    }
+    return to_numpy(out);
+  });
 
-  m.def(
-      "conv_transpose2d",
-      [](const FloatArray& x, const FloatArray& w, const std::optional<FloatArray>& b,
-         std::pair<int, int> stride, const std::vector<int>& padding,
-         std::pair<int, int> output_padding, std::pair<int, int> dilation,
-         const std::string& activation, float slope, const std::optional<FloatArray>& residual,
-         bool residual_before, const std::optional<FloatArray>& scale,
-         const std::optional<FloatArray>& shift, const std::string& device, int threads,
-         bool reference, const std::string& isa, const std::string& precision) {
-        Context ctx = make_context(device, threads, reference);
-        apply_isa(ctx, isa);
-        ctx.set_precision(parse_precision(precision));
-        Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
-        Epilogue e =
-            make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
-        const bool sides = is_per_side(padding);
-        check(!sides || (output_padding.first == 0 && output_padding.second == 0),
-              "conv_transpose2d: output_padding must be 0 when padding is given per side "
-              "(top, bottom, left, right), got (", output_padding.first, ", ",
-              output_padding.second, ")");
-        Tensor out;
-        {
-          py::gil_scoped_release nogil;
-          const Pair s{stride.first, stride.second}, d{dilation.first, dilation.second};
-          out = sides ? conv_transpose2d(ctx, tx, tw, tb, s, per_side(padding), d, e)
-                      : conv_transpose2d(ctx, tx, tw, tb, s, Pair{padding[0], padding[1]},
-                                         {output_padding.first, output_padding.second}, d, e);
-        }
-        return to_numpy(out);
-      });
+  m.def("conv_transpose2d",
+        [](const FloatArray& x, const FloatArray& w, const std::optional<FloatArray>& b,
+           std::pair<int, int> stride, const std::vector<int>& padding,
+           std::pair<int, int> output_padding, std::pair<int, int> dilation,
+           const std::string& activation, float slope, const std::optional<FloatArray>& residual,
+           bool residual_before, const std::optional<FloatArray>& scale,
+           const std::optional<FloatArray>& shift, const std::string& device, int threads,
+           bool reference, const std::string& isa, const std::string& precision) {
+          Context ctx = make_context(device, threads, reference);
+          apply_isa(ctx, isa);
+          ctx.set_precision(parse_precision(precision));
+          Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
+          Epilogue e =
+              make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
+          const bool sides = is_per_side(padding);
+          check(!sides || (output_padding.first == 0 && output_padding.second == 0),
+                "conv_transpose2d: output_padding must be 0 when padding is given per side "
+                "(top, bottom, left, right), got (",
+                output_padding.first, ", ", output_padding.second, ")");
+          Tensor out;
+          {
+            py::gil_scoped_release nogil;
+            const Pair s{stride.first, stride.second}, d{dilation.first, dilation.second};
+            out = sides ? conv_transpose2d(ctx, tx, tw, tb, s, per_side(padding), d, e)
+                        : conv_transpose2d(ctx, tx, tw, tb, s, Pair{padding[0], padding[1]},
+                                           {output_padding.first, output_padding.second}, d, e);
+          }
+          return to_numpy(out);
+        });
 
   m.def("fac", [](const FloatArray& x, const FloatArray& kernel, int k, const std::string& device,
                   int threads, bool reference, const std::string& isa) {
@@ -226,19 +220,19 @@ PYBIND11_MODULE(_core, m) {
     return to_numpy(out);
   });
 
-  m.def("fac_backward", [](const FloatArray& g, const FloatArray& x, const FloatArray& kernel,
-                           int k, const std::string& device, int threads, bool reference,
-                           const std::string& isa) {
-    Context ctx = make_context(device, threads, reference);
-    apply_isa(ctx, isa);
-    Tensor tg = to_tensor(ctx, g), tx = to_tensor(ctx, x), tk = to_tensor(ctx, kernel);
-    std::pair<Tensor, Tensor> grads;
-    {
-      py::gil_scoped_release nogil;
-      grads = fac_backward(ctx, tg, tx, tk, k);
-    }
-    return py::make_tuple(to_numpy(grads.first), to_numpy(grads.second));
-  });
+  m.def("fac_backward",
+        [](const FloatArray& g, const FloatArray& x, const FloatArray& kernel, int k,
+           const std::string& device, int threads, bool reference, const std::string& isa) {
+          Context ctx = make_context(device, threads, reference);
+          apply_isa(ctx, isa);
+          Tensor tg = to_tensor(ctx, g), tx = to_tensor(ctx, x), tk = to_tensor(ctx, kernel);
+          std::pair<Tensor, Tensor> grads;
+          {
+            py::gil_scoped_release nogil;
+            grads = fac_backward(ctx, tg, tx, tk, k);
+          }
+          return py::make_tuple(to_numpy(grads.first), to_numpy(grads.second));
+        });
 
   m.def("iac", [](const FloatArray& x, const FloatArray& filters, int n_iterations, int k,
                   bool reuse_vertical_filter, bool final_activation, const std::string& device,
@@ -261,8 +255,8 @@ PYBIND11_MODULE(_core, m) {
     std::pair<Tensor, Tensor> grads;
     {
       py::gil_scoped_release nogil;
-      grads = iac_backward(ctx, tg, tx, tf, n_iterations, k, reuse_vertical_filter,
-                           final_activation);
+      grads =
+          iac_backward(ctx, tg, tx, tf, n_iterations, k, reuse_vertical_filter, final_activation);
     }
     return py::make_tuple(to_numpy(grads.first), to_numpy(grads.second));
   });
@@ -287,8 +281,8 @@ PYBIND11_MODULE(_core, m) {
     return to_numpy(out);
   });
 
-  m.def("add", [](const FloatArray& a, const FloatArray& b, const std::string& device,
-                  int threads, bool reference) {
+  m.def("add", [](const FloatArray& a, const FloatArray& b, const std::string& device, int threads,
+                  bool reference) {
     Context ctx = make_context(device, threads, reference);
     Tensor ta = to_tensor(ctx, a), tb = to_tensor(ctx, b), out;
     {
@@ -311,24 +305,21 @@ PYBIND11_MODULE(_core, m) {
     return to_numpy(out);
   });
 
-  m.def(
-      "deform_conv2d",
-      [](const FloatArray& x, const FloatArray& offset, const FloatArray& w,
-         const std::optional<FloatArray>& b, std::pair<int, int> stride,
-         std::pair<int, int> padding, std::pair<int, int> dilation,
-         const std::optional<FloatArray>& mask, const std::string& device, int threads,
-         bool reference) {
-        Context ctx = make_context(device, threads, reference);
-        Tensor tx = to_tensor(ctx, x), to = to_tensor(ctx, offset), tw = to_tensor(ctx, w);
-        Tensor tb = optional_tensor(ctx, b), tm = optional_tensor(ctx, mask), out;
-        {
-          py::gil_scoped_release nogil;
-          out = deform_conv2d(ctx, tx, to, tw, tb, {stride.first, stride.second},
-                              {padding.first, padding.second}, {dilation.first, dilation.second},
-                              tm);
-        }
-        return to_numpy(out);
-      });
+  m.def("deform_conv2d", [](const FloatArray& x, const FloatArray& offset, const FloatArray& w,
+                            const std::optional<FloatArray>& b, std::pair<int, int> stride,
+                            std::pair<int, int> padding, std::pair<int, int> dilation,
+                            const std::optional<FloatArray>& mask, const std::string& device,
+                            int threads, bool reference) {
+    Context ctx = make_context(device, threads, reference);
+    Tensor tx = to_tensor(ctx, x), to = to_tensor(ctx, offset), tw = to_tensor(ctx, w);
+    Tensor tb = optional_tensor(ctx, b), tm = optional_tensor(ctx, mask), out;
+    {
+      py::gil_scoped_release nogil;
+      out = deform_conv2d(ctx, tx, to, tw, tb, {stride.first, stride.second},
+                          {padding.first, padding.second}, {dilation.first, dilation.second}, tm);
+    }
+    return to_numpy(out);
+  });
 
   m.def("pad", [](const FloatArray& x, std::array<int, 4> pads, const std::string& mode,
                   float value, const std::string& device, int threads, bool reference) {

@@ -75,9 +75,8 @@ int Context::max_num_threads() { return 4 * hardware_threads(); }
 
 static int resolve_threads(int n) {
   if (n <= 0) return hardware_threads();
-  check(n <= Context::max_num_threads(), "num_threads must be at most ",
-        Context::max_num_threads(), " (4 x the ", hardware_threads(),
-        " hardware threads of this machine), got ", n);
+  check(n <= Context::max_num_threads(), "num_threads must be at most ", Context::max_num_threads(),
+        " (4 x the ", hardware_threads(), " hardware threads of this machine), got ", n);
   return n;
 }
 
@@ -98,8 +97,8 @@ Context& Context::set_num_threads(int n) {
 }
 
 Context& Context::set_isa(Isa isa) {
-  check(static_cast<int>(isa) <= static_cast<int>(detect_isa()), "instruction set ",
-        isa_name(isa), " is not supported by this CPU (best: ", isa_name(detect_isa()), ")");
+  check(static_cast<int>(isa) <= static_cast<int>(detect_isa()), "instruction set ", isa_name(isa),
+        " is not supported by this CPU (best: ", isa_name(detect_isa()), ")");
   const Isa before = isa_;
   isa_ = isa;
   try {
@@ -129,8 +128,7 @@ void Context::check_precision() const {
         device_ == Device::CUDA ? "cuda" : "other", ")");
   check(cpu_supports_bf16(), "precision 'bf16' needs a CPU with AVX512_BF16 (vdpbf16ps); this ",
         "CPU or build has none: use precision 'fp32'");
-  check(isa_ == Isa::AVX512, "precision 'bf16' needs instruction set avx512, not ",
-        isa_name(isa_));
+  check(isa_ == Isa::AVX512, "precision 'bf16' needs instruction set avx512, not ", isa_name(isa_));
 }
 
 Context& Context::set_allocator(std::shared_ptr<Allocator> allocator) {

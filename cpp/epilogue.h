@@ -47,8 +47,7 @@ DEBLURCORE_HD typename M::Out apply_epilogue(const EpilogueParams& e, typename M
   v = M::add(v, bias);
   if (e.scale) v = M::mul(v, scale);
   if (e.shift) v = M::add(v, shift);
-  if (e.residual_before_activation && residual.present())
-    v = M::add(v, M::to_acc(residual.load()));
+  if (e.residual_before_activation && residual.present()) v = M::add(v, M::to_acc(residual.load()));
   typename M::Out o = M::round(v);
   // v > 0 ? v : 0 for ReLU (+0 for v <= 0, as the kernels have always computed it).
   if (e.activation == Activation::ReLU)
@@ -100,8 +99,7 @@ struct ScalarResidual {
 // (bias) and to (n, c) (scale, shift inside `e`, offset by `nc` = n*Cout + c).
 template <class M>
 DEBLURCORE_HD float apply_epilogue_scalar(const EpilogueParams& e, typename M::Acc acc,
-                                          const float* bias, int64_t nc,
-                                          const float* residual) {
+                                          const float* bias, int64_t nc, const float* residual) {
   using Acc = typename M::Acc;
   return apply_epilogue<M>(e, acc, bias ? Acc(*bias) : Acc(0), e.scale ? Acc(e.scale[nc]) : Acc(1),
                            e.shift ? Acc(e.shift[nc]) : Acc(0), ScalarResidual{residual});

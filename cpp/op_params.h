@@ -12,8 +12,8 @@ namespace deblurcore {
 
 // out[n,co,oy,ox] = sum_{ci,ky,kx} w[co,ci,ky,kx] * x[n,ci, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw]
 struct Conv2dParams {
-  int64_t N, Cin, H, W;      // input
-  int64_t Cout, kh, kw;      // weight (Cout, Cin, kh, kw)
+  int64_t N, Cin, H, W;  // input
+  int64_t Cout, kh, kw;  // weight (Cout, Cin, kh, kw)
   int64_t sh, sw, ph, pw, dh, dw;
   // Output (N, Cout, Hout, Wout), from the front end: ph / pw are only the padding before the
   // first row / column (the padding after may differ), so kernels never derive Hout from them.
@@ -27,8 +27,8 @@ struct Conv2dParams {
 // Transposed convolution: input pixel (iy, ix) scatters w[ci,co,ky,kx] to
 // output (iy*sh - ph + ky*dh, ix*sw - pw + kx*dw).
 struct ConvTranspose2dParams {
-  int64_t N, Cin, H, W;      // input
-  int64_t Cout, kh, kw;      // weight (Cin, Cout, kh, kw)
+  int64_t N, Cin, H, W;  // input
+  int64_t Cout, kh, kw;  // weight (Cin, Cout, kh, kw)
   int64_t sh, sw, ph, pw, dh, dw;
   // Output (N, Cout, Hout, Wout), from the front end (output_padding or an asymmetric crop
   // already applied): kernels never derive it from ph / pw.
@@ -42,7 +42,7 @@ struct FacParams {
 };
 
 struct PadParams {
-  int64_t N, C, H, W;          // input
+  int64_t N, C, H, W;  // input
   int64_t left, right, top, bottom;
   int64_t Hout, Wout;
   PadMode mode;
@@ -63,11 +63,11 @@ struct SoftmaxParams {
 // -1 < py < H and -1 < px < W; the sample is multiplied by the mask, then contracted with the
 // weight as in conv2d.
 struct DeformConv2dParams {
-  int64_t N, Cin, H, W;      // input
-  int64_t Cout, kh, kw;      // weight (Cout, Cin, kh, kw)
+  int64_t N, Cin, H, W;  // input
+  int64_t Cout, kh, kw;  // weight (Cout, Cin, kh, kw)
   int64_t sh, sw, ph, pw, dh, dw;
-  int64_t offset_groups;     // divides Cin
-  int64_t Hout, Wout;        // output; offset (N, G*2*kh*kw, Hout, Wout), mask (N, G*kh*kw, Hout, Wout)
+  int64_t offset_groups;  // divides Cin
+  int64_t Hout, Wout;  // output; offset (N, G*2*kh*kw, Hout, Wout), mask (N, G*kh*kw, Hout, Wout)
   bool has_mask;
   EpilogueParams epilogue;
 };
@@ -89,14 +89,14 @@ struct WeightedSumParams {
 // f2_base + i*f2_step + c*k + t (F2); its bias is channel bias_base + i*bias_step + c.
 // F_v = F1; F_h = F1 when reuse_vertical_filter (the released IFAN checkpoints), else F2.
 struct IacParams {
-  int64_t N, C, H, W;          // x and out (N, C, H, W); filters (N, filter_channels, H, W)
-  int64_t k;                   // odd number of taps per pass; replicate padding (k-1)/2
-  int64_t iterations;          // >= 1
+  int64_t N, C, H, W;  // x and out (N, C, H, W); filters (N, filter_channels, H, W)
+  int64_t k;           // odd number of taps per pass; replicate padding (k-1)/2
+  int64_t iterations;  // >= 1
   int64_t filter_channels;
   int64_t f1_base, f1_step, f2_base, f2_step, bias_base, bias_step;
   bool reuse_vertical_filter;  // F2 is never read (and its gradient is zero) when true
   bool final_activation;
-  float negative_slope;        // 0.1 in IFAN
+  float negative_slope;  // 0.1 in IFAN
 
   // The filter layout, decoded here only: the first channel of iteration i's vertical taps,
   // horizontal taps (F1 again when the vertical filter is reused, else F2) and biases.

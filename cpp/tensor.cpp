@@ -57,8 +57,9 @@ Tensor Tensor::wrap(float* data, const Shape& shape, std::shared_ptr<void> owner
 }
 
 Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
-  check(static_cast<int64_t>(values.size()) == shape_numel(shape), "Tensor::from_vector: ",
-        values.size(), " values do not fill shape ", deblurcore::shape_str(shape));
+  check(static_cast<int64_t>(values.size()) == shape_numel(shape),
+        "Tensor::from_vector: ", values.size(), " values do not fill shape ",
+        deblurcore::shape_str(shape));
   Tensor t = empty(shape);
   if (!values.empty()) std::memcpy(t.data(), values.data(), t.nbytes());
   return t;
@@ -67,14 +68,13 @@ Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape)
 int64_t Tensor::size(int d) const {
   const int n = dim();
   const int i = d < 0 ? d + n : d;
-  check<ValueError>(i >= 0 && i < n, "dimension ", d, " is out of range for a ", n,
-                    "-D tensor");
+  check<ValueError>(i >= 0 && i < n, "dimension ", d, " is out of range for a ", n, "-D tensor");
   return shape_[i];
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
-  check(shape_numel(shape) == numel_, "cannot reshape a tensor of shape ", shape_str(),
-        " to ", deblurcore::shape_str(shape));
+  check(shape_numel(shape) == numel_, "cannot reshape a tensor of shape ", shape_str(), " to ",
+        deblurcore::shape_str(shape));
   return Tensor(data_, shape, owner_, device_);
 }
 

@@ -9,10 +9,14 @@ namespace deblurcore {
 namespace blocks {
 
 ConcatConv2d::ConcatConv2d(const nn::Conv2d& conv, const std::vector<int64_t>& input_channels)
-    : bias_(conv.bias), stride_(conv.stride), padding_(conv.padding), dilation_(conv.dilation),
+    : bias_(conv.bias),
+      stride_(conv.stride),
+      padding_(conv.padding),
+      dilation_(conv.dilation),
       activation_(conv.activation) {
   check(!input_channels.empty(), "ConcatConv2d: input_channels must not be empty");
-  check(!conv.activation.residual.defined(), "ConcatConv2d: the conv's epilogue must not have a residual");
+  check(!conv.activation.residual.defined(),
+        "ConcatConv2d: the conv's epilogue must not have a residual");
   int64_t total = 0;
   for (int64_t c : input_channels) {
     check(c > 0, "ConcatConv2d: input_channels must be positive, got ", c);
@@ -28,8 +32,8 @@ ConcatConv2d::ConcatConv2d(const nn::Conv2d& conv, const std::vector<int64_t>& i
 }
 
 Tensor ConcatConv2d::operator()(const Context& ctx, const std::vector<Tensor>& xs) const {
-  check(xs.size() == weights_.size(), "ConcatConv2d: expected ", weights_.size(),
-        " inputs, got ", xs.size());
+  check(xs.size() == weights_.size(), "ConcatConv2d: expected ", weights_.size(), " inputs, got ",
+        xs.size());
   RunningSum sum = running_sum(ctx);
   for (const Tensor& x : xs) sum.add(x);
   return sum.result();
@@ -54,8 +58,8 @@ void ConcatConv2d::RunningSum::add(const Tensor& x) {
 }
 
 Tensor ConcatConv2d::RunningSum::result() {
-  check(added_ == conv_->weights_.size(), "ConcatConv2d: ", added_, " of ",
-        conv_->weights_.size(), " inputs were added");
+  check(added_ == conv_->weights_.size(), "ConcatConv2d: ", added_, " of ", conv_->weights_.size(),
+        " inputs were added");
   return sum_;
 }
 

@@ -20,8 +20,8 @@ Tensor channels(const Tensor& t, int64_t c0, int64_t c1) {
 
 Tensor fac_streamed(const Context& ctx, const Tensor& x, const StreamedFilters& filters,
                     int kernel_size, const FilterSink& sink) {
-  check(x.defined() && x.dim() == 4 && x.size(0) == 1,
-        "fac_streamed: x must be (1, C, H, W), got ", x.defined() ? x.shape_str() : "none");
+  check(x.defined() && x.dim() == 4 && x.size(0) == 1, "fac_streamed: x must be (1, C, H, W), got ",
+        x.defined() ? x.shape_str() : "none");
   check(kernel_size > 0, "fac_streamed: kernel_size must be positive, got ", kernel_size);
   const int64_t taps = int64_t(kernel_size) * kernel_size;
   std::vector<Tensor> out;

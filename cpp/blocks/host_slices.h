@@ -13,8 +13,8 @@ namespace blocks {
 
 // t[:, begin:end] of a tensor of 2 or more dims, contiguous, on t's device.
 inline Tensor slice_dim1(const Tensor& t, int64_t begin, int64_t end) {
-  check(t.dim() >= 2 && 0 <= begin && begin < end && end <= t.size(1),
-        "slice_dim1: bad range [", begin, ", ", end, ") of ", t.shape_str());
+  check(t.dim() >= 2 && 0 <= begin && begin < end && end <= t.size(1), "slice_dim1: bad range [",
+        begin, ", ", end, ") of ", t.shape_str());
   const Tensor host = t.to(Device::CPU);
   Shape shape = t.shape();
   const int64_t inner = host.numel() / (shape[0] * shape[1]);

@@ -39,7 +39,8 @@ StackedConv2d::StackedConv2d(const std::vector<const nn::Conv2d*>& convs) {
 }
 
 std::vector<Tensor> StackedConv2d::operator()(const Context& ctx, const Tensor& x) const {
-  check(x.defined() && x.dim() == 4 && x.size(0) == 1, "StackedConv2d: x must be (1, C, H, W), got ",
+  check(x.defined() && x.dim() == 4 && x.size(0) == 1,
+        "StackedConv2d: x must be (1, C, H, W), got ",
         x.defined() ? x.shape_str() : std::string("none"));
   const Tensor y = stacked_(ctx, x);
   const int64_t H = y.size(2), W = y.size(3);

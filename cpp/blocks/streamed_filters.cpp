@@ -11,7 +11,8 @@ StreamedConv1x1::StreamedConv1x1(const nn::Conv2d& conv,
   check(conv.weight.dim() == 4 && conv.weight.size(2) == 1 && conv.weight.size(3) == 1 &&
             conv.stride == 1 && conv.padding == 0 && conv.dilation == 1,
         "StreamedConv1x1: the conv must be 1x1 with stride 1, no padding and no dilation, got "
-        "weight ", conv.weight.shape_str());
+        "weight ",
+        conv.weight.shape_str());
   check(!conv.activation.residual.defined(),
         "StreamedConv1x1: the conv's epilogue must not have a residual");
   check(!group_rows.empty(), "StreamedConv1x1: no groups");

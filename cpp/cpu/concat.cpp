@@ -10,7 +10,7 @@ namespace cpu {
 
 void copy_rows(const Context& ctx, const float* src, int64_t src_stride, float* dst,
                int64_t dst_stride, int64_t row_floats, int64_t count) {
-#pragma omp parallel for num_threads(threads_for(ctx, row_floats * count))
+#pragma omp parallel for num_threads(threads_for(ctx, row_floats* count))
   for (int64_t r = 0; r < count; ++r)
     std::memcpy(dst + r * dst_stride, src + r * src_stride, size_t(row_floats) * sizeof(float));
 }

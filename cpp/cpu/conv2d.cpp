@@ -15,8 +15,7 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
             const float* bias, const float* residual, float* out) {
   // Winograd is an fp32 algorithm: a bf16 context keeps the direct bf16 GEMM.
   const ConvAlgorithm algo = ctx.conv_algorithm();
-  if (ctx.precision() == Precision::FP32 && winograd::applies(p) &&
-      algo != ConvAlgorithm::Direct &&
+  if (ctx.precision() == Precision::FP32 && winograd::applies(p) && algo != ConvAlgorithm::Direct &&
       (algo == ConvAlgorithm::Winograd || winograd::faster(p))) {
     winograd::conv2d(ctx, p, x, w, p.winograd_weight, bias, residual, out);
     return;

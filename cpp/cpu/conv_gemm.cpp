@@ -31,8 +31,8 @@
 
 #include "cpu/conv_gemm.h"
 #include "cpu/conv_gemm_bf16.h"
-#include "deblurcore/error.h"
 #include "cpu/isa.h"
+#include "deblurcore/error.h"
 
 namespace deblurcore {
 namespace cpu {
@@ -62,9 +62,9 @@ namespace {
 // The epilogue of one value of tile row m (channel co0 + m of the tile's image), for outputs
 // the tile kernel leaves unfinished (scattered residual positions).
 inline float epilogue_scalar(const TileArgs& t, float v, int64_t m, const float* res) {
-  return apply_epilogue<ScalarEpilogueMath<float>>(
-      t.epi, v, t.bias ? t.bias[m] : 0.f, t.scale ? t.scale[m] : 1.f, t.shift ? t.shift[m] : 0.f,
-      ScalarResidual{res});
+  return apply_epilogue<ScalarEpilogueMath<float>>(t.epi, v, t.bias ? t.bias[m] : 0.f,
+                                                   t.scale ? t.scale[m] : 1.f,
+                                                   t.shift ? t.shift[m] : 0.f, ScalarResidual{res});
 }
 
 // Blocking: a tile covers about kTargetNC output pixels (whole rows) and a K block about
@@ -113,7 +113,8 @@ void pack_patch(const ConvGeometry& g, const float* x, int64_t ci0, int64_t nch,
         const int64_t first = ix0 + f;  // input column of u = 0
         // u in [lo, hi) reads inside the row: 0 <= first + u*sx < W.
         const int64_t lo = std::min(Wq, first >= 0 ? 0 : (-first + sx - 1) / sx);
-        const int64_t hi = std::max(lo, std::min(Wq, first >= g.W ? 0 : (g.W - 1 - first) / sx + 1));
+        const int64_t hi =
+            std::max(lo, std::min(Wq, first >= g.W ? 0 : (g.W - 1 - first) / sx + 1));
         for (int64_t u = 0; u < lo; ++u) d[u] = 0.f;
         if (sx == 1) {
           std::memcpy(d + lo, src + first + lo, size_t(hi - lo) * sizeof(float));
@@ -128,8 +129,8 @@ void pack_patch(const ConvGeometry& g, const float* x, int64_t ci0, int64_t nch,
 // Writes `len` tile values c[u] to out[u*step], applying the epilogue unless the tile kernel
 // already did (`fused`, the usual case: a per-element activation branch here mispredicts on
 // half the outputs and once took as long as the GEMM itself).
-void scatter_run(const TileArgs& t, bool fused, const float* c, int64_t len, int64_t m,
-                 float* out, const float* res, int64_t step) {
+void scatter_run(const TileArgs& t, bool fused, const float* c, int64_t len, int64_t m, float* out,
+                 const float* res, int64_t step) {
   if (fused) {
     for (int64_t u = 0; u < len; ++u) out[u * step] = c[u];
     return;
@@ -140,15 +141,15 @@ void scatter_run(const TileArgs& t, bool fused, const float* c, int64_t len, int
 
 }  // namespace
 
-void pack_weights(const TileKernel& kern, int64_t Cout, int64_t Cin, int64_t taps,
-                  const float* w, int64_t w_co, int64_t w_ci, const int64_t* w_tap, float* a) {
+void pack_weights(const TileKernel& kern, int64_t Cout, int64_t Cin, int64_t taps, const float* w,
+                  int64_t w_co, int64_t w_ci, const int64_t* w_tap, float* a) {
   if (kern.k_pack == 2) {
     pack_a_bf16_pairs(kern.mr, Cout, Cin, taps, w, w_co, w_ci, w_tap, a);
     return;
   }
-  pack_a(kern.mr, Cout, Cin * taps,
-         [&](int64_t co, int64_t k) { return w[co * w_co + (k / taps) * w_ci + w_tap[k % taps]]; },
-         a);
+  pack_a(
+      kern.mr, Cout, Cin * taps,
+      [&](int64_t co, int64_t k) { return w[co * w_co + (k / taps) * w_ci + w_tap[k % taps]]; }, a);
 }
 
 // Runs a convolution given as one or more phases (virtual convolutions that share the input
@@ -222,9 +223,8 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
         for (int64_t jy = 0; jy < Jy; ++jy)
           for (int64_t jx = 0; jx < Jx; ++jx) {
             const int64_t dx = ph.offx[size_t(jx)] - minx;
-            bo[size_t((c * Jy + jy) * Jx + jx)] = c * cpitch +
-                                                  (ph.offy[size_t(jy)] - miny) * rowpitch +
-                                                  (dx % g.sx) * Wq + dx / g.sx;
+            bo[size_t((c * Jy + jy) * Jx + jx)] =
+                c * cpitch + (ph.offy[size_t(jy)] - miny) * rowpitch + (dx % g.sx) * Wq + dx / g.sx;
           }
     }
   }

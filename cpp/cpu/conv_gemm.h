@@ -27,17 +27,17 @@ struct TileArgs {
   // floats of a row are read).
   const float* b;
   const int64_t* boff;
-  float* c;                 // row m at c + m * ldc
+  float* c;  // row m at c + m * ldc
   int64_t ldc;
-  const float* residual;    // laid out like c, or null; read only when `last`
-  const float* bias;        // M values or null; read only when `last`
-  const float* scale;       // M values (this image's row of the (N, Cout) scale) or null
-  const float* shift;       // likewise
+  const float* residual;  // laid out like c, or null; read only when `last`
+  const float* bias;      // M values or null; read only when `last`
+  const float* scale;     // M values (this image's row of the (N, Cout) scale) or null
+  const float* shift;     // likewise
   int64_t M, n, kc;
-  bool accumulate;          // add to the values already in C (K blocks after the first)
-  bool last;                // apply the epilogue (the last K block)
-  EpilogueParams epi;        // activation and residual position; epi.scale / epi.shift
-                            // only say whether `scale` / `shift` are set
+  bool accumulate;     // add to the values already in C (K blocks after the first)
+  bool last;           // apply the epilogue (the last K block)
+  EpilogueParams epi;  // activation and residual position; epi.scale / epi.shift
+                       // only say whether `scale` / `shift` are set
 };
 
 // A tile kernel and its register blocking: mr output channels x nr output pixels per
@@ -66,11 +66,11 @@ inline int64_t packed_k(const TileKernel& kern, int64_t Cin, int64_t taps) {
 
 // The image-level geometry shared by all phases of one convolution.
 struct ConvGeometry {
-  int64_t Cin, H, W;           // input image
+  int64_t Cin, H, W;  // input image
   int64_t Cout;
-  int64_t sy, sx;              // input step per output grid step
-  int64_t Hout, Wout;          // output plane
-  int64_t ssy, ssx;            // output step per grid step
+  int64_t sy, sx;      // input step per output grid step
+  int64_t Hout, Wout;  // output plane
+  int64_t ssy, ssx;    // output step per grid step
 };
 
 // One virtual convolution: a dense output grid and the taps that reach it.
@@ -120,8 +120,8 @@ void pack_a_bf16_pairs(int mr, int64_t Cout, int64_t Cin, int64_t taps, const fl
 // Packs the weights for `kern`: A with K = Cin * taps, element weight(co, ci * taps + tap),
 // into a buffer of round_up(Cout, mr) * packed_k(kern, Cin, taps) floats. The weight of
 // (co, ci, tap) is read at w[co * w_co + ci * w_ci + w_tap[tap]].
-void pack_weights(const TileKernel& kern, int64_t Cout, int64_t Cin, int64_t taps,
-                  const float* w, int64_t w_co, int64_t w_ci, const int64_t* w_tap, float* a);
+void pack_weights(const TileKernel& kern, int64_t Cout, int64_t Cin, int64_t taps, const float* w,
+                  int64_t w_co, int64_t w_ci, const int64_t* w_tap, float* a);
 
 // Runs a convolution given as one or more phases (virtual convolutions that share the input
 // and write disjoint output points) for all N images, with the epilogue `epi`.

@@ -36,7 +36,8 @@ const TileKernel& select_bf16_tile_kernel(const Context& ctx) {
   if (cpu_supports_bf16() && ctx.isa() == Isa::AVX512) kern = &avx512bf16::conv_gemm_bf16_kernel;
 #endif
   (void)ctx;
-  check(kern != nullptr, "precision 'bf16' needs a CPU with AVX512_BF16 and instruction set avx512");
+  check(kern != nullptr,
+        "precision 'bf16' needs a CPU with AVX512_BF16 and instruction set avx512");
   return *kern;
 }
 
@@ -77,7 +78,8 @@ void pack_patch_bf16_pairs(const ConvGeometry& g, const float* x, int64_t cp0, i
         const int64_t first = ix0 + f;  // input column of u = 0
         // u in [lo, hi) reads inside the row: 0 <= first + u*sx < W.
         const int64_t lo = std::min(Wq, first >= 0 ? 0 : (-first + sx - 1) / sx);
-        const int64_t hi = std::max(lo, std::min(Wq, first >= g.W ? 0 : (g.W - 1 - first) / sx + 1));
+        const int64_t hi =
+            std::max(lo, std::min(Wq, first >= g.W ? 0 : (g.W - 1 - first) / sx + 1));
         for (int64_t u = 0; u < lo; ++u) d[u] = 0;
         if (src1) {
           for (int64_t u = lo; u < hi; ++u)

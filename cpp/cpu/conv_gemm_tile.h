@@ -30,8 +30,8 @@ constexpr int kConvNR = kConvNV * Vec::V;
 // r * t.ldc; bias, scale, shift: the tile's first row, or null.
 template <int NV, bool kPartial>
 inline void conv_micro(const convgemm::TileArgs& t, const float* a, const float* b, float* c,
-                       const float* res, const float* bias, const float* scale,
-                       const float* shift, int mr, const Vec::mask* mask) {
+                       const float* res, const float* bias, const float* scale, const float* shift,
+                       int mr, const Vec::mask* mask) {
   constexpr int MR = kConvMR, V = Vec::V;
   Vec::v acc[MR][NV];
   const int64_t ldc = t.ldc;
@@ -80,8 +80,7 @@ inline void conv_micro(const convgemm::TileArgs& t, const float* a, const float*
 template <int NV>
 inline void conv_micro_any(int nv, bool partial, const convgemm::TileArgs& t, const float* a,
                            const float* b, float* c, const float* res, const float* bias,
-                           const float* scale, const float* shift, int mr,
-                           const Vec::mask* mask) {
+                           const float* scale, const float* shift, int mr, const Vec::mask* mask) {
   if (nv == NV) {
     if (partial)
       conv_micro<NV, true>(t, a, b, c, res, bias, scale, shift, mr, mask);

@@ -62,8 +62,8 @@ void transform_weights(int64_t Cout, int64_t Cin, const float* w, float* u) {
 }
 
 bool applies(const Conv2dParams& p) {
-  return p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 &&
-         p.Cin > 0 && p.Cout > 0;
+  return p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && p.Cin > 0 &&
+         p.Cout > 0;
 }
 
 // The rule, from benchmarks/winograd.py and small-size runs on the 2-core Zen 4 (AVX-512),

@@ -38,8 +38,8 @@ namespace deblurcore {
 namespace cpu {
 namespace winograd {
 
-constexpr int kAlpha = 6;   // transformed tile side
-constexpr int kTile = 4;    // output tile side
+constexpr int kAlpha = 6;  // transformed tile side
+constexpr int kTile = 4;   // output tile side
 constexpr int kPoints = kAlpha * kAlpha;
 // Output channels per panel of the transformed weights, on every instruction set (so that
 // weights prepared once serve any of them).
@@ -69,25 +69,25 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
 
 // One work item: tiles [tx0, tx0 + nt) of tile row ty of one image, all output channels.
 struct Block {
-  const float* x;                  // the image (Cin, H, W)
+  const float* x;  // the image (Cin, H, W)
   int64_t Cin, H, W, Cout, Hout, Wout;
   int64_t pad_top, pad_left;
-  int64_t ty, tx0, nt;             // nt <= the kernel's block_tiles
-  const float* u;                  // transformed weights (transformed_weight_size)
-  float* v;  // scratch: kPoints matrices (Cin x block_tiles), kSkew floats apart
-  float* m;  // scratch: kPoints matrices (round_up(Cout, kPanel) x block_tiles), likewise
-  float* out;                      // the image's output (Cout, Hout, Wout)
-  const float* residual;           // laid out like out, or null
-  const float* bias;               // Cout values or null
-  const float* scale;              // this image's Cout values or null
-  const float* shift;              // likewise
+  int64_t ty, tx0, nt;  // nt <= the kernel's block_tiles
+  const float* u;       // transformed weights (transformed_weight_size)
+  float* v;             // scratch: kPoints matrices (Cin x block_tiles), kSkew floats apart
+  float* m;    // scratch: kPoints matrices (round_up(Cout, kPanel) x block_tiles), likewise
+  float* out;  // the image's output (Cout, Hout, Wout)
+  const float* residual;  // laid out like out, or null
+  const float* bias;      // Cout values or null
+  const float* scale;     // this image's Cout values or null
+  const float* shift;     // likewise
   EpilogueParams epi;
 };
 
 // A per-instruction-set kernel: input transform of a block into V, the 36 GEMMs into M, and the
 // output transform with the fused epilogue into the output.
 struct Kernel {
-  int block_tiles;                 // tiles per work item (a multiple of the GEMM's columns)
+  int block_tiles;  // tiles per work item (a multiple of the GEMM's columns)
   void (*run)(const Block& b);
 };
 

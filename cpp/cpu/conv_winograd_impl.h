@@ -49,10 +49,10 @@ inline Vec::v sub(Vec::v a, Vec::v b) { return Vec::fmadd(Vec::set1(-1.f), b, a)
 inline void input_transform6(Vec::v* z) {
   const Vec::v four = Vec::set1(4.f), m5 = Vec::set1(-5.f), two = Vec::set1(2.f);
   const Vec::v z0 = z[0], z1 = z[1], z2 = z[2], z3 = z[3], z4 = z[4], z5 = z[5];
-  const Vec::v p = sub(Vec::mul(four, z4), z2);                         // 4 z4 - z2
-  const Vec::v q = sub(Vec::mul(four, z3), z1);        // 4 z3 - z1
-  const Vec::v e = sub(z1, z3);                        // z1 - z3
-  const Vec::v f = Vec::mul(two, sub(z2, z4));         // 2 (z2 - z4)
+  const Vec::v p = sub(Vec::mul(four, z4), z2);  // 4 z4 - z2
+  const Vec::v q = sub(Vec::mul(four, z3), z1);  // 4 z3 - z1
+  const Vec::v e = sub(z1, z3);                  // z1 - z3
+  const Vec::v f = Vec::mul(two, sub(z2, z4));   // 2 (z2 - z4)
   z[0] = Vec::fmadd(four, z4, Vec::fmadd(m5, z2, z0));
   z[1] = Vec::add(p, q);
   z[2] = sub(p, q);
@@ -113,8 +113,7 @@ inline void transform_input(const winograd::Block& b) {
     for (int t0 = 0; t0 < T; t0 += V) {
       Vec::v z[kAlpha][kAlpha];
       for (int r = 0; r < kAlpha; ++r) {
-        for (int c = 0; c < kAlpha; ++c)
-          z[r][c] = Vec::load(&phase[r][c % kTile][t0 + c / kTile]);
+        for (int c = 0; c < kAlpha; ++c) z[r][c] = Vec::load(&phase[r][c % kTile][t0 + c / kTile]);
         input_transform6(z[r]);  // d B along the row
       }
       for (int c = 0; c < kAlpha; ++c) {

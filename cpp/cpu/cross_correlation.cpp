@@ -60,7 +60,8 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
     for (int j = i; j < C; ++j) pairs.emplace_back(i, j);
   // Window row r reads correlation row (r - m) mod H; window column c, (c - m) mod W.
   std::vector<int64_t> src_row(static_cast<size_t>(R)), src_col(static_cast<size_t>(R));
-  for (int64_t r = 0; r < R; ++r) src_row[size_t(r)] = wrap(r - m, H), src_col[size_t(r)] = wrap(r - m, W);
+  for (int64_t r = 0; r < R; ++r)
+    src_row[size_t(r)] = wrap(r - m, H), src_col[size_t(r)] = wrap(r - m, W);
 
   // Channel c's spectrum: re at 2c*HWc, im after it. From the context's allocator, so a
   // caching allocator hands the same block back on every call (no fresh pages to clear).
@@ -99,9 +100,9 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
         for (int64_t c0 = 0; c0 < Wc; c0 += B) {
           const int64_t nb = std::min(B, Wc - c0);
           for (int64_t y = 0; y < H; ++y) {
-            const float *__restrict__ xr = ar + y * Wc + c0, *__restrict__ xi = ai + y * Wc + c0;
-            const float *__restrict__ yr = br + y * Wc + c0, *__restrict__ yi = bi + y * Wc + c0;
-            float *__restrict__ zr = pr + y * nb, *__restrict__ zi = pi + y * nb;
+            const float* __restrict__ xr = ar + y * Wc + c0, * __restrict__ xi = ai + y * Wc + c0;
+            const float* __restrict__ yr = br + y * Wc + c0, * __restrict__ yi = bi + y * Wc + c0;
+            float* __restrict__ zr = pr + y * nb, * __restrict__ zi = pi + y * nb;
             for (int64_t b = 0; b < nb; ++b) {  // A_i * conj(A_j)
               zr[b] = xr[b] * yr[b] + xi[b] * yi[b];
               zi[b] = xi[b] * yr[b] - xr[b] * yi[b];

@@ -7,8 +7,8 @@ namespace deblurcore {
 namespace cpu {
 
 void deform_conv2d(const Context& ctx, const DeformConv2dParams& p, const float* x,
-                   const float* offset, const float* mask, const float* weight,
-                   const float* bias, const float* residual, float* out) {
+                   const float* offset, const float* mask, const float* weight, const float* bias,
+                   const float* residual, float* out) {
   // The channels-last copy of the input the kernels sample from, and a row of zeros. From the
   // context's allocator: a model's caching allocator hands back the same block every call.
   Tensor xt_buf = ctx.empty({(p.N * p.H * p.W + 1) * p.Cin});

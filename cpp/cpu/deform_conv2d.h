@@ -10,16 +10,15 @@ namespace cpu {
 // The contract of cpu::deform_conv2d with the thread count instead of the Context (ISA code
 // calls nothing of Context; see README.md), plus `xt`, a scratch buffer of N*H*W*Cin + Cin
 // floats (the channels-last input and a row of zeros).
-using DeformConv2dFn = void (*)(int threads, const DeformConv2dParams& p, const float* x,
-                                float* xt, const float* offset, const float* mask,
-                                const float* weight, const float* bias, const float* residual,
-                                float* out);
+using DeformConv2dFn = void (*)(int threads, const DeformConv2dParams& p, const float* x, float* xt,
+                                const float* offset, const float* mask, const float* weight,
+                                const float* bias, const float* residual, float* out);
 
-#define DEBLURCORE_DECLARE_DEFORM(isa)                                                       \
-  namespace isa {                                                                            \
-  void deform_conv2d(int threads, const DeformConv2dParams& p, const float* x, float* xt,    \
-                     const float* offset, const float* mask, const float* weight,            \
-                     const float* bias, const float* residual, float* out);                  \
+#define DEBLURCORE_DECLARE_DEFORM(isa)                                                    \
+  namespace isa {                                                                         \
+  void deform_conv2d(int threads, const DeformConv2dParams& p, const float* x, float* xt, \
+                     const float* offset, const float* mask, const float* weight,         \
+                     const float* bias, const float* residual, float* out);               \
   }
 DEBLURCORE_DECLARE_DEFORM(generic)
 DEBLURCORE_DECLARE_DEFORM(avx2)

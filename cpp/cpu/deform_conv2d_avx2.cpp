@@ -8,8 +8,8 @@ namespace cpu {
 namespace avx2 {
 
 void deform_conv2d(int threads, const DeformConv2dParams& p, const float* x, float* xt,
-                   const float* offset, const float* mask, const float* weight,
-                   const float* bias, const float* residual, float* out) {
+                   const float* offset, const float* mask, const float* weight, const float* bias,
+                   const float* residual, float* out) {
   deform_conv2d_isa(threads, p, x, xt, offset, mask, weight, bias, residual, out);
 }
 

@@ -42,7 +42,7 @@ struct EpilogueResidual {
   float load() const { return *ptr; }
 };
 
-constexpr int64_t kMR = kDeformMR;         // pixels per register tile
+constexpr int64_t kMR = kDeformMR;           // pixels per register tile
 constexpr int64_t kNB = kDeformNV * Vec::V;  // output channels per weight panel
 // Pixels per tile: a multiple of every build's kMR (6, 6, 4).
 constexpr int64_t kTile = 96;
@@ -91,8 +91,7 @@ inline void micro_kernel(int64_t K, const float* a, int64_t lda, const float* b,
 // consecutive channels of a channels-last row), or w0*p0[c] when only one corner counts.
 inline void blend4(float* dst, int64_t n, const float* p0, const float* p1, const float* p2,
                    const float* p3, float w0, float w1, float w2, float w3) {
-  const Vec::v v0 = Vec::set1(w0), v1 = Vec::set1(w1), v2 = Vec::set1(w2),
-                        v3 = Vec::set1(w3);
+  const Vec::v v0 = Vec::set1(w0), v1 = Vec::set1(w1), v2 = Vec::set1(w2), v3 = Vec::set1(w3);
   int64_t c = 0;
   for (; c + Vec::V <= n; c += Vec::V) {
     Vec::v s = Vec::mul(v0, Vec::load(p0 + c));
@@ -111,11 +110,9 @@ inline void scale1(float* dst, int64_t n, const float* p0, float w0) {
   for (; c < n; ++c) dst[c] = w0 * p0[c];
 }
 
-
 // xt[n][y][x][c] = x[n][c][y][x] (channels last), in blocks of 16 channels x 64 columns so
 // that both sides are read and written in runs.
-void to_channels_last(int threads, const DeformConv2dParams& p, const float* x,
-                      float* xt) {
+void to_channels_last(int threads, const DeformConv2dParams& p, const float* x, float* xt) {
   const int64_t C = p.Cin, W = p.W, plane = p.H * p.W;
 #pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
   for (int64_t n = 0; n < p.N; ++n)
@@ -144,9 +141,9 @@ void to_channels_last(int threads, const DeformConv2dParams& p, const float* x,
 // (kTile x K floats, 442 KB for ASPDC's K = 1152) stays in the core's L2 cache, so unlike
 // mmcv's im2col (265 MB at 720p) nothing large is built. Tiles are independent and spread
 // over the threads; every output is summed in the same order whatever the thread count.
-void deform_conv2d_isa(int threads, const DeformConv2dParams& p, const float* x,
-                        float* xt, const float* offset, const float* mask, const float* weight,
-                        const float* bias, const float* residual, float* out) {
+void deform_conv2d_isa(int threads, const DeformConv2dParams& p, const float* x, float* xt,
+                       const float* offset, const float* mask, const float* weight,
+                       const float* bias, const float* residual, float* out) {
   const int64_t taps = p.kh * p.kw, G = p.offset_groups, cpg = p.Cin / G, C = p.Cin;
   const int64_t K = C * taps;
   const int64_t HWo = p.Hout * p.Wout, plane = p.H * p.W;
@@ -174,8 +171,8 @@ void deform_conv2d_isa(int threads, const DeformConv2dParams& p, const float* x,
   const float fH = static_cast<float>(p.H), fW = static_cast<float>(p.W);
 #pragma omp parallel num_threads(threads)
   {
-    Scratch samples(kTile * K);     // [kTile][K]
-    Scratch ctile(kTile * Coutp);   // [kTile][Coutp]
+    Scratch samples(kTile * K);    // [kTile][K]
+    Scratch ctile(kTile * Coutp);  // [kTile][Coutp]
 
 #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < p.N * tiles; ++task) {
@@ -223,7 +220,8 @@ void deform_conv2d_isa(int threads, const DeformConv2dParams& p, const float* x,
       // Rows past the end of the image: zeros, so the register tiles read defined values.
       if (valid < kTile) {
         const int64_t rows = (valid + kMR - 1) / kMR * kMR;
-        std::memset(samples.ptr + valid * K, 0, static_cast<size_t>((rows - valid) * K) * sizeof(float));
+        std::memset(samples.ptr + valid * K, 0,
+                    static_cast<size_t>((rows - valid) * K) * sizeof(float));
       }
 
       // ctile[tile pixels][Cout] = samples @ W^T.

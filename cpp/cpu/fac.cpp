@@ -6,8 +6,7 @@
 namespace deblurcore {
 namespace cpu {
 
-void fac(const Context& ctx, const FacParams& p, const float* x, const float* kernel,
-         float* out) {
+void fac(const Context& ctx, const FacParams& p, const float* x, const float* kernel, float* out) {
   const IsaTable<FacFn> table{&generic::fac, DEBLURCORE_ISA_ENTRY(&avx2::fac),
                               DEBLURCORE_ISA_ENTRY(&avx512::fac)};
   select_isa(ctx, table)(ctx.num_threads(), p, x, kernel, out);

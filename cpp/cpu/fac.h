@@ -14,11 +14,11 @@ using FacBackwardFn = void (*)(int threads, const FacParams& p, const float* gra
                                const float* x, const float* kernel, float* grad_x,
                                float* grad_kernel);
 
-#define DEBLURCORE_DECLARE_FAC(isa)                                                          \
-  namespace isa {                                                                            \
+#define DEBLURCORE_DECLARE_FAC(isa)                                                           \
+  namespace isa {                                                                             \
   void fac(int threads, const FacParams& p, const float* x, const float* kernel, float* out); \
-  void fac_backward(int threads, const FacParams& p, const float* grad_out, const float* x,  \
-                    const float* kernel, float* grad_x, float* grad_kernel);                 \
+  void fac_backward(int threads, const FacParams& p, const float* grad_out, const float* x,   \
+                    const float* kernel, float* grad_x, float* grad_kernel);                  \
   }
 DEBLURCORE_DECLARE_FAC(generic)
 DEBLURCORE_DECLARE_FAC(avx2)

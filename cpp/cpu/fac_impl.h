@@ -55,8 +55,8 @@ inline ColumnSplit column_split(int64_t d, int64_t W) {
 
 // out[x] += src[clamp(x + d)] * kp[x]
 template <bool Fma>
-inline void tap_madd(const float* __restrict src, const float* __restrict kp,
-                     float* __restrict out, int64_t d, int64_t W) {
+inline void tap_madd(const float* __restrict src, const float* __restrict kp, float* __restrict out,
+                     int64_t d, int64_t W) {
   const ColumnSplit s = column_split(d, W);
   const float first = src[0], last = src[W - 1];
   for (int64_t x = 0; x < s.lo; ++x) out[x] = madd<Fma>(first, kp[x], out[x]);
@@ -69,8 +69,8 @@ inline void tap_madd(const float* __restrict src, const float* __restrict kp,
 }
 
 // out[x] = src[clamp(x + d)] * g[x]
-inline void tap_mul(const float* __restrict src, const float* __restrict g,
-                    float* __restrict out, int64_t d, int64_t W) {
+inline void tap_mul(const float* __restrict src, const float* __restrict g, float* __restrict out,
+                    int64_t d, int64_t W) {
   const ColumnSplit s = column_split(d, W);
   const float first = src[0], last = src[W - 1];
   for (int64_t x = 0; x < s.lo; ++x) out[x] = first * g[x];
@@ -117,8 +117,8 @@ struct Plane {
 // by side, the accumulator loaded and stored once per ky instead of once per tap). K == 0
 // (any other size) makes one pass per tap.
 template <bool Fma, int K>
-void fac_forward_block(const Plane& q, const float* xc, const float* kc, float* outc,
-                       int64_t y0, int64_t y1) {
+void fac_forward_block(const Plane& q, const float* xc, const float* kc, float* outc, int64_t y0,
+                       int64_t y1) {
   const int64_t W = q.W;
   for (int64_t i = y0 * W; i < y1 * W; ++i) outc[i] = 0.f;
   if constexpr (K == 0) {
@@ -142,8 +142,7 @@ void fac_forward_block(const Plane& q, const float* xc, const float* kc, float* 
         for (int64_t x = xb; x < xe; ++x) {
           float acc = o[x];
 #pragma GCC unroll 16
-          for (int64_t kx = 0; kx < K; ++kx)
-            acc = madd<Fma>(src[x + kx - r], kr[kx * pl + x], acc);
+          for (int64_t kx = 0; kx < K; ++kx) acc = madd<Fma>(src[x + kx - r], kr[kx * pl + x], acc);
           o[x] = acc;
         }
         auto clamped_column = [&](int64_t x) {
@@ -165,8 +164,8 @@ inline void fac_grad_kernel_block(const Plane& q, const float* xc, const float* 
     for (int64_t kx = 0; kx < q.k; ++kx) {
       float* gp = gkc + (ky * q.k + kx) * q.plane;
       for (int64_t y = y0; y < y1; ++y)
-        tap_mul(xc + clamp64(y + ky - q.r, 0, q.H - 1) * q.W, gc + y * q.W, gp + y * q.W,
-                kx - q.r, q.W);
+        tap_mul(xc + clamp64(y + ky - q.r, 0, q.H - 1) * q.W, gc + y * q.W, gp + y * q.W, kx - q.r,
+                q.W);
     }
 }
 
@@ -176,8 +175,8 @@ inline void fac_grad_kernel_block(const Plane& q, const float* xc, const float* 
 // rows (the replicate padding folded back onto the border). Interior pixels accumulate ky
 // outer, kx inner, as the CUDA kernel does for the padded input. K as in fac_forward_block.
 template <bool Fma, int K>
-void fac_grad_x_block(const Plane& q, const float* gc, const float* kc, float* gxc,
-                      int64_t y0, int64_t y1) {
+void fac_grad_x_block(const Plane& q, const float* gc, const float* kc, float* gxc, int64_t y0,
+                      int64_t y1) {
   const int64_t W = q.W;
   for (int64_t i = y0 * W; i < y1 * W; ++i) gxc[i] = 0.f;
   auto rows_onto = [&](int64_t sy, int64_t ky, int64_t& from, int64_t& to) {
@@ -257,8 +256,8 @@ inline Blocking blocking(const FacParams& p, int threads) {
 }
 
 template <bool Fma, int K>
-void fac_forward_impl(int threads, const FacParams& p, const float* x,
-                      const float* kernel, float* out) {
+void fac_forward_impl(int threads, const FacParams& p, const float* x, const float* kernel,
+                      float* out) {
   const Plane q{p.H, p.W, p.k, (p.k - 1) / 2, p.H * p.W};
   const Blocking b = blocking(p, threads);
   const int64_t k2 = p.k * p.k;
@@ -266,14 +265,14 @@ void fac_forward_impl(int threads, const FacParams& p, const float* x,
   for (int64_t item = 0; item < b.items; ++item) {
     const int64_t nc = item / b.per_plane, y0 = (item % b.per_plane) * b.rows;
     const int64_t y1 = y0 + b.rows < p.H ? y0 + b.rows : p.H;
-    fac_forward_block<Fma, K>(q, x + nc * q.plane, kernel + nc * k2 * q.plane,
-                              out + nc * q.plane, y0, y1);
+    fac_forward_block<Fma, K>(q, x + nc * q.plane, kernel + nc * k2 * q.plane, out + nc * q.plane,
+                              y0, y1);
   }
 }
 
 template <bool Fma, int K>
-void fac_backward_impl(int threads, const FacParams& p, const float* grad_out,
-                       const float* x, const float* kernel, float* grad_x, float* grad_kernel) {
+void fac_backward_impl(int threads, const FacParams& p, const float* grad_out, const float* x,
+                       const float* kernel, float* grad_x, float* grad_kernel) {
   const Plane q{p.H, p.W, p.k, (p.k - 1) / 2, p.H * p.W};
   const Blocking b = blocking(p, threads);
   const int64_t k2 = p.k * p.k;
@@ -291,15 +290,15 @@ void fac_backward_impl(int threads, const FacParams& p, const float* grad_out,
       const int64_t nc = item / b.per_plane, y0 = (item % b.per_plane) * b.rows;
       const int64_t y1 = y0 + b.rows < p.H ? y0 + b.rows : p.H;
       fac_grad_x_block<Fma, K>(q, grad_out + nc * q.plane, kernel + nc * k2 * q.plane,
-                            grad_x + nc * q.plane, y0, y1);
+                               grad_x + nc * q.plane, y0, y1);
     }
   }
 }
 
 // Kernel sizes with a fused path; any other odd size takes the per-tap path.
 template <bool Fma>
-void fac_forward_any(int threads, const FacParams& p, const float* x,
-                     const float* kernel, float* out) {
+void fac_forward_any(int threads, const FacParams& p, const float* x, const float* kernel,
+                     float* out) {
   switch (p.k) {
     case 3: fac_forward_impl<Fma, 3>(threads, p, x, kernel, out); return;
     case 5: fac_forward_impl<Fma, 5>(threads, p, x, kernel, out); return;
@@ -309,8 +308,8 @@ void fac_forward_any(int threads, const FacParams& p, const float* x,
 }
 
 template <bool Fma>
-void fac_backward_any(int threads, const FacParams& p, const float* grad_out,
-                      const float* x, const float* kernel, float* grad_x, float* grad_kernel) {
+void fac_backward_any(int threads, const FacParams& p, const float* grad_out, const float* x,
+                      const float* kernel, float* grad_x, float* grad_kernel) {
   switch (p.k) {
     case 3: fac_backward_impl<Fma, 3>(threads, p, grad_out, x, kernel, grad_x, grad_kernel); return;
     case 5: fac_backward_impl<Fma, 5>(threads, p, grad_out, x, kernel, grad_x, grad_kernel); return;
@@ -321,7 +320,6 @@ void fac_backward_any(int threads, const FacParams& p, const float* grad_out,
   }
 }
 
-
 // The entry points of this instruction set (fac.h). The FMA builds fuse each multiply-add, as
 // the official CUDA kernel does; the generic build rounds the product first.
 #if defined(__FMA__)
@@ -330,8 +328,7 @@ constexpr bool kFma = true;
 constexpr bool kFma = false;
 #endif
 
-void fac(int threads, const FacParams& p, const float* x, const float* kernel,
-         float* out) {
+void fac(int threads, const FacParams& p, const float* x, const float* kernel, float* out) {
   fac_forward_any<kFma>(threads, p, x, kernel, out);
 }
 

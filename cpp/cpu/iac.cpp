@@ -110,8 +110,7 @@ inline void iteration_row(const IacParams& p, const IterFilters& F, bool act,
 
 }  // namespace
 
-void iac(const Context& ctx, const IacParams& p, const float* x, const float* filters,
-         float* out) {
+void iac(const Context& ctx, const IacParams& p, const float* x, const float* filters, float* out) {
   const int64_t HW = p.H * p.W, NC = p.N * p.C, pad = p.k - 1;
   const int threads = ctx.num_threads();
   if (NC >= threads) {
@@ -168,7 +167,8 @@ void iac_backward(const Context& ctx, const IacParams& p, const float* grad_out,
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
   for (int64_t n = 0; n < p.N; ++n)
     for (int64_t ch = 0; ch < p.filter_channels; ++ch)
-      if (!used[ch]) std::memset(grad_filters + (n * p.filter_channels + ch) * HW, 0, sizeof(float) * HW);
+      if (!used[ch])
+        std::memset(grad_filters + (n * p.filter_channels + ch) * HW, 0, sizeof(float) * HW);
 
 #pragma omp parallel num_threads(threads)
   {

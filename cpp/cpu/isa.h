@@ -34,8 +34,7 @@ Entry select_isa(Isa isa, const IsaTable<Entry>& table) {
     case Isa::AVX2:
       if (table.avx2) return table.avx2;
       [[fallthrough]];
-    case Isa::Generic:
-      break;
+    case Isa::Generic: break;
   }
   return table.generic;
 }

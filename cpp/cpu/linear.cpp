@@ -38,8 +38,7 @@ void dot_block(const float* x, const float* w, int64_t in, int64_t outs, float* 
 void linear(const Context& ctx, const LinearParams& p, const float* x, const float* weight,
             const float* bias, float* out) {
   const int64_t blocks = (p.out_features + kOutBlock - 1) / kOutBlock;
-  const int threads =
-      p.N * p.in_features * p.out_features < (1 << 16) ? 1 : ctx.num_threads();
+  const int threads = p.N * p.in_features * p.out_features < (1 << 16) ? 1 : ctx.num_threads();
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t o0 = blk * kOutBlock;

@@ -10,7 +10,7 @@ namespace deblurcore {
 namespace cpu {
 
 void pad(const Context& ctx, const PadParams& p, const float* x, float* out) {
-#pragma omp parallel for collapse(2) num_threads(threads_for(ctx, p.N * p.C * p.Hout * p.Wout))
+#pragma omp parallel for collapse(2) num_threads(threads_for(ctx, p.N* p.C* p.Hout* p.Wout))
   for (int64_t n = 0; n < p.N; ++n)
     for (int64_t c = 0; c < p.C; ++c) {
       const float* xc = x + (n * p.C + c) * p.H * p.W;
@@ -30,12 +30,12 @@ void pad(const Context& ctx, const PadParams& p, const float* x, float* out) {
         const float* src = xc + sy * p.W;
         std::memcpy(row + p.left, src, size_t(p.W) * sizeof(float));
         for (int64_t i = 0; i < p.left; ++i)
-          row[i] = p.mode == PadMode::Zeros ? p.value
+          row[i] = p.mode == PadMode::Zeros       ? p.value
                    : p.mode == PadMode::Replicate ? src[0]
                    : p.mode == PadMode::Symmetric ? src[p.left - 1 - i]
                                                   : src[p.left - i];
         for (int64_t i = 0; i < p.right; ++i)
-          row[p.left + p.W + i] = p.mode == PadMode::Zeros ? p.value
+          row[p.left + p.W + i] = p.mode == PadMode::Zeros       ? p.value
                                   : p.mode == PadMode::Replicate ? src[p.W - 1]
                                   : p.mode == PadMode::Symmetric ? src[p.W - 1 - i]
                                                                  : src[p.W - 2 - i];

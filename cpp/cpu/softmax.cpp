@@ -13,7 +13,7 @@ namespace cpu {
 void softmax(const Context& ctx, const SoftmaxParams& p, const float* x, float* out) {
   // Channel-strided data: process a run of `inner` positions per (outer, pass) so every
   // access is contiguous.
-#pragma omp parallel for num_threads(threads_for(ctx, p.outer * p.C * p.inner)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(ctx, p.outer* p.C* p.inner)) schedule(static)
   for (int64_t o = 0; o < p.outer; ++o) {
     const float* xs = x + o * p.C * p.inner;
     float* ys = out + o * p.C * p.inner;

@@ -55,7 +55,7 @@ struct ConvGemmArgs {
   int khw;  // kh * kw
   int HW;   // H * W
   int HWout;
-  int64_t Npix;  // N * Hout * Wout, the GEMM's column count
+  int64_t Npix;             // N * Hout * Wout, the GEMM's column count
   EpilogueParams epilogue;  // its scale / shift: (N, Cout) device pointers or null
 };
 
@@ -104,9 +104,8 @@ struct ConvThread {
     ox = rem - oy * a.Wout;
     xn = a.x + n * a.Cin * static_cast<int64_t>(a.HW);
     DBC_UNROLL
-    for (int i = 0; i < 4; ++i)
-      DBC_UNROLL
-      for (int j = 0; j < 4; ++j) acc[i][j] = 0.f;
+    for (int i = 0; i < 4; ++i) DBC_UNROLL
+    for (int j = 0; j < 4; ++j) acc[i][j] = 0.f;
   }
 
   // Stages A[m0.., k0..k0+kConvBK) into As and B[k0.., n0..) into Bs (zeros out of range).
@@ -168,9 +167,8 @@ struct ConvThread {
       load4(&As[kk][ty * 4], av);
       load4(&Bs[kk][tx * 4], bv);
       DBC_UNROLL
-      for (int i = 0; i < 4; ++i)
-        DBC_UNROLL
-        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+      for (int i = 0; i < 4; ++i) DBC_UNROLL
+      for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
   }
 
@@ -185,10 +183,9 @@ struct ConvThread {
         if (p >= a.Npix) continue;
         const int64_t n = p / a.HWout, rem = p - n * a.HWout;
         const int64_t o = (n * a.Cout + co) * a.HWout + rem;
-        a.out[o] = apply_epilogue_scalar<EpilogueMath>(a.epilogue, acc[i][j],
-                                                       a.bias ? a.bias + co : nullptr,
-                                                       n * a.Cout + co,
-                                                       a.residual ? a.residual + o : nullptr);
+        a.out[o] = apply_epilogue_scalar<EpilogueMath>(
+            a.epilogue, acc[i][j], a.bias ? a.bias + co : nullptr, n * a.Cout + co,
+            a.residual ? a.residual + o : nullptr);
       }
     }
   }
@@ -226,12 +223,18 @@ detail::ConvGemmArgs make_args(const char* op, const P& p, bool transposed) {
   const int64_t K = p.Cin * p.kh * p.kw;
   const int64_t reach_h = transposed ? p.Hout + p.ph + p.dh * p.kh : p.H + 2 * p.ph + p.dh * p.kh;
   const int64_t reach_w = transposed ? p.Wout + p.pw + p.dw * p.kw : p.W + 2 * p.pw + p.dw * p.kw;
-  const int64_t checks[] = {K,       p.Cout,  p.H * p.W, p.Hout * p.Wout, p.Hout * p.sh + reach_h,
-                            reach_h, reach_w, p.Wout * p.sw + reach_w};
+  const int64_t checks[] = {K,
+                            p.Cout,
+                            p.H * p.W,
+                            p.Hout * p.Wout,
+                            p.Hout * p.sh + reach_h,
+                            reach_h,
+                            reach_w,
+                            p.Wout * p.sw + reach_w};
   for (int64_t v : checks)
     check<RuntimeError>(fits_int32(v), op, ": shape too large for the CUDA kernel (x: N=", p.N,
-                        " C=", p.Cin, " H=", p.H, " W=", p.W, ", weight ", p.kh, "x", p.kw,
-                        ", ", p.Cout, " output channels)");
+                        " C=", p.Cin, " H=", p.H, " W=", p.W, ", weight ", p.kh, "x", p.kw, ", ",
+                        p.Cout, " output channels)");
   detail::ConvGemmArgs a{};
   a.Cin = int(p.Cin), a.H = int(p.H), a.W = int(p.W), a.Cout = int(p.Cout);
   a.kh = int(p.kh), a.kw = int(p.kw);

@@ -19,8 +19,7 @@ __global__ void crop_kernel(const float* __restrict__ x, float* __restrict__ out
 }  // namespace
 
 void crop(const Context& ctx, const CropParams& p, const float* x, float* out) {
-  crop_kernel<<<grid_for(p.N * p.C * p.height * p.width), kThreads, 0, stream_of(ctx)>>>(x, out,
-                                                                                        p);
+  crop_kernel<<<grid_for(p.N * p.C * p.height * p.width), kThreads, 0, stream_of(ctx)>>>(x, out, p);
   check_launch("crop");
 }
 

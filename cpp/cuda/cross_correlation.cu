@@ -55,8 +55,8 @@ __global__ void cc_product_kernel(const float2* __restrict__ spectra, float2* __
 }
 
 __global__ void cc_window_kernel(const float* __restrict__ maps, float* __restrict__ out,
-                                 const CrossCorrelationParams p, int64_t first_pair,
-                                 int64_t count, float scale) {
+                                 const CrossCorrelationParams p, int64_t first_pair, int64_t count,
+                                 float scale) {
   const int64_t R = p.window, RR = R * R;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < count * RR;
        idx += int64_t(gridDim.x) * blockDim.x) {
@@ -84,12 +84,11 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
   Tensor spectra = ctx.empty({planes * HWc * 2});
   {
     Fft2dPlan forward(ctx, p.H, p.W, planes, CUFFT_R2C);
-    check_cufft(cufftExecR2C(forward.get(), a.data(),
-                             reinterpret_cast<cufftComplex*>(spectra.data())),
-                "cufftExecR2C");
+    check_cufft(
+        cufftExecR2C(forward.get(), a.data(), reinterpret_cast<cufftComplex*>(spectra.data())),
+        "cufftExecR2C");
   }
-  const int64_t chunk =
-      std::max<int64_t>(1, std::min<int64_t>(p.pairs, (int64_t(1) << 26) / HW));
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(p.pairs, (int64_t(1) << 26) / HW));
   Tensor prod = ctx.empty({chunk * HWc * 2});
   Tensor maps = ctx.empty({chunk * HW});
   Fft2dPlan inverse(ctx, p.H, p.W, chunk, CUFFT_C2R);
@@ -107,11 +106,11 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
           spec_n, reinterpret_cast<float2*>(prod.data()), p.C, HWc, first, count);
       check_launch("cross_correlation product");
       const Fft2dPlan& plan = count == chunk ? inverse : *inverse_tail;
-      check_cufft(cufftExecC2R(plan.get(), reinterpret_cast<cufftComplex*>(prod.data()),
-                               maps.data()),
-                  "cufftExecC2R");
+      check_cufft(
+          cufftExecC2R(plan.get(), reinterpret_cast<cufftComplex*>(prod.data()), maps.data()),
+          "cufftExecC2R");
       cc_window_kernel<<<grid_for(count * RR), kThreads, 0, s>>>(maps.data(), out_n, p, first,
-                                                                count, scale);
+                                                                 count, scale);
       check_launch("cross_correlation window");
     }
   }
@@ -130,8 +129,7 @@ void cross_correlation(const Context& ctx, const CrossCorrelationParams& p, cons
 namespace deblurcore {
 namespace cuda {
 
-void cross_correlation(const Context&, const CrossCorrelationParams&, const float*,
-                       float*) {
+void cross_correlation(const Context&, const CrossCorrelationParams&, const float*, float*) {
   fail<RuntimeError>("cross_correlation: deblurcore's CUDA backend was built without cuFFT");
 }
 

@@ -42,7 +42,7 @@ inline unsigned int grid_for(int64_t n) {
 
 // A grid-stride loop over i in [0, n) with 64-bit indices (kernels of any size with the
 // capped grid of grid_for).
-#define DBC_GRID_STRIDE(i, n)                                                   \
+#define DBC_GRID_STRIDE(i, n)                                               \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); \
        i += int64_t(gridDim.x) * blockDim.x)
 

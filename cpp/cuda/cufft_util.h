@@ -21,9 +21,9 @@ class Fft2dPlan {
     check(H <= INT32_MAX && W <= INT32_MAX && batch <= INT32_MAX,
           "cuFFT: sizes must fit in 32 bits, got ", H, "x", W, " x ", batch);
     int n[2] = {static_cast<int>(H), static_cast<int>(W)};
-    check_cufft(cufftPlanMany(&plan_, 2, n, nullptr, 1, 0, nullptr, 1, 0, type,
-                              static_cast<int>(batch)),
-                "cufftPlanMany");
+    check_cufft(
+        cufftPlanMany(&plan_, 2, n, nullptr, 1, 0, nullptr, 1, 0, type, static_cast<int>(batch)),
+        "cufftPlanMany");
     check_cufft(cufftSetStream(plan_, stream_of(ctx)), "cufftSetStream");
   }
   ~Fft2dPlan() { cufftDestroy(plan_); }

@@ -84,8 +84,10 @@ __global__ void __launch_bounds__(kBlockThreads)
         const int c = k / a.taps, tap = k % a.taps, g = c / a.cpg;
         const int ky = tap / a.kw, kxx = tap % a.kw;
         const float* off = offset + (int64_t(n) * a.groups + g) * 2 * a.taps * a.HWout;
-        const float py = float(oy * a.sh - a.ph + ky * a.dh) + off[(2 * tap) * a.HWout + pix_in_img];
-        const float px = float(ox * a.sw - a.pw + kxx * a.dw) + off[(2 * tap + 1) * a.HWout + pix_in_img];
+        const float py =
+            float(oy * a.sh - a.ph + ky * a.dh) + off[(2 * tap) * a.HWout + pix_in_img];
+        const float px =
+            float(ox * a.sw - a.pw + kxx * a.dw) + off[(2 * tap + 1) * a.HWout + pix_in_img];
         v = sample(x + (int64_t(n) * a.Cin + c) * a.HW, a.H, a.W, py, px);
         if (mask) v *= mask[((int64_t(n) * a.groups + g) * a.taps + tap) * a.HWout + pix_in_img];
       }
@@ -127,13 +129,18 @@ __global__ void __launch_bounds__(kBlockThreads)
 }  // namespace
 
 void deform_conv2d(const Context& ctx, const DeformConv2dParams& p, const float* x,
-                   const float* offset, const float* mask, const float* weight,
-                   const float* bias, const float* residual, float* out) {
+                   const float* offset, const float* mask, const float* weight, const float* bias,
+                   const float* residual, float* out) {
   const char* op = "deform_conv2d";
   const int64_t K = p.Cin * p.kh * p.kw;
-  const int64_t checks[] = {K, p.Cout, p.H * p.W, p.Hout * p.Wout,
-                            p.H + 2 * p.ph + p.dh * p.kh, p.W + 2 * p.pw + p.dw * p.kw,
-                            p.Hout * p.sh + p.dh * p.kh, p.Wout * p.sw + p.dw * p.kw};
+  const int64_t checks[] = {K,
+                            p.Cout,
+                            p.H * p.W,
+                            p.Hout * p.Wout,
+                            p.H + 2 * p.ph + p.dh * p.kh,
+                            p.W + 2 * p.pw + p.dw * p.kw,
+                            p.Hout * p.sh + p.dh * p.kh,
+                            p.Wout * p.sw + p.dw * p.kw};
   for (int64_t v : checks)
     check<RuntimeError>(fits_int32(v), op, ": shape too large for the CUDA kernel (x: N=", p.N,
                         " C=", p.Cin, " H=", p.H, " W=", p.W, ", ", p.Cout, " output channels)");
@@ -155,8 +162,8 @@ void deform_conv2d(const Context& ctx, const DeformConv2dParams& p, const float*
                       ": output too large for the CUDA kernel's grid (", a.Npix, " pixels, ",
                       p.Cout, " channels)");
   const dim3 grid(static_cast<unsigned>(blocks_n), static_cast<unsigned>(blocks_m));
-  deform_gemm_kernel<<<grid, kBlockThreads, 0, stream_of(ctx)>>>(a, x, offset, mask, weight,
-                                                                 bias, residual, out);
+  deform_gemm_kernel<<<grid, kBlockThreads, 0, stream_of(ctx)>>>(a, x, offset, mask, weight, bias,
+                                                                 residual, out);
   check_launch(op);
 }
 

@@ -22,8 +22,8 @@ FacArgs make_args(const char* op, const FacParams& p) {
   // The per-plane arithmetic (y*W + x, tap*plane is 64-bit) and the padded extents are int.
   check<RuntimeError>(fits_int32(p.H * p.W) && fits_int32(p.H + 2 * r) && fits_int32(p.W + 2 * r) &&
                           fits_int32(p.k * p.k),
-                      op, ": shape too large for the CUDA kernel (H=", p.H, " W=", p.W, " k=",
-                      p.k, ")");
+                      op, ": shape too large for the CUDA kernel (H=", p.H, " W=", p.W, " k=", p.k,
+                      ")");
   return FacArgs{int(p.H), int(p.W), int(p.k), int(p.k * p.k), p.H * p.W, p.N * p.C};
 }
 
@@ -35,8 +35,8 @@ __global__ void fac_kernel(const FacArgs a, const float* __restrict__ x,
     const int64_t nc = i / a.plane;
     const int pix = static_cast<int>(i - nc * a.plane);
     const int y = pix / a.W, xx = pix - y * a.W;
-    out[i] = detail::fac_at(x + nc * a.plane, kernel + nc * a.k2 * a.plane, a.H, a.W, a.k,
-                            a.plane, y, xx);
+    out[i] = detail::fac_at(x + nc * a.plane, kernel + nc * a.k2 * a.plane, a.H, a.W, a.k, a.plane,
+                            y, xx);
   }
 }
 
@@ -52,8 +52,8 @@ __global__ void fac_grad_kernel_kernel(const FacArgs a, const float* __restrict_
     const int64_t nc = q / a.k2;
     const int t = static_cast<int>(q - nc * a.k2);
     const int y = pix / a.W, xx = pix - y * a.W;
-    grad_kernel[i] = detail::fac_grad_kernel_at(x + nc * a.plane, grad_out + nc * a.plane, a.H,
-                                                a.W, a.k, t, y, xx);
+    grad_kernel[i] = detail::fac_grad_kernel_at(x + nc * a.plane, grad_out + nc * a.plane, a.H, a.W,
+                                                a.k, t, y, xx);
   }
 }
 
@@ -66,15 +66,14 @@ __global__ void fac_grad_x_kernel(const FacArgs a, const float* __restrict__ gra
     const int64_t nc = i / a.plane;
     const int pix = static_cast<int>(i - nc * a.plane);
     const int sy = pix / a.W, sx = pix - sy * a.W;
-    grad_x[i] = detail::fac_grad_x_at(grad_out + nc * a.plane, kernel + nc * a.k2 * a.plane,
-                                      a.H, a.W, a.k, a.plane, sy, sx);
+    grad_x[i] = detail::fac_grad_x_at(grad_out + nc * a.plane, kernel + nc * a.k2 * a.plane, a.H,
+                                      a.W, a.k, a.plane, sy, sx);
   }
 }
 
 }  // namespace
 
-void fac(const Context& ctx, const FacParams& p, const float* x, const float* kernel,
-         float* out) {
+void fac(const Context& ctx, const FacParams& p, const float* x, const float* kernel, float* out) {
   const FacArgs a = make_args("fac", p);
   const int64_t n = a.NC * a.plane;
   if (n == 0) return;

@@ -11,8 +11,8 @@ namespace detail {
 
 // out[y, x], summed as the official kernel does: from 0.0f, ky outer, kx inner, one fmaf per
 // tap (the first tap therefore contributes the rounded product).
-DBC_HD float fac_at(const float* xc, const float* kc, int H, int W, int k, int64_t plane,
-                    int y, int x) {
+DBC_HD float fac_at(const float* xc, const float* kc, int H, int W, int k, int64_t plane, int y,
+                    int x) {
   const int r = (k - 1) / 2;
   const int pix = y * W + x;
   float acc = 0.f;
@@ -29,8 +29,8 @@ DBC_HD float fac_at(const float* xc, const float* kc, int H, int W, int k, int64
 
 // grad_kernel[t, y, x] = x[clamp(y+ky-r), clamp(x+kx-r)] * g[y, x]: one rounded product, which
 // equals the reference's double product rounded to float.
-DBC_HD float fac_grad_kernel_at(const float* xc, const float* gc, int H, int W, int k, int t,
-                                int y, int x) {
+DBC_HD float fac_grad_kernel_at(const float* xc, const float* gc, int H, int W, int k, int t, int y,
+                                int x) {
   const int r = (k - 1) / 2;
   const int ky = t / k, kx = t - ky * k;
   const int sy = clamp_int(y + ky - r, 0, H - 1), sx = clamp_int(x + kx - r, 0, W - 1);

@@ -53,7 +53,7 @@ __device__ __forceinline__ Planes planes_of(const IacIter& a, int64_t nc) {
                 (base + a.bias_channel + c) * a.HW};
 }
 
-#define IAC_GRID_LOOP(i, total)                                                    \
+#define IAC_GRID_LOOP(i, total)                                                 \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (total); \
        i += int64_t(gridDim.x) * blockDim.x)
 
@@ -78,10 +78,9 @@ __global__ void iac_backward_a_kernel(const IacIter a, const float* __restrict__
     const int pix = static_cast<int>(e - nc * a.HW);
     const int y = pix / a.W, x = pix - y * a.W;
     const Planes q = planes_of(a, nc);
-    gz[e] = iac_detail::backward_a_at(in + nc * a.HW, filters + q.fv, filters + q.fh,
-                                      filters + q.b, g + nc * a.HW, grad_filters + q.fh,
-                                      grad_filters + q.b, a.H, a.W, a.k, a.HW, y, x, a.act,
-                                      a.slope);
+    gz[e] = iac_detail::backward_a_at(in + nc * a.HW, filters + q.fv, filters + q.fh, filters + q.b,
+                                      g + nc * a.HW, grad_filters + q.fh, grad_filters + q.b, a.H,
+                                      a.W, a.k, a.HW, y, x, a.act, a.slope);
   }
 }
 
@@ -112,8 +111,7 @@ __global__ void iac_backward_c_kernel(const IacIter a, const float* __restrict__
 
 }  // namespace
 
-void iac(const Context& ctx, const IacParams& p, const float* x, const float* filters,
-         float* out) {
+void iac(const Context& ctx, const IacParams& p, const float* x, const float* filters, float* out) {
   const int64_t n = p.N * p.C * p.H * p.W;
   if (n == 0) return;
   const cudaStream_t s = stream_of(ctx);
@@ -173,9 +171,8 @@ void iac_backward(const Context& ctx, const IacParams& p, const float* grad_out,
     iac_backward_a_kernel<<<grid_for(n), kThreads, 0, s>>>(a, input_of(i), filters, g, gz.data(),
                                                            grad_filters);
     check_launch("iac_backward (step a)");
-    iac_backward_b_kernel<<<grid_for(n), kThreads, 0, s>>>(a, input_of(i), filters, gz.data(),
-                                                           gv.data(), grad_filters,
-                                                           p.reuse_vertical_filter);
+    iac_backward_b_kernel<<<grid_for(n), kThreads, 0, s>>>(
+        a, input_of(i), filters, gz.data(), gv.data(), grad_filters, p.reuse_vertical_filter);
     check_launch("iac_backward (step b)");
     iac_backward_c_kernel<<<grid_for(n), kThreads, 0, s>>>(a, filters, gv.data(), gn);
     check_launch("iac_backward (step c)");

@@ -42,8 +42,8 @@ IAC_HD float vertical_at(const float* in, const float* fv, int H, int W, int k, 
   const int r = (k - 1) / 2;
   float acc = 0.f;
   for (int s = 0; s < k; ++s) {
-    const float prod = mul_rn(fv[s * HW + int64_t(y) * W + xs],
-                              in[int64_t(clampi(y + s - r, 0, H - 1)) * W + xs]);
+    const float prod =
+        mul_rn(fv[s * HW + int64_t(y) * W + xs], in[int64_t(clampi(y + s - r, 0, H - 1)) * W + xs]);
     acc = s == 0 ? prod : add_rn(acc, prod);
   }
   return acc;
@@ -110,8 +110,8 @@ IAC_HD float backward_b_at(const float* in, const float* fh, const float* gz, fl
 
 // Backward step C at (y, x): the gradient of the iteration's input, gathered from every row
 // whose vertical tap read row y (rows beyond the border folded onto rows 0 and H-1).
-IAC_HD float backward_c_at(const float* fv, const float* gv, int H, int W, int k, int64_t HW,
-                           int y, int x) {
+IAC_HD float backward_c_at(const float* fv, const float* gv, int H, int W, int k, int64_t HW, int y,
+                           int x) {
   const int r = (k - 1) / 2;
   float acc = 0.f;
   for (int t = 0; t < k; ++t) {

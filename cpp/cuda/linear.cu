@@ -12,8 +12,8 @@ __global__ void linear_kernel(const float* __restrict__ x, const float* __restri
                               const LinearParams p) {
   const int lane = threadIdx.x % 32;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
-  for (int64_t o = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32;
-       o < p.N * p.out_features; o += warps) {
+  for (int64_t o = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32; o < p.N * p.out_features;
+       o += warps) {
     const int64_t n = o / p.out_features, f = o - n * p.out_features;
     const float* xr = x + n * p.in_features;
     const float* wr = w + f * p.in_features;

@@ -13,8 +13,8 @@
 //   copying or freeing the tensors the stream uses.
 // - cudaFree is implicitly synchronising (it waits for the work already queued on the device
 //   before it releases the memory), so a tensor freed while a kernel still reads it is safe.
-#include "memory/device_memory.h"
 #include "cuda/cuda_check.h"
+#include "memory/device_memory.h"
 
 namespace deblurcore {
 namespace cuda {
@@ -66,8 +66,7 @@ void copy_device_to_host(void* dst, const void* src, size_t bytes) {
 
 void copy_device_to_device(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
-  check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice),
-             "cudaMemcpy device to device");
+  check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy device to device");
 }
 
 void memset_device(void* dst, int value, size_t bytes) {

@@ -25,9 +25,10 @@ void mmcv_flat_reinterpret(const Context& ctx, const MmcvFlatReinterpretParams& 
   const int64_t total = p.N * p.out_numel;
   if (total <= 0) return;
   constexpr int kThreads = 256;
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 65535));
+  const unsigned blocks =
+      static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 65535));
   mmcv_flat_reinterpret_kernel<<<blocks, kThreads, 0, stream_of(ctx)>>>(x, out, total, p.in_numel,
-                                                                       p.out_numel);
+                                                                        p.out_numel);
   check_launch("mmcv_flat_reinterpret");
 }
 

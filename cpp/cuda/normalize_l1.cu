@@ -7,8 +7,8 @@ namespace deblurcore {
 namespace cuda {
 
 namespace {
-__global__ void normalize_l1_kernel(const float* __restrict__ x, float* __restrict__ out,
-                                    int64_t n, float eps) {
+__global__ void normalize_l1_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t n,
+                                    float eps) {
   const float* xs = x + blockIdx.x * n;
   float* os = out + blockIdx.x * n;
   double s = 0;

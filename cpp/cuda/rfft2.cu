@@ -10,9 +10,9 @@ namespace cuda {
 void rfft2(const Context& ctx, const Fft2dParams& p, const float* x, float* spectrum) {
   Fft2dPlan plan(ctx, p.H, p.W, p.planes, CUFFT_R2C);
   // An out-of-place R2C transform does not write its input.
-  check_cufft(cufftExecR2C(plan.get(), const_cast<float*>(x),
-                           reinterpret_cast<cufftComplex*>(spectrum)),
-              "cufftExecR2C");
+  check_cufft(
+      cufftExecR2C(plan.get(), const_cast<float*>(x), reinterpret_cast<cufftComplex*>(spectrum)),
+      "cufftExecR2C");
 }
 
 }  // namespace cuda

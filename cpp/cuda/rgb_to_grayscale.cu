@@ -7,8 +7,8 @@ namespace deblurcore {
 namespace cuda {
 
 namespace {
-__global__ void grayscale_kernel(const float* __restrict__ x, float* __restrict__ out,
-                                 int64_t N, int64_t HW) {
+__global__ void grayscale_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t N,
+                                 int64_t HW) {
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < N * HW;
        idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t n = idx / HW, i = idx - n * HW;

@@ -7,8 +7,8 @@ namespace deblurcore {
 namespace cuda {
 
 namespace {
-__global__ void standardize_kernel(const float* __restrict__ x, float* __restrict__ out,
-                                   int64_t n, float eps) {
+__global__ void standardize_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t n,
+                                   float eps) {
   const float* xp = x + blockIdx.x * n;
   float* op = out + blockIdx.x * n;
   double s = 0;

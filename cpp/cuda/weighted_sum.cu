@@ -15,8 +15,8 @@ constexpr int kMaxBlend = 8;  // inputs per weighted_sum launch
 
 struct BlendArgs {
   const float* inputs[kMaxBlend];
-  int count;       // inputs in this launch
-  int b0;          // index of inputs[0] among all B
+  int count;  // inputs in this launch
+  int b0;     // index of inputs[0] among all B
   int64_t B, C, HW, total;
   bool accumulate;  // add to out (a later chunk of inputs) instead of starting it
 };

@@ -107,8 +107,7 @@ class Parser {
 
   void enter(int depth) const {
     if (depth > limits_.max_depth)
-      error("arrays/objects nested deeper than " + std::to_string(limits_.max_depth) +
-            " levels");
+      error("arrays/objects nested deeper than " + std::to_string(limits_.max_depth) + " levels");
   }
 
   Value parse_array(int depth) {

@@ -23,8 +23,24 @@ namespace deblurcore {
 
 namespace {
 
-enum class Dtype { BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, I16, U16, F16, BF16, I32, U32, F32,
-                   F64, I64, U64 };
+enum class Dtype {
+  BOOL,
+  U8,
+  I8,
+  F8_E5M2,
+  F8_E4M3,
+  F8_E8M0,
+  I16,
+  U16,
+  F16,
+  BF16,
+  I32,
+  U32,
+  F32,
+  F64,
+  I64,
+  U64
+};
 
 struct DtypeInfo {
   Dtype dtype;
@@ -151,8 +167,7 @@ struct SafetensorsFile::Impl {
   const Entry& entry(const std::string& name) const {
     auto it = tensors.find(name);
     if (it == tensors.end())
-      error("no tensor named '", printable(name), "' (the file has ", tensors.size(),
-            " tensors)");
+      error("no tensor named '", printable(name), "' (the file has ", tensors.size(), " tensors)");
     return it->second;
   }
 
@@ -189,7 +204,8 @@ Entry SafetensorsFile::Impl::parse_entry(const std::string& name, const json::Va
   if (!offsets) tensor_error(name, "missing field 'data_offsets'");
 
   Entry e{};
-  if (!dtype->is_string()) tensor_error(name, "dtype must be a string, got ", json::kind_name(*dtype));
+  if (!dtype->is_string())
+    tensor_error(name, "dtype must be a string, got ", json::kind_name(*dtype));
   const DtypeInfo* info = find_dtype(dtype->text);
   if (!info) {
     std::string known;
@@ -198,7 +214,8 @@ Entry SafetensorsFile::Impl::parse_entry(const std::string& name, const json::Va
   }
   e.dtype = info->dtype;
 
-  if (!shape->is_array()) tensor_error(name, "shape must be an array of integers, got ", json::kind_name(*shape));
+  if (!shape->is_array())
+    tensor_error(name, "shape must be an array of integers, got ", json::kind_name(*shape));
   // numel must fit in int64 (Tensor's element count) even for empty tensors, whose size
   // product is computed over all dimensions: bound the product of the non-zero dimensions.
   uint64_t nonzero_product = 1;
@@ -216,8 +233,7 @@ Entry SafetensorsFile::Impl::parse_entry(const std::string& name, const json::Va
              nonzero_product > static_cast<uint64_t>(INT64_MAX))
       too_many = true;
   }
-  if (too_many)
-    tensor_error(name, "shape ", shape_str(e.shape), " has more than 2^63 elements");
+  if (too_many) tensor_error(name, "shape ", shape_str(e.shape), " has more than 2^63 elements");
   const uint64_t numel = has_zero ? 0 : nonzero_product;
   uint64_t nbytes = 0;
   if (__builtin_mul_overflow(numel, info->size, &nbytes))
@@ -295,8 +311,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
 
   auto mapping = std::make_shared<Mapping>();
   // Private and writable: see safetensors.h (writes to zero-copy tensors never reach the file).
-  mapping->addr = ::mmap(nullptr, static_cast<size_t>(file_size), PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE, fd, 0);
+  mapping->addr =
+      ::mmap(nullptr, static_cast<size_t>(file_size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   if (mapping->addr == MAP_FAILED) {
     const int err = errno;
     impl->error("cannot memory-map the file: ", os_reason(err));
@@ -412,8 +428,7 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
         // FLT_MAX + half an ulp: anything at or above rounds to infinity. Converting such a
         // value is also undefined behaviour in C++, so it is checked first.
         if (std::isfinite(d) && std::fabs(d) >= 0x1.ffffffp127)
-          impl_->tensor_error(name, "F64 element ", i, " = ", d,
-                              " is outside the float32 range");
+          impl_->tensor_error(name, "F64 element ", i, " = ", d, " is outside the float32 range");
         dst[i] = static_cast<float>(d);
       }
       break;

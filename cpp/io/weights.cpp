@@ -32,9 +32,8 @@ Tensor Weights::get(const std::string& key) {
     if (!std::isfinite(v[i])) {
       if (bad++ == 0) first = i;
     }
-  check(bad == 0, file_.path(), ": tensor '", key, "' holds ", bad,
-        " NaN or infinite value", bad == 1 ? "" : "s", " (first at flat index ", first,
-        "); the weights are corrupt");
+  check(bad == 0, file_.path(), ": tensor '", key, "' holds ", bad, " NaN or infinite value",
+        bad == 1 ? "" : "s", " (first at flat index ", first, "); the weights are corrupt");
   Tensor t = device_ == Device::CPU ? mapped.clone() : mapped.to(device_);
   used_.insert(key);
   return t;

@@ -46,9 +46,8 @@ class CachingAllocator final : public Allocator {
     // state is shared with the deleter so blocks may outlive the allocator object.
     void* raw = block.get();
     std::shared_ptr<State> state = state_;
-    return std::shared_ptr<void>(raw, [state, block, bytes](void*) mutable {
-      state->give_back(std::move(block), bytes);
-    });
+    return std::shared_ptr<void>(
+        raw, [state, block, bytes](void*) mutable { state->give_back(std::move(block), bytes); });
   }
 
   Stats stats() const override {

@@ -10,8 +10,8 @@
 #include "deblurcore/error.h"
 #include "deblurcore/safetensors.h"
 #include "models/analysis_synthesis_nets.h"
-#include "models/precision_policy.h"
 #include "models/metadata.h"
+#include "models/precision_policy.h"
 #include "models/registry.h"
 
 namespace deblurcore {
@@ -27,12 +27,12 @@ constexpr int64_t kMultiple = 16;  // 2^n_levels: the synthesis halves the image
 // TF 1.x that decides what the analysis sees, so it is replicated), in order, duplicate
 // included.
 constexpr int64_t kKnownShapes[][2] = {
-    {256, 256}, {240, 368}, {354, 640}, {368, 640},  {240, 368}, {384, 540}, {408, 608},
-    {408, 688}, {480, 368}, {480, 732}, {492, 704},  {512, 512}, {512, 448}, {512, 672},
-    {512, 768}, {528, 638}, {528, 558}, {528, 780},  {540, 800}, {558, 864}, {576, 688},
-    {576, 800}, {592, 462}, {592, 800}, {608, 800},  {608, 1012}, {624, 414}, {624, 448},
-    {624, 576}, {624, 800}, {656, 1012}, {672, 800}, {672, 1012}, {700, 1012}, {704, 608},
-    {720, 958}, {720, 1072}, {732, 1080}, {750, 908}, {800, 800}, {800, 968}, {810, 942}};
+    {256, 256}, {240, 368},  {354, 640},  {368, 640}, {240, 368},  {384, 540},  {408, 608},
+    {408, 688}, {480, 368},  {480, 732},  {492, 704}, {512, 512},  {512, 448},  {512, 672},
+    {512, 768}, {528, 638},  {528, 558},  {528, 780}, {540, 800},  {558, 864},  {576, 688},
+    {576, 800}, {592, 462},  {592, 800},  {608, 800}, {608, 1012}, {624, 414},  {624, 448},
+    {624, 576}, {624, 800},  {656, 1012}, {672, 800}, {672, 1012}, {700, 1012}, {704, 608},
+    {720, 958}, {720, 1072}, {732, 1080}, {750, 908}, {800, 800},  {800, 968},  {810, 942}};
 
 }  // namespace
 
@@ -43,7 +43,8 @@ AnalysisCrop select_analysis_crop(int64_t H, int64_t W, MaxInputSize limit) {
   // Filter by area, then append the transposed list (originals first, so they win ties).
   std::vector<std::array<int64_t, 2>> shapes;
   for (const auto& s : kKnownShapes)
-    if (!limit.limited() || s[0] * s[1] <= limit.height * limit.width) shapes.push_back({s[0], s[1]});
+    if (!limit.limited() || s[0] * s[1] <= limit.height * limit.width)
+      shapes.push_back({s[0], s[1]});
   const size_t n = shapes.size();
   for (size_t i = 0; i < n; ++i) shapes.push_back({shapes[i][1], shapes[i][0]});
   // argmin of the relative L2 distance over the shapes that fit; the first minimum wins.
@@ -61,9 +62,9 @@ AnalysisCrop select_analysis_crop(int64_t H, int64_t W, MaxInputSize limit) {
   check(H >= kAnalysisMinSide && W >= kAnalysisMinSide, "the padded image is ", H, "x", W,
         "; kernel estimation needs at least ", kAnalysisMinSide, "x", kAnalysisMinSide,
         " (no known analysis shape fits and the analysis network cannot run on less)");
-  check(!limit.limited() || H * W <= limit.height * limit.width, "max_input_size ",
-        limit.height, "x", limit.width, " admits no known analysis shape that fits the padded ",
-        H, "x", W, " image, and the whole image exceeds it");
+  check(!limit.limited() || H * W <= limit.height * limit.width, "max_input_size ", limit.height,
+        "x", limit.width, " admits no known analysis shape that fits the padded ", H, "x", W,
+        " image, and the whole image exceeds it");
   return {0, 0, H, W, false};
 }
 
@@ -131,8 +132,10 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
             kernel->defined() ? kernel->shape_str() : std::string("an undefined tensor"));
       const Tensor host = kernel->to(Device::CPU);
       for (int64_t i = 0; i < host.numel(); ++i)
-        check(std::isfinite(host.data()[i]), "kernel has a NaN or infinite value (first at flat "
-              "index ", i, ")");
+        check(std::isfinite(host.data()[i]),
+              "kernel has a NaN or infinite value (first at flat "
+              "index ",
+              i, ")");
       k = kernel->to(ctx_.device()).reshape({1, kKernelSize, kKernelSize});
     } else {
       k = kernel_of_padded(padded, limit);
@@ -172,7 +175,8 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
     const std::string range = file.metadata_value("input_range", "0,255");
     check(range == "0,255", file.path(),
           ": the Analysis-Synthesis pair takes values in 0..255, but the metadata says "
-          "input_range '", range, "'");
+          "input_range '",
+          range, "'");
     ImageFormat f;
     f.bgr = false;
     f.range = ImageFormat::Range::Byte;
@@ -183,16 +187,16 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
   void check_rgb(const Tensor& x, const char* name) const {
     check(x.dim() == 4 && x.size(0) == 1 && x.size(1) == 3, "Analysis-Synthesis: ", name,
           " must be (1, 3, H, W), got ", x.shape_str());
-    check<TypeError>(x.device() == ctx_.device(), "Analysis-Synthesis: ", name,
-                     " is on device '", device_name(x.device()), "' but the model runs on '",
+    check<TypeError>(x.device() == ctx_.device(), "Analysis-Synthesis: ", name, " is on device '",
+                     device_name(x.device()), "' but the model runs on '",
                      device_name(ctx_.device()), "'");
   }
 
   // The image in 0..255 (1, 3, H, W), padded to multiples of 16 by numpy's 'symmetric'
   // mirror (edge included), (r // 2, r - r // 2) per axis; (top, left) of the image in it.
   Tensor padded_image(const ImageView& image, int64_t* top, int64_t* left) const {
-    check(image.height >= kMultiple / 2 && image.width >= kMultiple / 2,
-          "image is ", image.height, "x", image.width,
+    check(image.height >= kMultiple / 2 && image.width >= kMultiple / 2, "image is ", image.height,
+          "x", image.width,
           "; the Analysis-Synthesis pair needs at least 8x8 (symmetric padding to 16)");
     check_finite_image(image, "image");
     ImageFormat unpadded = format_;

@@ -10,11 +10,11 @@
 #include "blocks/concat_conv.h"
 #include "blocks/stacked_conv.h"
 #include "deblurcore/error.h"
+#include "deblurcore/ops.h"
 #include "deblurcore/safetensors.h"
 #include "models/metadata.h"
 #include "models/precision_policy.h"
 #include "models/registry.h"
-#include "deblurcore/ops.h"
 #include "nn/layers.h"
 #include "nn/modulated_deform_conv.h"
 
@@ -25,7 +25,7 @@ namespace {
 using nn::last_use;
 using nn::Scope;
 
-constexpr float kSlope = 0.1f;  // every LeakyReLU of ASPDC
+constexpr float kSlope = 0.1f;                    // every LeakyReLU of ASPDC
 constexpr int64_t ch0 = 32, ch1 = 64, ch2 = 128;  // intermediate_channels[0..2]
 constexpr int kernel_size = 3;
 
@@ -38,7 +38,9 @@ struct ResBlock {
                   .add<nn::Conv2d>(in_channels, out_channels, kernel_size, 1, 1)
                   .add(nn::LeakyReLU{kSlope})
                   .add<nn::Conv2d>(out_channels, in_channels, kernel_size, 1, 1)) {}
-  Tensor operator()(const Context& ctx, const Tensor& x) const { return model(ctx, x, nn::plus(x)); }
+  Tensor operator()(const Context& ctx, const Tensor& x) const {
+    return model(ctx, x, nn::plus(x));
+  }
 };
 
 // modules.DeformConv(inc, outc, modulation=True, dilation): offset and mask predictors are
@@ -57,8 +59,8 @@ struct DeformConv {
   // Returns x_offset_conv (the offset it also returns is never used at inference).
   Tensor operator()(const Context& ctx, const Tensor& x) const {
     const std::vector<Tensor> p_and_m = p_and_m_conv(ctx, x);
-    const Tensor& offset = p_and_m[0];                  // self.p_conv(x)
-    const Tensor mask = sigmoid(ctx, p_and_m[1]);       // sigmoid(self.m_conv(x))
+    const Tensor& offset = p_and_m[0];             // self.p_conv(x)
+    const Tensor mask = sigmoid(ctx, p_and_m[1]);  // sigmoid(self.m_conv(x))
     return dconv(ctx, x, offset, mask);
   }
 };
@@ -70,15 +72,16 @@ struct DeformConv {
 // official outputs) m_conv has padding 1, so the mask is per-pixel and aligned.
 struct HallucinationModule {
   int dilation = 0;
-  DeformConv hallucination_conv;  // dilation != 0
-  nn::Conv2d m_conv;              // dilation 0
+  DeformConv hallucination_conv;    // dilation != 0
+  nn::Conv2d m_conv;                // dilation 0
   nn::ModulatedDeformConv2d dconv;  // dilation 0
   HallucinationModule() = default;
   HallucinationModule(const Scope& s, int64_t in_channels, int64_t out_channels, int dilation_,
                       int d0_mask_padding)
       : dilation(dilation_) {
     if (dilation != 0) {
-      hallucination_conv = DeformConv(s["hallucination_conv"], out_channels, out_channels, dilation);
+      hallucination_conv =
+          DeformConv(s["hallucination_conv"], out_channels, out_channels, dilation);
     } else {
       m_conv = nn::Conv2d(s["m_conv"], in_channels, 3 * 3, 3, 1, d0_mask_padding);
       dconv = nn::ModulatedDeformConv2d(s["dconv"], in_channels, out_channels, 3, 1, 1);
@@ -212,8 +215,8 @@ class DeblurringNet final : public Model {
     check<TypeError>(rgb.device() == ctx.device(), "ASPDC: the input is on device '",
                      device_name(rgb.device()), "' but the model runs on '",
                      device_name(ctx.device()), "'");
-    check(rgb.size(2) % 4 == 0 && rgb.size(3) % 4 == 0, "ASPDC: H and W must be multiples of 4, got ",
-          rgb.size(2), "x", rgb.size(3));
+    check(rgb.size(2) % 4 == 0 && rgb.size(3) % 4 == 0,
+          "ASPDC: H and W must be multiples of 4, got ", rgb.size(2), "x", rgb.size(3));
     check(rgb.size(2) >= 12 && rgb.size(3) >= 12, "ASPDC: H and W must be at least 12, got ",
           rgb.size(2), "x", rgb.size(3));
 

@@ -15,15 +15,15 @@
 // released weights were trained that way) and iteration i only its own, so F's last 1x1 conv
 // is split at load time by iteration into the 384 F1_i and 128 b_i rows, each computed right
 // before its iteration (blocks/streamed_filters.h): 30 MB alive at 720p.
+#include "deblurcore/ifan.h"
 #include "blocks/adaptive_conv_streamed.h"
 #include "blocks/streamed_filters.h"
 #include "deblurcore/error.h"
-#include "deblurcore/ifan.h"
+#include "deblurcore/ops.h"
 #include "deblurcore/safetensors.h"
 #include "models/metadata.h"
-#include "models/registry.h"
-#include "deblurcore/ops.h"
 #include "models/precision_policy.h"
+#include "models/registry.h"
 #include "nn/layers.h"
 
 namespace deblurcore {
@@ -93,8 +93,8 @@ struct FilterPredictor {
     const int64_t ck = ch4 * Fs, kernel_dim = N * (ck * 2) + N * ch4;
     std::vector<std::vector<blocks::StreamedConv1x1::RowRange>> per_iteration;
     for (int64_t i = 0; i < N; ++i)
-      per_iteration.push_back({{2 * ck * i, 2 * ck * i + ck},
-                               {2 * ck * N + ch4 * i, 2 * ck * N + ch4 * (i + 1)}});
+      per_iteration.push_back(
+          {{2 * ck * i, 2 * ck * i + ck}, {2 * ck * N + ch4 * i, 2 * ck * N + ch4 * (i + 1)}});
     last = blocks::StreamedConv1x1(nn::Conv2d(s[3], ch4, kernel_dim, 1), per_iteration);
   }
   // self.F(f), made iteration by iteration by the IAC.
@@ -286,9 +286,9 @@ class Network final : public IfanModel {
   }
 
   static void check_same_image(const char* name, const ImageView& view, const ImageView& in) {
-    check(view.height == in.height && view.width == in.width, name, " view must have the image shape ",
-          in.height,
-          "x", in.width, " like the image, got ", view.height, "x", view.width);
+    check(view.height == in.height && view.width == in.width, name,
+          " view must have the image shape ", in.height, "x", in.width, " like the image, got ",
+          view.height, "x", view.width);
     check<TypeError>(view.type == in.type, name, " view must have the image's dtype ",
                      pixel_type_name(in.type), ", got ", pixel_type_name(view.type));
   }

@@ -134,12 +134,11 @@ Tensor image_to_tensor(const Context& ctx, const ImageView& img, const ImageForm
 
 void tensor_to_image(const Tensor& output, const ImageFormat& f, const MutableImageView& out) {
   check<TypeError>(out.data != nullptr, "output image: data is null");
-  check(output.dim() == 4 && output.size(0) == 1 && output.size(1) == 3, "network output must be (1, 3, H, W), got ",
-        output.shape_str());
+  check(output.dim() == 4 && output.size(0) == 1 && output.size(1) == 3,
+        "network output must be (1, 3, H, W), got ", output.shape_str());
   const int64_t Hp = output.size(2), Wp = output.size(3);
-  check(out.height > 0 && out.width > 0 && out.height <= Hp && out.width <= Wp,
-        "output image of ", out.height, "x", out.width, " does not fit the network output ",
-        Hp, "x", Wp);
+  check(out.height > 0 && out.width > 0 && out.height <= Hp && out.width <= Wp, "output image of ",
+        out.height, "x", out.width, " does not fit the network output ", Hp, "x", Wp);
   const int64_t stride = stride_of(out.row_stride, out.width, out.type, "output image");
   const Tensor host = output.to(Device::CPU);
   const float* planes = host.data();

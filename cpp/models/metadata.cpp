@@ -41,8 +41,9 @@ int metadata_positive_int(const SafetensorsFile& file, const std::string& key,
   return static_cast<int>(v);
 }
 
-void check_implied_metadata(const SafetensorsFile& file, const std::string& architecture,
-                            const std::vector<std::pair<std::string, std::vector<std::string>>>& keys) {
+void check_implied_metadata(
+    const SafetensorsFile& file, const std::string& architecture,
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& keys) {
   for (const auto& [key, accepted] : keys)
     if (file.metadata().count(key)) metadata_choice(file, architecture, key, accepted);
 }
@@ -66,7 +67,8 @@ ImageFormat read_image_format(const SafetensorsFile& file, const std::string& ar
                               const SupportedImageFormat& supported) {
   ImageFormat f;
   f.bgr = metadata_choice(file, architecture, "channel_order", supported.channel_orders) == "BGR";
-  const std::string range = metadata_choice(file, architecture, "input_range", supported.input_ranges);
+  const std::string range =
+      metadata_choice(file, architecture, "input_range", supported.input_ranges);
   check(range == "0,1" || range == "-1,1", "read_image_format: unknown input range '", range, "'");
   f.range = range == "0,1" ? ImageFormat::Range::Unit : ImageFormat::Range::SymmetricUnit;
   metadata_choice(file, architecture, "size_multiple", {std::to_string(supported.size_multiple)});

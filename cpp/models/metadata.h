@@ -27,8 +27,9 @@ int metadata_positive_int(const SafetensorsFile& file, const std::string& key,
 // than choose anything: each present key must hold one of its accepted values (ValueError
 // naming the file and the key otherwise), so that no file shows a value the runtime
 // contradicts. An absent key is accepted (files written by hand or by other tools).
-void check_implied_metadata(const SafetensorsFile& file, const std::string& architecture,
-                            const std::vector<std::pair<std::string, std::vector<std::string>>>& keys);
+void check_implied_metadata(
+    const SafetensorsFile& file, const std::string& architecture,
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& keys);
 
 // num_tensors and num_params, when present, must be the file's tensor and element counts.
 void check_metadata_counts(const SafetensorsFile& file);

@@ -13,9 +13,10 @@ void Model::check_images(const ImageView& in, const MutableImageView& out) const
         "; this model needs at least ", m, "x", m, " pixels");
   check<TypeError>(in.type != PixelType::U16 || takes_16bit_images(),
                    "image: dtype uint16 images need the 16-bit IFAN (IFAN_16bit); this "
-                   "model (", variant(), ") takes uint8, or float32 in [0, 1]");
-  check(out.height == in.height && out.width == in.width, "output image must be ", in.height,
-        "x", in.width, " like the input, got ", out.height, "x", out.width);
+                   "model (",
+                   variant(), ") takes uint8, or float32 in [0, 1]");
+  check(out.height == in.height && out.width == in.width, "output image must be ", in.height, "x",
+        in.width, " like the input, got ", out.height, "x", out.width);
   check<TypeError>(out.type == in.type, "output image must have the input's pixel type ",
                    pixel_type_name(in.type), ", got ", pixel_type_name(out.type));
   check_finite_image(in, "image");
@@ -46,7 +47,8 @@ std::unique_ptr<Model> load_model(const std::string& weights_path, const Context
     return model;
   }
   if (arch.empty())
-    fail<ValueError>(weights_path, ": no 'architecture' in the metadata; convert the official "
+    fail<ValueError>(weights_path,
+                     ": no 'architecture' in the metadata; convert the official "
                      "checkpoint with `deblurcore convert`");
   fail<ValueError>(weights_path, ": unknown architecture '", arch,
                    "' (known: stfan, ifan, aspdc, analysis_synthesis)");

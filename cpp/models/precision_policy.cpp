@@ -20,15 +20,13 @@ bool keeps_fp32(ModelBlock block) {
   switch (block) {
     case ModelBlock::Stfan:
     case ModelBlock::Aspdc:
-    case ModelBlock::AsAnalysis:
-      return false;
+    case ModelBlock::AsAnalysis: return false;
     case ModelBlock::IfanFeatures:
     case ModelBlock::IfanFilterEncoder:
     case ModelBlock::IfanFilterPredictor:
     case ModelBlock::IfanFilterHead:
     case ModelBlock::IfanReconstructor:
-    case ModelBlock::AsSynthesis:
-      return true;
+    case ModelBlock::AsSynthesis: return true;
   }
   return true;
 }

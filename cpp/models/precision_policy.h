@@ -10,15 +10,15 @@ namespace deblurcore {
 
 // The blocks the models place. A model in FP32 runs every block in FP32.
 enum class ModelBlock : int {
-  Stfan,                 // all of STFAN
-  IfanFeatures,          // IFAN's feature extractor (conv1_1 .. conv4_3)
-  IfanFilterEncoder,     // kconv1_1 .. kconv4_3
-  IfanFilterPredictor,   // DME, conv_DME, conv4_4 and F.0 - F.2
-  IfanFilterHead,        // F.3, the 1x1 conv that outputs the IAC filters (run inside the IAC)
-  IfanReconstructor,     // conv_res, the up-convolutions and out_res
-  Aspdc,                 // all of ASPDC
-  AsAnalysis,            // Analysis-Synthesis: the kernel estimation network
-  AsSynthesis,           // Analysis-Synthesis: the restoration network
+  Stfan,                // all of STFAN
+  IfanFeatures,         // IFAN's feature extractor (conv1_1 .. conv4_3)
+  IfanFilterEncoder,    // kconv1_1 .. kconv4_3
+  IfanFilterPredictor,  // DME, conv_DME, conv4_4 and F.0 - F.2
+  IfanFilterHead,       // F.3, the 1x1 conv that outputs the IAC filters (run inside the IAC)
+  IfanReconstructor,    // conv_res, the up-convolutions and out_res
+  Aspdc,                // all of ASPDC
+  AsAnalysis,           // Analysis-Synthesis: the kernel estimation network
+  AsSynthesis,          // Analysis-Synthesis: the restoration network
 };
 
 // True when `block` keeps float convolutions in a BF16 model.
@@ -29,9 +29,7 @@ class PrecisionPolicy {
  public:
   explicit PrecisionPolicy(const Context& model_ctx)
       : model_(model_ctx), fp32_(model_ctx.with_precision(Precision::FP32)) {}
-  const Context& operator()(ModelBlock block) const {
-    return keeps_fp32(block) ? fp32_ : model_;
-  }
+  const Context& operator()(ModelBlock block) const { return keeps_fp32(block) ? fp32_ : model_; }
 
  private:
   Context model_, fp32_;

@@ -43,7 +43,9 @@ struct Conv {
 
 // submodules.upconv: Sequential(ConvTranspose2d(4, stride 2, padding 1), LeakyReLU).
 nn::Sequential upconv(const Scope& s, int64_t cin, int64_t cout) {
-  return nn::Sequential(s).add<nn::ConvTranspose2d>(cin, cout, 4, 2, 1).add(nn::LeakyReLU{kLeakyValue});
+  return nn::Sequential(s)
+      .add<nn::ConvTranspose2d>(cin, cout, 4, 2, 1)
+      .add(nn::LeakyReLU{kLeakyValue});
 }
 
 // submodules.ResnetBlock: stem = Sequential(Conv2d, LeakyReLU, Conv2d); out = stem(x) + x.
@@ -62,13 +64,14 @@ struct ResnetBlock {
 // conv(ch3, ch3 * ks_2d**2, kernel_size=1)): children 0-2 run as usual, the last conv is
 // streamed, so that the filter tensor it outputs is never whole (blocks/streamed_filters.h).
 struct FilterHead {
-  nn::Sequential body;              // <name>.0 .. <name>.2
-  blocks::StreamedConv1x1 last;     // <name>.3 (conv 1x1 + LeakyReLU), kFilterGroup channels' filters per group
+  nn::Sequential body;  // <name>.0 .. <name>.2
+  blocks::StreamedConv1x1
+      last;  // <name>.3 (conv 1x1 + LeakyReLU), kFilterGroup channels' filters per group
   FilterHead() = default;
   FilterHead(const Scope& s, int64_t cin)
       : body(nn::Sequential(s).add<Conv>(cin, ch3, ks).add<ResnetBlock>(ch3).add<ResnetBlock>(ch3)),
         last(blocks::StreamedConv1x1::in_groups_of(Conv(s[3], ch3, ch3 * ks_2d * ks_2d, 1).conv,
-                                                    kFilterGroup * ks_2d * ks_2d)) {}
+                                                   kFilterGroup * ks_2d * ks_2d)) {}
   // self.fac_*(x): the filters, made group by group by whoever consumes them.
   blocks::StreamedFilters filters_streamed(const Context& ctx, const Tensor& x) const {
     return {last, body(ctx, x)};
@@ -146,9 +149,9 @@ class DeblurNet final : public Model {
   // The clip's frame size is compared before padding: 37x45 and 38x46 both pad to 40x48.
   void process(const ImageView& in, const MutableImageView& out) override {
     if (last_img_blur_.defined())
-      check(in.height == clip_height_ && in.width == clip_width_, "STFAN: frame size ",
-            in.height, "x", in.width, " differs from the clip's ", clip_height_, "x",
-            clip_width_, "; call reset() to start a new clip");
+      check(in.height == clip_height_ && in.width == clip_width_, "STFAN: frame size ", in.height,
+            "x", in.width, " differs from the clip's ", clip_height_, "x", clip_width_,
+            "; call reset() to start a new clip");
     Model::process(in, out);
     clip_height_ = in.height;
     clip_width_ = in.width;
@@ -171,9 +174,9 @@ class DeblurNet final : public Model {
     check(img_blur.size(2) % 4 == 0 && img_blur.size(3) % 4 == 0,
           "STFAN: H and W must be multiples of 4, got ", img_blur.size(2), "x", img_blur.size(3));
     if (last_img_blur_.defined())
-      check(last_img_blur_.shape() == img_blur.shape(), "STFAN: frame size ",
-            img_blur.size(2), "x", img_blur.size(3), " differs from the clip's ",
-            last_img_blur_.size(2), "x", last_img_blur_.size(3), "; call reset() to start a new clip");
+      check(last_img_blur_.shape() == img_blur.shape(), "STFAN: frame size ", img_blur.size(2), "x",
+            img_blur.size(3), " differs from the clip's ", last_img_blur_.size(2), "x",
+            last_img_blur_.size(3), "; call reset() to start a new clip");
     // First frame of a clip: the previous blurry and restored frames are the frame itself.
     const Tensor& last_img_blur = last_img_blur_.defined() ? last_img_blur_ : img_blur;
     const Tensor& output_last_img = output_last_img_.defined() ? output_last_img_ : img_blur;
@@ -204,7 +207,8 @@ class DeblurNet final : public Model {
     // conv_a_k = kconv_warp(output_last_fea, kernel_warp), and kconv4 = kconv4(kernel_warp)
     // summed over the same groups of kernel_warp as they are made.
     blocks::ConcatConv2d::RunningSum kconv4_of_kernel_warp = kconv4.running_sum(ctx);
-    Tensor conv_a_k = kconv_warp(ctx, output_last_fea, kernel_warp, kconv4_of_kernel_warp.as_sink());
+    Tensor conv_a_k =
+        kconv_warp(ctx, output_last_fea, kernel_warp, kconv4_of_kernel_warp.as_sink());
     Tensor kconv4_out = kconv4_of_kernel_warp.result();
     const blocks::StreamedFilters kernel_deblur =
         fac_deblur.filters_streamed(ctx, concat(ctx, {last_use(kconv3), last_use(kconv4_out)}, 1));

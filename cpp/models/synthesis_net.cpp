@@ -88,10 +88,10 @@ Tensor SynthesisNet::operator()(const Context& ctx, const Tensor& rgb, const Ten
   check(rgb.size(2) % 16 == 0 && rgb.size(3) % 16 == 0 && rgb.size(2) > 0 && rgb.size(3) > 0,
         "synthesis: H and W of rgb must be positive multiples of 16, got ", rgb.size(2), "x",
         rgb.size(3));
-  check(kernel.numel() == kKernelSize * kKernelSize,
-        "synthesis: kernel must be (1, 85, 85), got ", kernel.shape_str());
+  check(kernel.numel() == kKernelSize * kKernelSize, "synthesis: kernel must be (1, 85, 85), got ",
+        kernel.shape_str());
   const Tensor v = kernel.reshape({1, kKernelSize * kKernelSize});  // Flatten, row-major
-  std::array<Tensor, 4> s;  // encoder outputs, the skips
+  std::array<Tensor, 4> s;                                          // encoder outputs, the skips
   Tensor x = rgb;
   for (int i = 0; i < 4; ++i) {
     s[i] = E[i](ctx, x, v);

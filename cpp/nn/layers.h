@@ -68,8 +68,11 @@ struct Conv2d {
   Conv2d() = default;
   Conv2d(const Scope& s, int64_t cin, int64_t cout, int k, int stride_ = 1, int padding_ = 0,
          int dilation_ = 1)
-      : weight(s.get("weight", {cout, cin, k, k})), bias(s.get("bias", {cout})),
-        stride(stride_), padding(padding_), dilation(dilation_),
+      : weight(s.get("weight", {cout, cin, k, k})),
+        bias(s.get("bias", {cout})),
+        stride(stride_),
+        padding(padding_),
+        dilation(dilation_),
         prepared(conv2d_prepare(s.context(), weight)) {}
 
   int64_t in_channels() const { return weight.size(1); }
@@ -80,8 +83,7 @@ struct Conv2d {
   }
   // act(conv(x)) + p.residual, in one pass.
   Tensor operator()(const Context& ctx, const Tensor& x, const Plus& p) const {
-    return conv2d(ctx, x, prepared_weight(), bias, stride, padding, dilation,
-                  p.after(activation));
+    return conv2d(ctx, x, prepared_weight(), bias, stride, padding, dilation, p.after(activation));
   }
 
  private:
@@ -103,8 +105,11 @@ struct ConvTranspose2d {
   ConvTranspose2d() = default;
   ConvTranspose2d(const Scope& s, int64_t cin, int64_t cout, int k, int stride_ = 1,
                   int padding_ = 0, int output_padding_ = 0)
-      : weight(s.get("weight", {cin, cout, k, k})), bias(s.get("bias", {cout})),
-        stride(stride_), padding(padding_), output_padding(output_padding_) {}
+      : weight(s.get("weight", {cin, cout, k, k})),
+        bias(s.get("bias", {cout})),
+        stride(stride_),
+        padding(padding_),
+        output_padding(output_padding_) {}
 
   Tensor operator()(const Context& ctx, const Tensor& x) const {
     return conv_transpose2d(ctx, x, weight, bias, stride, padding, output_padding, 1, activation);

@@ -21,8 +21,11 @@ struct ModulatedDeformConv2d {
   // ModulatedDeformConv2d(cin, cout, k, stride, padding, dilation, deform_groups=1, bias=True).
   ModulatedDeformConv2d(const Scope& s, int64_t cin, int64_t cout, int k, int stride_ = 1,
                         int padding_ = 0, int dilation_ = 1)
-      : weight(s.get("weight", {cout, cin, k, k})), bias(s.get("bias", {cout})),
-        stride(stride_), padding(padding_), dilation(dilation_) {}
+      : weight(s.get("weight", {cout, cin, k, k})),
+        bias(s.get("bias", {cout})),
+        stride(stride_),
+        padding(padding_),
+        dilation(dilation_) {}
 
   Tensor operator()(const Context& ctx, const Tensor& x, const Tensor& offset,
                     const Tensor& mask) const {

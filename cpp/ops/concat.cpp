@@ -17,8 +17,8 @@ Tensor concat(const Context& ctx, const std::vector<Tensor>& tensors, int dim) {
     check_input(ctx, op, name.c_str(), t, 4, "(N, C, H, W)");
     check(t.size(0) == tensors[0].size(0) && t.size(2) == tensors[0].size(2) &&
               t.size(3) == tensors[0].size(3),
-          op, ": ", name, " has shape ", t.shape_str(),
-          ", which differs from tensors[0] ", tensors[0].shape_str(), " outside dim 1");
+          op, ": ", name, " has shape ", t.shape_str(), ", which differs from tensors[0] ",
+          tensors[0].shape_str(), " outside dim 1");
     channels += t.size(1);
   }
   const int64_t N = tensors[0].size(0), plane = tensors[0].size(2) * tensors[0].size(3);

@@ -40,8 +40,7 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const PreparedConv2dWeight& p
               const Epilogue& epilogue) {
   check_non_negative("conv2d", "padding", padding.h);
   check_non_negative("conv2d", "padding", padding.w);
-  return conv2d(ctx, x, prepared, bias, stride, Padding2d::symmetric(padding), dilation,
-                epilogue);
+  return conv2d(ctx, x, prepared, bias, stride, Padding2d::symmetric(padding), dilation, epilogue);
 }
 
 Tensor conv2d(const Context& ctx, const Tensor& x, const PreparedConv2dWeight& prepared,

@@ -29,8 +29,9 @@ Tensor conv_transpose2d_impl(const Context& ctx, const Tensor& x, const Tensor& 
                              Pair output_padding, Pair dilation, const Epilogue& epilogue) {
   const char* op = "conv_transpose2d";
   check(weight.size(0) == x.size(1), op, ": weight has ", weight.size(0),
-        " input channels (dim 0 of shape ", weight.shape_str(), ", layout (Cin, Cout, kh, kw)) but x has ",
-        x.size(1), " channels (shape ", x.shape_str(), ")");
+        " input channels (dim 0 of shape ", weight.shape_str(),
+        ", layout (Cin, Cout, kh, kw)) but x has ", x.size(1), " channels (shape ", x.shape_str(),
+        ")");
   check_bias(ctx, op, bias, weight.size(1));
 
   ConvTranspose2dParams p{};
@@ -38,10 +39,10 @@ Tensor conv_transpose2d_impl(const Context& ctx, const Tensor& x, const Tensor& 
   p.Cout = weight.size(1), p.kh = weight.size(2), p.kw = weight.size(3);
   p.sh = stride.h, p.sw = stride.w, p.ph = padding.top, p.pw = padding.left;
   p.dh = dilation.h, p.dw = dilation.w;
-  p.Hout = (p.H - 1) * p.sh - padding.top - padding.bottom + p.dh * (p.kh - 1) +
-           output_padding.h + 1;
-  p.Wout = (p.W - 1) * p.sw - padding.left - padding.right + p.dw * (p.kw - 1) +
-           output_padding.w + 1;
+  p.Hout =
+      (p.H - 1) * p.sh - padding.top - padding.bottom + p.dh * (p.kh - 1) + output_padding.h + 1;
+  p.Wout =
+      (p.W - 1) * p.sw - padding.left - padding.right + p.dw * (p.kw - 1) + output_padding.w + 1;
   check(p.Hout > 0 && p.Wout > 0, op, ": these parameters give an empty output (", p.Hout, "x",
         p.Wout, ") for input ", x.shape_str());
   const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
@@ -56,12 +57,10 @@ Tensor conv_transpose2d_impl(const Context& ctx, const Tensor& x, const Tensor& 
         cpu::ref::conv_transpose2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res,
                                    out.data());
       else
-        cpu::conv_transpose2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res,
-                              out.data());
+        cpu::conv_transpose2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res, out.data());
       break;
     case Device::CUDA:
-      cuda::conv_transpose2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res,
-                             out.data());
+      cuda::conv_transpose2d(ctx, p, x.data(), weight.data(), ptr_or_null(bias), res, out.data());
       break;
   }
   return out;

@@ -10,8 +10,7 @@ Tensor crop(const Context& ctx, const Tensor& x, int64_t top, int64_t left, int6
             int64_t width) {
   const char* op = "crop";
   check_input(ctx, op, "x", x, 4, "(N, C, H, W)");
-  check(top >= 0 && left >= 0, op, ": top and left must be >= 0, got top=", top,
-        ", left=", left);
+  check(top >= 0 && left >= 0, op, ": top and left must be >= 0, got top=", top, ", left=", left);
   check(height >= 1 && width >= 1, op, ": height and width must be >= 1, got height=", height,
         ", width=", width);
   check(top + height <= x.size(2) && left + width <= x.size(3), op, ": the window rows [", top,

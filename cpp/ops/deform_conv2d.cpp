@@ -16,9 +16,8 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
   if (mask.defined()) check_input(ctx, op, "mask", mask, 4, "(N, offset_groups*kh*kw, Hout, Wout)");
   check_non_negative(op, "padding", padding.h);
   check_non_negative(op, "padding", padding.w);
-  const ConvOutputSize size = conv_output_size(op, x, weight, stride,
-                                              Padding2d::symmetric(padding), dilation,
-                                              "; grouped weights are not supported");
+  const ConvOutputSize size = conv_output_size(op, x, weight, stride, Padding2d::symmetric(padding),
+                                               dilation, "; grouped weights are not supported");
   check_bias(ctx, op, bias, weight.size(0));
 
   DeformConv2dParams p{};
@@ -29,15 +28,17 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
   p.Hout = size.h, p.Wout = size.w;
 
   const int64_t taps = p.kh * p.kw;
-  check(offset.size(0) == p.N, op, ": offset has batch size ", offset.size(0), " but x has ",
-        p.N, " (offset shape ", offset.shape_str(), ")");
-  check(offset.size(1) % (2 * taps) == 0, op, ": offset must have 2*offset_groups*kh*kw "
-        "channels, a multiple of ", 2 * taps, " for a ", p.kh, "x", p.kw, " kernel, got ",
-        offset.size(1), " (shape ", offset.shape_str(), ")");
+  check(offset.size(0) == p.N, op, ": offset has batch size ", offset.size(0), " but x has ", p.N,
+        " (offset shape ", offset.shape_str(), ")");
+  check(offset.size(1) % (2 * taps) == 0, op,
+        ": offset must have 2*offset_groups*kh*kw "
+        "channels, a multiple of ",
+        2 * taps, " for a ", p.kh, "x", p.kw, " kernel, got ", offset.size(1), " (shape ",
+        offset.shape_str(), ")");
   p.offset_groups = offset.size(1) / (2 * taps);
   check(p.Cin % p.offset_groups == 0, op, ": the ", p.offset_groups,
-        " offset groups implied by offset (shape ", offset.shape_str(),
-        ") do not divide the ", p.Cin, " input channels");
+        " offset groups implied by offset (shape ", offset.shape_str(), ") do not divide the ",
+        p.Cin, " input channels");
   check(offset.size(2) == p.Hout && offset.size(3) == p.Wout, op,
         ": offset must have the output's spatial size ", p.Hout, "x", p.Wout, ", got ",
         offset.size(2), "x", offset.size(3), " (shape ", offset.shape_str(), ")");
@@ -45,8 +46,8 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
   if (p.has_mask) {
     const Shape want{p.N, p.offset_groups * taps, p.Hout, p.Wout};
     check(mask.shape() == want, op, ": mask must have shape ", shape_str(want),
-          " (N, offset_groups*kh*kw, Hout, Wout) to match offset ", offset.shape_str(),
-          ", got ", mask.shape_str());
+          " (N, offset_groups*kh*kw, Hout, Wout) to match offset ", offset.shape_str(), ", got ",
+          mask.shape_str());
   }
   const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
   check(!epilogue.scale.defined() && !epilogue.shift.defined(), op,
@@ -67,8 +68,8 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
                            res, out.data());
       break;
     case Device::CUDA:
-      cuda::deform_conv2d(ctx, p, x.data(), offset.data(), m, weight.data(), ptr_or_null(bias),
-                          res, out.data());
+      cuda::deform_conv2d(ctx, p, x.data(), offset.data(), m, weight.data(), ptr_or_null(bias), res,
+                          out.data());
       break;
   }
   return out;

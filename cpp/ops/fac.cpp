@@ -15,11 +15,11 @@ FacParams fac_params(const Context& ctx, const char* op, const Tensor& x, const 
   check(kernel_size > 0 && kernel_size % 2 == 1, op,
         ": kernel_size must be a positive odd number, got ", kernel_size);
   const int64_t k2 = int64_t(kernel_size) * kernel_size;
-  check(kernel.size(0) == x.size(0), op, ": kernel has batch ", kernel.size(0),
-        " but x has batch ", x.size(0));
-  check(kernel.size(1) == x.size(1) * k2, op, ": kernel must have C*k*k = ", x.size(1), "*",
-        k2, " = ", x.size(1) * k2, " channels for x ", x.shape_str(), " and kernel_size ",
-        kernel_size, ", got ", kernel.size(1), " (shape ", kernel.shape_str(), ")");
+  check(kernel.size(0) == x.size(0), op, ": kernel has batch ", kernel.size(0), " but x has batch ",
+        x.size(0));
+  check(kernel.size(1) == x.size(1) * k2, op, ": kernel must have C*k*k = ", x.size(1), "*", k2,
+        " = ", x.size(1) * k2, " channels for x ", x.shape_str(), " and kernel_size ", kernel_size,
+        ", got ", kernel.size(1), " (shape ", kernel.shape_str(), ")");
   check(kernel.size(2) == x.size(2) && kernel.size(3) == x.size(3), op,
         ": kernel must have the spatial size of x (", x.size(2), "x", x.size(3), "), got ",
         kernel.size(2), "x", kernel.size(3));
@@ -44,8 +44,8 @@ Tensor fac(const Context& ctx, const Tensor& x, const Tensor& kernel, int kernel
   return out;
 }
 
-std::pair<Tensor, Tensor> fac_backward(const Context& ctx, const Tensor& grad_out,
-                                       const Tensor& x, const Tensor& kernel, int kernel_size) {
+std::pair<Tensor, Tensor> fac_backward(const Context& ctx, const Tensor& grad_out, const Tensor& x,
+                                       const Tensor& kernel, int kernel_size) {
   const char* op = "fac_backward";
   const FacParams p = fac_params(ctx, op, x, kernel, kernel_size);
   check_any(ctx, op, "grad_out", grad_out);

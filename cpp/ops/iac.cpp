@@ -22,9 +22,9 @@ IacParams iac_params(const Context& ctx, const char* op, const Tensor& x, const 
   check(filters.size(0) == x.size(0), op, ": filters has batch ", filters.size(0),
         " but x has batch ", x.size(0));
   check(filters.size(1) == layout.filter_channels, op, ": filters must have ",
-        layout.filter_channels, " channels for x ", x.shape_str(), ", n_iterations ",
-        n_iterations, " and kernel_size ", kernel_size, ", got ", filters.size(1),
-        " (shape ", filters.shape_str(), ")");
+        layout.filter_channels, " channels for x ", x.shape_str(), ", n_iterations ", n_iterations,
+        " and kernel_size ", kernel_size, ", got ", filters.size(1), " (shape ",
+        filters.shape_str(), ")");
   check(filters.size(2) == x.size(2) && filters.size(3) == x.size(3), op,
         ": filters must have the spatial size of x (", x.size(2), "x", x.size(3), "), got ",
         filters.size(2), "x", filters.size(3));
@@ -69,9 +69,9 @@ IacLayout IacLayout::packed(int64_t n, int64_t C, int64_t k) {
   return IacLayout{n * C * (k + 1), 0, ck, 0, 0, ck * n, C};
 }
 
-Tensor iac_with_layout(const Context& ctx, const Tensor& x, const Tensor& filters,
-                       int n_iterations, int kernel_size, const IacLayout& layout,
-                       bool reuse_vertical_filter, bool final_activation) {
+Tensor iac_with_layout(const Context& ctx, const Tensor& x, const Tensor& filters, int n_iterations,
+                       int kernel_size, const IacLayout& layout, bool reuse_vertical_filter,
+                       bool final_activation) {
   const IacParams p = iac_params(ctx, "iac", x, filters, n_iterations, kernel_size, layout,
                                  reuse_vertical_filter, final_activation);
   Tensor out = ctx.empty(x.shape());
@@ -101,10 +101,9 @@ Tensor iac(const Context& ctx, const Tensor& x, const Tensor& filters, int n_ite
                          reuse_vertical_filter, final_activation);
 }
 
-std::pair<Tensor, Tensor> iac_backward(const Context& ctx, const Tensor& grad_out,
-                                       const Tensor& x, const Tensor& filters, int n_iterations,
-                                       int kernel_size, bool reuse_vertical_filter,
-                                       bool final_activation) {
+std::pair<Tensor, Tensor> iac_backward(const Context& ctx, const Tensor& grad_out, const Tensor& x,
+                                       const Tensor& filters, int n_iterations, int kernel_size,
+                                       bool reuse_vertical_filter, bool final_activation) {
   const char* op = "iac_backward";
   check_input(ctx, op, "x", x, 4, "(N, C, H, W)");
   check(n_iterations > 0, op, ": n_iterations must be positive, got ", n_iterations);

@@ -9,8 +9,7 @@ namespace deblurcore {
 Tensor irfft2(const Context& ctx, const Tensor& X, int64_t width) {
   const char* op = "irfft2";
   check_input(ctx, op, "X", X, 5, "(N, C, H, width/2+1, 2)");
-  check(X.size(4) == 2, op, ": X must end in a dimension of 2 (re, im), got shape ",
-        X.shape_str());
+  check(X.size(4) == 2, op, ": X must end in a dimension of 2 (re, im), got shape ", X.shape_str());
   check(width >= 1, op, ": width must be positive, got ", width);
   check(X.size(3) == width / 2 + 1, op, ": X has ", X.size(3), " columns but width ", width,
         " needs width/2+1 = ", width / 2 + 1, " (shape ", X.shape_str(), ")");

@@ -11,9 +11,8 @@ Tensor linear(const Context& ctx, const Tensor& x, const Tensor& weight, const T
   const char* op = "linear";
   check_input(ctx, op, "x", x, 2, "(N, in_features)");
   check_input(ctx, op, "weight", weight, 2, "(out_features, in_features)");
-  check(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1),
-        " input features (shape ", weight.shape_str(), ") but x has ", x.size(1), " (shape ",
-        x.shape_str(), ")");
+  check(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1), " input features (shape ",
+        weight.shape_str(), ") but x has ", x.size(1), " (shape ", x.shape_str(), ")");
   check_bias(ctx, op, bias, weight.size(0));
   check(activation == Activation::None || activation == Activation::ReLU, op,
         ": activation must be None or ReLU, got ", static_cast<int>(activation));

@@ -37,8 +37,8 @@ inline void check_any(const Context& ctx, const char* op, const char* name, cons
 
 inline void check_same_shape(const char* op, const char* name, const Tensor& t,
                              const char* ref_name, const Shape& ref) {
-  check(t.shape() == ref, op, ": ", name, " must have the shape of ", ref_name, " ",
-        shape_str(ref), ", got ", t.shape_str());
+  check(t.shape() == ref, op, ": ", name, " must have the shape of ", ref_name, " ", shape_str(ref),
+        ", got ", t.shape_str());
 }
 
 inline void check_positive(const char* op, const char* name, int value) {
@@ -62,8 +62,8 @@ inline EpilogueParams epilogue_params(const Context& ctx, const char* op, const 
                                 {"epilogue.shift", &e.shift}}) {
     if (!t->defined()) continue;
     check_any(ctx, op, name, *t);
-    check(t->shape() == affine_shape, op, ": ", name, " must have shape (N, Cout) = ",
-          shape_str(affine_shape), ", got ", t->shape_str());
+    check(t->shape() == affine_shape, op, ": ", name,
+          " must have shape (N, Cout) = ", shape_str(affine_shape), ", got ", t->shape_str());
   }
   check(e.activation == Activation::None || e.activation == Activation::ReLU ||
             e.activation == Activation::LeakyReLU,
@@ -106,9 +106,9 @@ inline ConvOutputSize conv_output_size(const char* op, const Tensor& x, const Te
   check_positive(op, "dilation", dilation.h);
   check_positive(op, "dilation", dilation.w);
   check_padding(op, padding);
-  check(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1),
-        " input channels (shape ", weight.shape_str(), ") but x has ", x.size(1),
-        " channels (shape ", x.shape_str(), ")", channel_note);
+  check(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1), " input channels (shape ",
+        weight.shape_str(), ") but x has ", x.size(1), " channels (shape ", x.shape_str(), ")",
+        channel_note);
   const int64_t span_h = int64_t(dilation.h) * (weight.size(2) - 1) + 1;
   const int64_t span_w = int64_t(dilation.w) * (weight.size(3) - 1) + 1;
   const int64_t padded_h = x.size(2) + int64_t(padding.top) + padding.bottom;
@@ -118,7 +118,8 @@ inline ConvOutputSize conv_output_size(const char* op, const Tensor& x, const Te
   constexpr int64_t kMaxPaddedPlane = int64_t(1) << 31;
   check(padded_h <= kMaxPaddedPlane / padded_w, op, ": the padded input plane (", padded_h, "x",
         padded_w, ") exceeds ", kMaxPaddedPlane, " elements; padding (", padding.top, ", ",
-        padding.bottom, ", ", padding.left, ", ", padding.right, ") and dilation (", dilation.h, ", ", dilation.w, ") are too large for this input");
+        padding.bottom, ", ", padding.left, ", ", padding.right, ") and dilation (", dilation.h,
+        ", ", dilation.w, ") are too large for this input");
   check(padded_h >= span_h && padded_w >= span_w, op, ": the padded input (", padded_h, "x",
         padded_w, ") is smaller than the dilated kernel (", span_h, "x", span_w,
         "), which would give an empty output");

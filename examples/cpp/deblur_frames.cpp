@@ -73,8 +73,8 @@ class HeaderParser {
     while (pos_ < s_.size() && is_digit(s_[pos_])) {
       v = v * 10 + (s_[pos_++] - '0');
       if (v > max)
-        throw FileError(path_, std::string("bad header: ") + what + " is larger than " +
-                                   std::to_string(max));
+        throw FileError(
+            path_, std::string("bad header: ") + what + " is larger than " + std::to_string(max));
     }
     return v;
   }
@@ -120,19 +120,19 @@ Frame read_ppm(const std::string& path) {
   const int64_t maxval = header.number("maxval", 65535);
   const size_t start = header.raster_start();
   if (f.width == 0 || f.height == 0)
-    throw FileError(path, "empty image (" + std::to_string(f.width) + "x" +
-                              std::to_string(f.height) + ")");
+    throw FileError(
+        path, "empty image (" + std::to_string(f.width) + "x" + std::to_string(f.height) + ")");
   if (maxval != 255 && maxval != 65535)
-    throw FileError(path, "maxval must be 255 (8-bit) or 65535 (16-bit), got " +
-                              std::to_string(maxval));
+    throw FileError(path,
+                    "maxval must be 255 (8-bit) or 65535 (16-bit), got " + std::to_string(maxval));
   f.maxval = static_cast<int>(maxval);
   const size_t samples = static_cast<size_t>(f.width * f.height * 3);
   const size_t sample_bytes = maxval == 255 ? 1 : 2;
   const size_t expected = samples * sample_bytes;
   const size_t available = bytes.size() - start;
   if (available < expected)
-    throw FileError(path, "truncated: " + std::to_string(f.width) + "x" +
-                              std::to_string(f.height) + " needs " + std::to_string(expected) +
+    throw FileError(path, "truncated: " + std::to_string(f.width) + "x" + std::to_string(f.height) +
+                              " needs " + std::to_string(expected) +
                               " bytes of pixels, the file has " + std::to_string(available));
   if (available > expected)
     throw FileError(path, std::to_string(available - expected) +
@@ -222,12 +222,10 @@ int main(int argc, char** argv) {
   } catch (const deblurcore::Error& e) {
     // Every library error: a bad weights file (the message names it), a frame the model
     // refuses (e.g. a size the clip does not have), ...
-    std::cerr << "deblur_frames: " << (current.empty() ? "" : current + ": ") << e.what()
-              << "\n";
+    std::cerr << "deblur_frames: " << (current.empty() ? "" : current + ": ") << e.what() << "\n";
     return 1;
   } catch (const std::exception& e) {  // std::bad_alloc
-    std::cerr << "deblur_frames: " << (current.empty() ? "" : current + ": ") << e.what()
-              << "\n";
+    std::cerr << "deblur_frames: " << (current.empty() ? "" : current + ": ") << e.what() << "\n";
     return 1;
   }
   return 0;

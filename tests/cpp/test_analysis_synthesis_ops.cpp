@@ -64,7 +64,7 @@ bool bitwise(const Tensor& a, const Tensor& b) {
 
 TEST_CASE(rfft2_and_irfft2_fast_match_reference) {
   // (H, W): 1, radix 2/3/4/5, odd primes 7..31, Bluestein 37 and 2*37, odd and even widths.
-  const int64_t sizes[][2] = {{1, 1}, {1, 2}, {2, 3}, {4, 5}, {8, 6},   {9, 10}, {7, 14},
+  const int64_t sizes[][2] = {{1, 1},   {1, 2},  {2, 3},  {4, 5},  {8, 6},  {9, 10},  {7, 14},
                               {13, 11}, {31, 4}, {5, 17}, {37, 3}, {3, 74}, {16, 25}, {6, 62}};
   int seed = 0;
   for (const auto& s : sizes) {
@@ -88,15 +88,18 @@ TEST_CASE(cross_correlation_fast_matches_reference) {
     int m;
     bool flips;
   };
-  const Case cases[] = {{{1, 3, 8, 10}, 2, true},  {{2, 2, 7, 9}, 3, true},
-                        {{1, 2, 5, 12}, 3, false}, {{1, 4, 6, 6}, 0, true},
+  const Case cases[] = {{{1, 3, 8, 10}, 2, true},
+                        {{2, 2, 7, 9}, 3, true},
+                        {{1, 2, 5, 12}, 3, false},
+                        {{1, 4, 6, 6}, 0, true},
                         {{1, 2, 37, 6}, 2, true}};
   int seed = 0;
   for (const Case& c : cases) {
     Rng rng(200 + seed++);
     Tensor x = rand_tensor(rng, c.shape, -2.f, 3.f);
     // A constant channel must come out exactly zero in both kernels.
-    for (int64_t i = 0; i < c.shape[2] * c.shape[3]; ++i) x.data()[c.shape[2] * c.shape[3] + i] = 4.f;
+    for (int64_t i = 0; i < c.shape[2] * c.shape[3]; ++i)
+      x.data()[c.shape[2] * c.shape[3] + i] = 4.f;
     const Tensor got = cross_correlation(fast_ctx(), x, c.m, c.flips);
     const Tensor ref = cross_correlation(ref_ctx(), x, c.m, c.flips);
     CHECK(got.shape() == ref.shape());
@@ -139,8 +142,8 @@ TEST_CASE(analysis_synthesis_ops_reject_bad_arguments) {
   CHECK_THROWS(ValueError, cross_correlation(ctx, x, -2), "max_shift must be non-negative");
   CHECK_THROWS(ValueError, crop(ctx, x, 0, 1, 4, 6), "does not lie inside x");
   CHECK_THROWS(ValueError, pad(ctx, x, {7, 0, 0, 0}, PadMode::Symmetric), "symmetric padding");
-  CHECK_THROWS(ValueError, linear(ctx, Tensor::zeros({1, 4}), Tensor::zeros({2, 4}), {},
-                                  Activation::LeakyReLU),
+  CHECK_THROWS(ValueError,
+               linear(ctx, Tensor::zeros({1, 4}), Tensor::zeros({2, 4}), {}, Activation::LeakyReLU),
                "activation must be None or ReLU");
   CHECK_THROWS(TypeError, rfft2(ctx, Tensor()), "x is required");
 }

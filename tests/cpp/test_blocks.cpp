@@ -73,17 +73,18 @@ nn::Conv2d abs_conv(const nn::Conv2d& c) {
 void expect_close(const Tensor& ours, const Tensor& ref, const Tensor& scale,
                   const std::string& what) {
   if (ours.shape() != ref.shape()) {
-    testing::report_failure(__FILE__, __LINE__, what + ": shape " + ours.shape_str() + " != " +
-                                                    ref.shape_str());
+    testing::report_failure(__FILE__, __LINE__,
+                            what + ": shape " + ours.shape_str() + " != " + ref.shape_str());
     return;
   }
   for (int64_t i = 0; i < ref.numel(); ++i) {
     const double err = std::fabs(double(ours.data()[i]) - double(ref.data()[i]));
     const double tol = kSumRtol * double(scale.data()[i]) + 1e-30;
     if (!(err <= tol)) {
-      testing::report_failure(__FILE__, __LINE__, what + ": element " + std::to_string(i) +
-                                                      ": " + testing::repr(ours.data()[i]) +
-                                                      " vs " + testing::repr(ref.data()[i]));
+      testing::report_failure(__FILE__, __LINE__,
+                              what + ": element " + std::to_string(i) + ": " +
+                                  testing::repr(ours.data()[i]) + " vs " +
+                                  testing::repr(ref.data()[i]));
       return;
     }
   }
@@ -100,11 +101,15 @@ void expect_bitwise(const Tensor& ours, const Tensor& ref, const std::string& wh
 TEST_CASE(concat_conv_equals_conv_of_the_concat) {
   Rng rng(1);
   Context ctx(Device::CPU, 2);
-  struct Case { std::vector<int64_t> parts; int k, stride, padding, dilation; Activation act; };
-  for (const Case& c : {Case{{5, 3, 8}, 3, 1, 1, 1, Activation::LeakyReLU},
-                        Case{{4}, 3, 2, 1, 1, Activation::None},
-                        Case{{6, 6, 6, 6, 6, 6}, 3, 1, 2, 2, Activation::LeakyReLU},
-                        Case{{16, 16, 16}, 1, 1, 0, 1, Activation::LeakyReLU}}) {
+  struct Case {
+    std::vector<int64_t> parts;
+    int k, stride, padding, dilation;
+    Activation act;
+  };
+  for (const Case& c :
+       {Case{{5, 3, 8}, 3, 1, 1, 1, Activation::LeakyReLU}, Case{{4}, 3, 2, 1, 1, Activation::None},
+        Case{{6, 6, 6, 6, 6, 6}, 3, 1, 2, 2, Activation::LeakyReLU},
+        Case{{16, 16, 16}, 1, 1, 0, 1, Activation::LeakyReLU}}) {
     int64_t cin = 0;
     std::vector<Tensor> xs;
     for (int64_t p : c.parts) {
@@ -116,7 +121,8 @@ TEST_CASE(concat_conv_equals_conv_of_the_concat) {
     const Tensor cat = concat(ctx, xs, 1);
     const Tensor ref = conv(ctx, cat);
     const Tensor scale = abs_conv(conv)(ctx, abs_of(cat));
-    expect_close(block(ctx, xs), ref, scale, "ConcatConv2d, " + std::to_string(xs.size()) + " parts");
+    expect_close(block(ctx, xs), ref, scale,
+                 "ConcatConv2d, " + std::to_string(xs.size()) + " parts");
     // The running sum, one part at a time, gives the same.
     auto sum = block.running_sum(ctx);
     for (const Tensor& x : xs) sum.add(x);
@@ -161,7 +167,8 @@ TEST_CASE(streamed_conv1x1_groups_are_rows_of_the_whole_conv) {
                  "StreamedConv1x1 group " + std::to_string(g));
   }
   CHECK_THROWS(ValueError, blocks::StreamedConv1x1::in_groups_of(conv, 3), "do not divide");
-  CHECK_THROWS(ValueError, blocks::StreamedConv1x1::in_groups_of(make_conv(rng, 4, 4, 3, 1, 1, 1), 2),
+  CHECK_THROWS(ValueError,
+               blocks::StreamedConv1x1::in_groups_of(make_conv(rng, 4, 4, 3, 1, 1, 1), 2),
                "must be 1x1");
 }
 
@@ -181,13 +188,15 @@ TEST_CASE(fac_streamed_equals_fac_on_the_whole_filter_tensor) {
   const blocks::StreamedFilters filters(head, features);
   // The sink sees every group of filters, in order: together they are the whole tensor.
   std::vector<Tensor> seen;
-  const Tensor out = blocks::fac_streamed(ctx, x, filters, k, [&](const Tensor& g) { seen.push_back(g); });
+  const Tensor out =
+      blocks::fac_streamed(ctx, x, filters, k, [&](const Tensor& g) { seen.push_back(g); });
   expect_close(out, ref, scale, "fac_streamed");
   CHECK_EQ(seen.size(), size_t(C / group));
-  expect_close(concat(ctx, seen, 1), whole,
-               abs_conv(conv)(ctx, abs_of(features)), "fac_streamed sink");
+  expect_close(concat(ctx, seen, 1), whole, abs_conv(conv)(ctx, abs_of(features)),
+               "fac_streamed sink");
   // The groups must cover the channels of x exactly.
-  CHECK_THROWS(ValueError, blocks::fac_streamed(ctx, rand_tensor(rng, {1, C + 1, 7, 9}), filters, k),
+  CHECK_THROWS(ValueError,
+               blocks::fac_streamed(ctx, rand_tensor(rng, {1, C + 1, 7, 9}), filters, k),
                "cover 8 of the 9 channels");
 }
 
@@ -209,7 +218,10 @@ TEST_CASE(mmcv_flat_reinterpret_reads_the_buffer_with_the_output_strides) {
   Rng rng(6);
   Context fast(Device::CPU, 2), ref(Device::CPU, 1);
   ref.set_reference_kernels(true);
-  struct Case { int64_t N, C, h, w; int H, W; };
+  struct Case {
+    int64_t N, C, h, w;
+    int H, W;
+  };
   for (const Case& c : {Case{1, 9, 3, 4, 5, 6}, Case{2, 18, 6, 7, 8, 9}, Case{1, 2, 4, 4, 3, 3},
                         Case{1, 1, 1, 1, 1, 1}}) {
     const Tensor x = rand_tensor(rng, {c.N, c.C, c.h, c.w});
@@ -232,7 +244,8 @@ TEST_CASE(mmcv_flat_reinterpret_reads_the_buffer_with_the_output_strides) {
   }
   const Tensor x = rand_tensor(rng, {1, 2, 3, 3});
   CHECK_THROWS(ValueError, mmcv_flat_reinterpret(fast, x, 0, 3), "height must be positive");
-  CHECK_THROWS(ValueError, mmcv_flat_reinterpret(fast, x.reshape({2, 3, 3}), 3, 3), "x must be 4-D");
+  CHECK_THROWS(ValueError, mmcv_flat_reinterpret(fast, x.reshape({2, 3, 3}), 3, 3),
+               "x must be 4-D");
 }
 
 int main() { return testing::run_all(); }

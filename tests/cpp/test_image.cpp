@@ -114,7 +114,8 @@ TEST_CASE(padding_replicates_the_last_row_and_column) {
   for (int64_t y = 0; y < 8; ++y)
     for (int64_t x = 0; x < 8; ++x) {
       const int64_t sy = std::min<int64_t>(y, H - 1), sx = std::min<int64_t>(x, W - 1);
-      ok = ok && at(t, 0, y, x) == float(10 * sy + sx) / 255.0f && at(t, 2, y, x) == 200.0f / 255.0f;
+      ok =
+          ok && at(t, 0, y, x) == float(10 * sy + sx) / 255.0f && at(t, 2, y, x) == 200.0f / 255.0f;
     }
   CHECK(ok);
   // Sizes already a multiple are not padded; multiple 1 (or less) never pads.
@@ -157,9 +158,20 @@ TEST_CASE(row_strides_skip_the_row_padding) {
 
 TEST_CASE(output_rounding_clamping_and_cropping) {
   // Values around the rounding points of 8 and 16 bits, out of range ones and NaN.
-  const std::vector<float> values = {0.0f, 1.0f, -0.25f, 1.5f, NAN, INFINITY, -INFINITY,
-                                     3.49f / 255, 3.51f / 255, 254.49f / 255, 0.5f / 65535 * 0.98f,
-                                     1000.6f / 65535, 0.5f, 0.7f};
+  const std::vector<float> values = {0.0f,
+                                     1.0f,
+                                     -0.25f,
+                                     1.5f,
+                                     NAN,
+                                     INFINITY,
+                                     -INFINITY,
+                                     3.49f / 255,
+                                     3.51f / 255,
+                                     254.49f / 255,
+                                     0.5f / 65535 * 0.98f,
+                                     1000.6f / 65535,
+                                     0.5f,
+                                     0.7f};
   const int64_t W = static_cast<int64_t>(values.size());
   // Tensor (1, 3, 2, W): channel c = values, row 1 = garbage to be cropped away.
   std::vector<float> data(3 * 2 * W, 0.9f);
@@ -173,7 +185,8 @@ TEST_CASE(output_rounding_clamping_and_cropping) {
   const uint8_t want8[] = {0, 255, 0, 255, 0, 255, 0, 3, 4, 254, 0, 4, 128, 179};
   std::vector<uint16_t> u16(W * 3);
   tensor_to_image(t, f, {u16.data(), 1, W, PixelType::U16});
-  const uint16_t want16[] = {0, 65535, 0, 65535, 0, 65535, 0, 897, 902, 65404, 0, 1001, 32768, 45875};
+  const uint16_t want16[] = {0,   65535, 0,     65535, 0,    65535, 0,
+                             897, 902,   65404, 0,     1001, 32768, 45875};
   std::vector<float> f32(W * 3);
   tensor_to_image(t, f, {f32.data(), 1, W, PixelType::F32});
   for (int64_t x = 0; x < W; ++x)
@@ -231,11 +244,13 @@ TEST_CASE(bad_views_are_refused) {
   CHECK_THROWS(ValueError, tensor_to_image(t, f, {img, 5, 4, PixelType::U8}), "does not fit");
   CHECK_THROWS(ValueError, tensor_to_image(t, f, {img, 4, 0, PixelType::U8}), "does not fit");
   CHECK_THROWS(ValueError, tensor_to_image(t, f, {img, 4, 4, PixelType::U8, 2}), "row_stride");
-  CHECK_THROWS(ValueError, tensor_to_image(Tensor::zeros({1, 4, 4, 4}), f, {img, 4, 4, PixelType::U8}),
+  CHECK_THROWS(ValueError,
+               tensor_to_image(Tensor::zeros({1, 4, 4, 4}), f, {img, 4, 4, PixelType::U8}),
                "(1, 3, H, W)");
   CHECK_THROWS(ValueError, tensor_to_image(Tensor::zeros({3, 4, 4}), f, {img, 4, 4, PixelType::U8}),
                "(1, 3, H, W)");
-  CHECK_THROWS(ValueError, tensor_to_image(Tensor(), f, {img, 4, 4, PixelType::U8}), "(1, 3, H, W)");
+  CHECK_THROWS(ValueError, tensor_to_image(Tensor(), f, {img, 4, 4, PixelType::U8}),
+               "(1, 3, H, W)");
 }
 
 TEST_CASE(model_process_and_step) {
@@ -253,9 +268,10 @@ TEST_CASE(model_process_and_step) {
   CHECK_EQ(model.calls, 2);
 
   std::vector<uint16_t> out16(5 * 7 * 3);
-  CHECK_THROWS(TypeError,
-               model.process({img.data(), 5, 7, PixelType::U8}, {out16.data(), 5, 7, PixelType::U16}),
-               "pixel type");
+  CHECK_THROWS(
+      TypeError,
+      model.process({img.data(), 5, 7, PixelType::U8}, {out16.data(), 5, 7, PixelType::U16}),
+      "pixel type");
   CHECK_THROWS(ValueError,
                model.step({img.data(), 5, 7, PixelType::U8}, {out.data(), 7, 5, PixelType::U8}),
                "like the input");
@@ -289,7 +305,8 @@ TEST_CASE(non_finite_float_images_refused) {
   CHECK_THROWS(ValueError, check_finite_image(view, "frame"),
                "frame has 2 NaN or infinite values (first at row 1, column 1, channel 1)");
   std::vector<uint8_t> bytes(12, 0);
-  check_finite_image({bytes.data(), 2, 2, PixelType::U8, 0}, "image");  // integers: nothing to check
+  check_finite_image({bytes.data(), 2, 2, PixelType::U8, 0},
+                     "image");  // integers: nothing to check
 }
 
 int main() { return testing::run_all(); }

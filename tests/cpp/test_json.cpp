@@ -52,7 +52,8 @@ TEST_CASE(strings_and_escapes) {
   CHECK_EQ(json::parse(R"("\u0041\u00e9\u20AC")").text, std::string("A\xC3\xA9\xE2\x82\xAC"));
   CHECK_EQ(json::parse(R"("\ud83d\ude00")").text, std::string("\xF0\x9F\x98\x80"));  // U+1F600
   CHECK_EQ(json::parse(R"("\u0000")").text, std::string(1, '\0'));
-  CHECK_EQ(json::parse("\"\xC3\xA9\xF0\x9F\x98\x80\"").text, std::string("\xC3\xA9\xF0\x9F\x98\x80"));
+  CHECK_EQ(json::parse("\"\xC3\xA9\xF0\x9F\x98\x80\"").text,
+           std::string("\xC3\xA9\xF0\x9F\x98\x80"));
   CHECK_THROWS(ValueError, json::parse(R"("\ud83d")"), "unpaired high surrogate");
   CHECK_THROWS(ValueError, json::parse(R"("\ud83d\u0041")"), "low surrogate");
   CHECK_THROWS(ValueError, json::parse(R"("\ude00")"), "unpaired low surrogate");
@@ -99,7 +100,7 @@ TEST_CASE(limits) {
   CHECK_THROWS(ValueError, json::parse(deep + deep_close), "nested deeper than 64");
   // A nesting bomb fails fast, without exhausting the stack.
   CHECK_THROWS(ValueError, json::parse(std::string(1000000, '[')), "nested deeper");
-  CHECK_THROWS(ValueError, json::parse(std::string(1000000, '{') ), "string key");
+  CHECK_THROWS(ValueError, json::parse(std::string(1000000, '{')), "string key");
   json::Limits small;
   small.max_values = 5;
   CHECK(json::parse("[1, 2, 3, 4]", small).items.size() == 4);

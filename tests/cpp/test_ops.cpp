@@ -83,18 +83,19 @@ std::string label(const std::string& what, const Context& ctx) {
 void expect_sum_close(const Tensor& ours, const Tensor& ref, const Tensor& scale, double rtol,
                       const std::string& what, const char* file, int line) {
   if (ours.shape() != ref.shape()) {
-    testing::report_failure(file, line, what + ": shape " + ours.shape_str() + " != " +
-                                            ref.shape_str());
+    testing::report_failure(file, line,
+                            what + ": shape " + ours.shape_str() + " != " + ref.shape_str());
     return;
   }
   for (int64_t i = 0; i < ref.numel(); ++i) {
     const double err = std::fabs(double(ours.data()[i]) - double(ref.data()[i]));
     const double tol = rtol * double(scale.data()[i]) + 1e-30;
     if (!(err <= tol)) {  // NaN fails too
-      testing::report_failure(file, line, what + ": element " + std::to_string(i) + ": " +
-                                              testing::repr(ours.data()[i]) + " vs reference " +
-                                              testing::repr(ref.data()[i]) + ", tolerance " +
-                                              testing::repr(tol));
+      testing::report_failure(file, line,
+                              what + ": element " + std::to_string(i) + ": " +
+                                  testing::repr(ours.data()[i]) + " vs reference " +
+                                  testing::repr(ref.data()[i]) + ", tolerance " +
+                                  testing::repr(tol));
       return;
     }
   }
@@ -103,8 +104,8 @@ void expect_sum_close(const Tensor& ours, const Tensor& ref, const Tensor& scale
 void expect_bitwise(const Tensor& ours, const Tensor& ref, const std::string& what,
                     const char* file, int line) {
   if (ours.shape() != ref.shape()) {
-    testing::report_failure(file, line, what + ": shape " + ours.shape_str() + " != " +
-                                            ref.shape_str());
+    testing::report_failure(file, line,
+                            what + ": shape " + ours.shape_str() + " != " + ref.shape_str());
     return;
   }
   if (ours.numel() > 0 && std::memcmp(ours.data(), ref.data(), ours.nbytes()) != 0)
@@ -137,14 +138,14 @@ struct ConvCase {
 };
 
 const ConvCase kConvCases[] = {
-    {1, 3, 9, 11, 5, 3, 3, 1, 1, 1, true},            // the common 3x3 "same" conv
-    {2, 4, 8, 7, 6, 3, 3, 2, 1, 1, true},             // stride 2, odd width, batch 2
-    {1, 5, 6, 9, 4, 1, 1, 1, 0, 1, false},            // 1x1, no bias
-    {1, 3, 10, 10, 8, 5, 5, 1, 2, 1, true},           // 5x5
-    {1, 4, 9, 8, 3, 3, 3, 1, 2, 2, true},             // dilation 2
-    {1, 2, 7, 9, 5, 3, 1, {2, 1}, {1, 0}, 1, true},   // non-square kernel and stride
-    {1, 17, 5, 6, 33, 3, 3, 1, 1, 1, true},           // channel counts off the SIMD width
-    {1, 3, 4, 4, 2, 3, 3, 1, 0, 1, true},             // no padding: 2x2 output
+    {1, 3, 9, 11, 5, 3, 3, 1, 1, 1, true},           // the common 3x3 "same" conv
+    {2, 4, 8, 7, 6, 3, 3, 2, 1, 1, true},            // stride 2, odd width, batch 2
+    {1, 5, 6, 9, 4, 1, 1, 1, 0, 1, false},           // 1x1, no bias
+    {1, 3, 10, 10, 8, 5, 5, 1, 2, 1, true},          // 5x5
+    {1, 4, 9, 8, 3, 3, 3, 1, 2, 2, true},            // dilation 2
+    {1, 2, 7, 9, 5, 3, 1, {2, 1}, {1, 0}, 1, true},  // non-square kernel and stride
+    {1, 17, 5, 6, 33, 3, 3, 1, 1, 1, true},          // channel counts off the SIMD width
+    {1, 3, 4, 4, 2, 3, 3, 1, 0, 1, true},            // no padding: 2x2 output
 };
 
 Epilogue epilogue_variant(int which, const Tensor& residual) {
@@ -185,10 +186,9 @@ TEST_CASE(conv2d_fast_matches_reference) {
       const Tensor scale = add_abs(abs_sum, epi.residual);
       for (const Context& ctx : fast_contexts()) {
         const Tensor got = conv2d(ctx, x, wt, b, c.stride, c.padding, c.dilation, epi);
-        EXPECT_SUM_CLOSE(got, want, scale,
-                         label("conv2d case " + std::to_string(index) + " epilogue " +
-                                   std::to_string(e),
-                               ctx));
+        EXPECT_SUM_CLOSE(
+            got, want, scale,
+            label("conv2d case " + std::to_string(index) + " epilogue " + std::to_string(e), ctx));
       }
     }
     ++index;
@@ -217,11 +217,11 @@ TEST_CASE(conv2d_winograd_matches_reference_and_prepared_weights) {
     Padding2d padding;
   };
   const Case cases[] = {
-      {1, 3, 9, 11, 5, Padding2d::symmetric(1)},     // partial tiles both ways
-      {2, 17, 5, 6, 33, Padding2d::symmetric(1)},    // batch, Cout past a panel
-      {1, 16, 13, 70, 24, {0, 1, 0, 1}},             // per-side padding, several tile blocks
-      {1, 20, 8, 8, 16, Padding2d::symmetric(2)},    // padding beyond the kernel radius
-      {1, 4, 3, 3, 2, Padding2d::symmetric(0)},      // one output pixel
+      {1, 3, 9, 11, 5, Padding2d::symmetric(1)},   // partial tiles both ways
+      {2, 17, 5, 6, 33, Padding2d::symmetric(1)},  // batch, Cout past a panel
+      {1, 16, 13, 70, 24, {0, 1, 0, 1}},           // per-side padding, several tile blocks
+      {1, 20, 8, 8, 16, Padding2d::symmetric(2)},  // padding beyond the kernel radius
+      {1, 4, 3, 3, 2, Padding2d::symmetric(0)},    // one output pixel
   };
   int index = 0;
   for (const Case& c : cases) {
@@ -272,11 +272,11 @@ struct ConvTCase {
 };
 
 const ConvTCase kConvTCases[] = {
-    {1, 4, 5, 6, 3, 4, 2, 1, 0, 1, true},     // STFAN's upconv: 4x4, stride 2, padding 1
-    {2, 3, 4, 4, 5, 3, 2, 1, 1, 1, true},     // output_padding 1
-    {1, 2, 5, 5, 4, 3, 1, 0, 0, 2, false},    // dilation 2, no bias
+    {1, 4, 5, 6, 3, 4, 2, 1, 0, 1, true},            // STFAN's upconv: 4x4, stride 2, padding 1
+    {2, 3, 4, 4, 5, 3, 2, 1, 1, 1, true},            // output_padding 1
+    {1, 2, 5, 5, 4, 3, 1, 0, 0, 2, false},           // dilation 2, no bias
     {1, 5, 3, 7, 2, 3, {2, 1}, {0, 1}, 0, 1, true},  // per-axis stride and padding
-    {1, 9, 3, 3, 17, 4, 2, 1, 0, 1, true},    // channel counts off the SIMD width
+    {1, 9, 3, 3, 17, 4, 2, 1, 0, 1, true},           // channel counts off the SIMD width
 };
 
 TEST_CASE(conv_transpose2d_fast_matches_reference) {
@@ -294,15 +294,15 @@ TEST_CASE(conv_transpose2d_fast_matches_reference) {
                                             c.padding, c.output_padding, c.dilation);
     for (int e = 0; e < 6; ++e) {
       const Epilogue epi = epilogue_variant(e, residual);
-      const Tensor want = conv_transpose2d(ref, x, wt, b, c.stride, c.padding,
-                                           c.output_padding, c.dilation, epi);
+      const Tensor want =
+          conv_transpose2d(ref, x, wt, b, c.stride, c.padding, c.output_padding, c.dilation, epi);
       const Tensor scale = add_abs(abs_sum, epi.residual);
       for (const Context& ctx : fast_contexts()) {
-        const Tensor got = conv_transpose2d(ctx, x, wt, b, c.stride, c.padding,
-                                            c.output_padding, c.dilation, epi);
+        const Tensor got =
+            conv_transpose2d(ctx, x, wt, b, c.stride, c.padding, c.output_padding, c.dilation, epi);
         EXPECT_SUM_CLOSE(got, want, scale,
-                         label("conv_transpose2d case " + std::to_string(index) +
-                                   " epilogue " + std::to_string(e),
+                         label("conv_transpose2d case " + std::to_string(index) + " epilogue " +
+                                   std::to_string(e),
                                ctx));
       }
     }
@@ -342,8 +342,8 @@ TEST_CASE(conv_affine_epilogue_and_per_side_padding_fast_match_reference) {
     e.scale = rand_tensor(rng, {n, cout}, -2.f, 2.f);
     e.shift = rand_tensor(rng, {n, cout});
     for (int transposed = 0; transposed < 2; ++transposed) {
-      const auto run = [&](const Context& ctx, const Tensor& xx, const Tensor& ww,
-                           const Tensor& bb, const Epilogue& epi) {
+      const auto run = [&](const Context& ctx, const Tensor& xx, const Tensor& ww, const Tensor& bb,
+                           const Epilogue& epi) {
         return transposed ? conv_transpose2d(ctx, xx, ww, bb, 2, pad, 1, epi)
                           : conv2d(ctx, xx, ww, bb, 2, pad, 1, epi);
       };
@@ -360,11 +360,11 @@ TEST_CASE(conv_affine_epilogue_and_per_side_padding_fast_match_reference) {
         const Tensor want = run(ref, x, w, b, epi);
         const Tensor mag = affine_magnitude(abs_sum, epi);
         for (const Context& ctx : fast_contexts())
-          EXPECT_SUM_CLOSE(run(ctx, x, w, b, epi), want, mag,
-                           label(std::string(transposed ? "conv_transpose2d" : "conv2d") +
-                                     " pads " + std::to_string(index) + " variant " +
-                                     std::to_string(variant),
-                                 ctx));
+          EXPECT_SUM_CLOSE(
+              run(ctx, x, w, b, epi), want, mag,
+              label(std::string(transposed ? "conv_transpose2d" : "conv2d") + " pads " +
+                        std::to_string(index) + " variant " + std::to_string(variant),
+                    ctx));
       }
     }
     ++index;
@@ -382,10 +382,10 @@ TEST_CASE(deform_conv2d_fast_matches_reference) {
   };
   const Case cases[] = {
       {1, 4, 7, 8, 3, 1, 3, 1, 1, 1, true, true},
-      {2, 4, 6, 7, 5, 2, 3, 1, 1, 1, false, true},   // two offset groups, batch 2
-      {1, 3, 9, 8, 4, 1, 3, 2, 1, 1, true, false},   // stride 2, no mask
-      {1, 2, 8, 8, 3, 1, 3, 1, 2, 2, true, true},    // dilation 2
-      {1, 6, 5, 6, 2, 3, 1, 1, 0, 1, true, true},    // 1x1 kernel, three groups
+      {2, 4, 6, 7, 5, 2, 3, 1, 1, 1, false, true},  // two offset groups, batch 2
+      {1, 3, 9, 8, 4, 1, 3, 2, 1, 1, true, false},  // stride 2, no mask
+      {1, 2, 8, 8, 3, 1, 3, 1, 2, 2, true, true},   // dilation 2
+      {1, 6, 5, 6, 2, 3, 1, 1, 0, 1, true, true},   // 1x1 kernel, three groups
   };
   const Context ref = reference_ctx();
   int index = 0;
@@ -402,20 +402,20 @@ TEST_CASE(deform_conv2d_fast_matches_reference) {
     const Tensor mask = c.mask ? rand_tensor(rng, {c.n, taps, ho, wo}, 0.f, 1.f) : Tensor();
     const Tensor residual = rand_tensor(rng, {c.n, c.cout, ho, wo});
     // Bilinear interpolation of |x| bounds |interpolated x|, so this bounds the sum of |terms|.
-    const Tensor abs_sum = deform_conv2d(ref, abs_of(x), offset, abs_of(wt), abs_of(b),
-                                         c.stride, c.padding, c.dilation, abs_of(mask));
+    const Tensor abs_sum = deform_conv2d(ref, abs_of(x), offset, abs_of(wt), abs_of(b), c.stride,
+                                         c.padding, c.dilation, abs_of(mask));
     for (int e : {0, 2, 4}) {
       const Epilogue epi = epilogue_variant(e, residual);
-      const Tensor want = deform_conv2d(ref, x, offset, wt, b, c.stride, c.padding, c.dilation,
-                                        mask, epi);
+      const Tensor want =
+          deform_conv2d(ref, x, offset, wt, b, c.stride, c.padding, c.dilation, mask, epi);
       const Tensor scale = add_abs(abs_sum, epi.residual);
       for (const Context& ctx : fast_contexts()) {
-        const Tensor got = deform_conv2d(ctx, x, offset, wt, b, c.stride, c.padding,
-                                         c.dilation, mask, epi);
-        EXPECT_SUM_CLOSE(got, want, scale,
-                         label("deform_conv2d case " + std::to_string(index) + " epilogue " +
-                                   std::to_string(e),
-                               ctx));
+        const Tensor got =
+            deform_conv2d(ctx, x, offset, wt, b, c.stride, c.padding, c.dilation, mask, epi);
+        EXPECT_SUM_CLOSE(
+            got, want, scale,
+            label("deform_conv2d case " + std::to_string(index) + " epilogue " + std::to_string(e),
+                  ctx));
       }
     }
     ++index;
@@ -429,8 +429,8 @@ TEST_CASE(fac_and_fac_backward_fast_match_reference) {
     int64_t n, c, h, w;
     int k;
   };
-  const Case cases[] = {{1, 4, 6, 7, 3}, {2, 3, 5, 5, 5}, {1, 17, 4, 9, 5}, {1, 2, 3, 2, 7},
-                        {1, 1, 1, 1, 1}};
+  const Case cases[] = {
+      {1, 4, 6, 7, 3}, {2, 3, 5, 5, 5}, {1, 17, 4, 9, 5}, {1, 2, 3, 2, 7}, {1, 1, 1, 1, 1}};
   const Context ref = reference_ctx();
   int index = 0;
   for (const Case& c : cases) {
@@ -463,8 +463,8 @@ TEST_CASE(iac_and_iac_backward_fast_match_reference) {
     int64_t n, c, h, w;
     int iterations, k;
   };
-  const Case cases[] = {{1, 3, 6, 7, 2, 5}, {2, 2, 5, 4, 3, 3}, {1, 9, 4, 5, 1, 7},
-                        {1, 1, 1, 2, 2, 1}};
+  const Case cases[] = {
+      {1, 3, 6, 7, 2, 5}, {2, 2, 5, 4, 3, 3}, {1, 9, 4, 5, 1, 7}, {1, 1, 1, 2, 2, 1}};
   const Context ref = reference_ctx();
   int index = 0;
   for (const Case& c : cases) {
@@ -516,7 +516,8 @@ TEST_CASE(iac_and_iac_backward_fast_match_reference) {
 Tensor special_values(uint64_t seed, const Shape& shape) {
   Rng rng(seed);
   Tensor t = rand_tensor(rng, shape, -6.f, 6.f);
-  const float specials[] = {0.f, -0.f, INFINITY, -INFINITY, NAN, 1e30f, -1e30f, 88.f, -88.f, -104.f};
+  const float specials[] = {0.f,   -0.f,   INFINITY, -INFINITY, NAN,
+                            1e30f, -1e30f, 88.f,     -88.f,     -104.f};
   for (size_t i = 0; i < sizeof(specials) / sizeof(float) && int64_t(i) < t.numel(); ++i)
     t.data()[i * 7 % t.numel()] = specials[i];
   return t;

@@ -48,11 +48,15 @@ std::string simple_file() {
 
 TEST_CASE(reads_all_supported_dtypes) {
   TempDir dir;
-  const std::vector<float> f32 = {1.5f, -2.f, 0.f, std::numeric_limits<float>::infinity(),
-                                  1e-40f /* subnormal */, -0.f};
+  const std::vector<float> f32 = {
+      1.5f, -2.f, 0.f, std::numeric_limits<float>::infinity(), 1e-40f /* subnormal */, -0.f};
   // F16: 1.0, -2.5, 65504 (max), 2^-24 (smallest subnormal), -0, inf, 2^-14 (min normal)
   const std::vector<uint16_t> f16 = {0x3C00, 0xC100, 0x7BFF, 0x0001, 0x8000, 0x7C00, 0x0400};
-  const std::vector<float> f16_expect = {1.f, -2.5f, 65504.f, std::ldexp(1.f, -24), -0.f,
+  const std::vector<float> f16_expect = {1.f,
+                                         -2.5f,
+                                         65504.f,
+                                         std::ldexp(1.f, -24),
+                                         -0.f,
                                          std::numeric_limits<float>::infinity(),
                                          std::ldexp(1.f, -14)};
   // BF16: 1.0, -3.0, the float32 pattern 0x7F7F0000
@@ -60,17 +64,22 @@ TEST_CASE(reads_all_supported_dtypes) {
   const std::vector<double> f64 = {0.1, -1e30, 3.0};
   std::string data = raw(f32) + raw(f16) + raw(bf16) + raw(f64);
   const size_t o1 = 24, o2 = o1 + 14, o3 = o2 + 6, o4 = o3 + 24;
-  std::string header = "{\"__metadata__\":{\"architecture\":\"stfan\",\"format\":\"pt\"},"
-                       "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0," +
-                       std::to_string(o1) + "]},"
-                       "\"h\":{\"dtype\":\"F16\",\"shape\":[7],\"data_offsets\":[" +
-                       std::to_string(o1) + "," + std::to_string(o2) + "]},"
-                       "\"b\":{\"dtype\":\"BF16\",\"shape\":[3,1],\"data_offsets\":[" +
-                       std::to_string(o2) + "," + std::to_string(o3) + "]},"
-                       "\"d\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[" +
-                       std::to_string(o3) + "," + std::to_string(o4) + "]},"
-                       "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[" +
-                       std::to_string(o4) + "," + std::to_string(o4) + "]}}";
+  std::string header =
+      "{\"__metadata__\":{\"architecture\":\"stfan\",\"format\":\"pt\"},"
+      "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0," +
+      std::to_string(o1) +
+      "]},"
+      "\"h\":{\"dtype\":\"F16\",\"shape\":[7],\"data_offsets\":[" +
+      std::to_string(o1) + "," + std::to_string(o2) +
+      "]},"
+      "\"b\":{\"dtype\":\"BF16\",\"shape\":[3,1],\"data_offsets\":[" +
+      std::to_string(o2) + "," + std::to_string(o3) +
+      "]},"
+      "\"d\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[" +
+      std::to_string(o3) + "," + std::to_string(o4) +
+      "]},"
+      "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[" +
+      std::to_string(o4) + "," + std::to_string(o4) + "]}}";
   write_file(dir.file("w.safetensors"), st_bytes(header, data));
 
   SafetensorsFile f = SafetensorsFile::open(dir.file("w.safetensors"));
@@ -99,7 +108,8 @@ TEST_CASE(reads_all_supported_dtypes) {
   Tensor e = f.tensor("empty");
   CHECK(e.shape() == (Shape{0, 5}) && e.numel() == 0);
   for (const auto& name : f.names())
-    CHECK(reinterpret_cast<uintptr_t>(f.tensor(name).data()) % 64 == 0 || f.tensor(name).numel() == 0);
+    CHECK(reinterpret_cast<uintptr_t>(f.tensor(name).data()) % 64 == 0 ||
+          f.tensor(name).numel() == 0);
 }
 
 TEST_CASE(f16_nan_and_subnormals) {
@@ -107,9 +117,9 @@ TEST_CASE(f16_nan_and_subnormals) {
   // Every half value converts exactly: compare against a float computed from the definition.
   std::vector<uint16_t> all(65536);
   for (uint32_t i = 0; i < 65536; ++i) all[i] = static_cast<uint16_t>(i);
-  write_file(dir.file("h.safetensors"),
-             st_bytes(R"({"h":{"dtype":"F16","shape":[65536],"data_offsets":[0,131072]}})",
-                      raw(all)));
+  write_file(
+      dir.file("h.safetensors"),
+      st_bytes(R"({"h":{"dtype":"F16","shape":[65536],"data_offsets":[0,131072]}})", raw(all)));
   Tensor h = SafetensorsFile::open(dir.file("h.safetensors")).tensor("h");
   int wrong = 0;
   for (uint32_t i = 0; i < 65536; ++i) {
@@ -124,8 +134,8 @@ TEST_CASE(f16_nan_and_subnormals) {
         wrong += !std::isnan(v);
       }
     } else {
-      const double expect = sign * (exp == 0 ? std::ldexp(mant, -24)
-                                             : std::ldexp(1024 + mant, exp - 25));
+      const double expect =
+          sign * (exp == 0 ? std::ldexp(mant, -24) : std::ldexp(1024 + mant, exp - 25));
       wrong += !(static_cast<double>(v) == expect && std::signbit(v) == (sign < 0));
     }
   }
@@ -249,9 +259,9 @@ TEST_CASE(malformed_files) {
                "tensor 'w': missing field 'shape'");
   expect_error(st_bytes(one(R"({"dtype":"F32","shape":[2,3]})"), f32_24),
                "tensor 'w': missing field 'data_offsets'");
-  expect_error(st_bytes(one(R"({"dtype":"F32","shape":[2,3],"data_offsets":[0,24],"x":1})"),
-                        f32_24),
-               "unexpected field 'x'");
+  expect_error(
+      st_bytes(one(R"({"dtype":"F32","shape":[2,3],"data_offsets":[0,24],"x":1})"), f32_24),
+      "unexpected field 'x'");
   expect_error(st_bytes(one(R"({"dtype":7,"shape":[2,3],"data_offsets":[0,24]})"), f32_24),
                "dtype must be a string");
   expect_error(st_bytes(one(R"({"dtype":"F33","shape":[2,3],"data_offsets":[0,24]})"), f32_24),

@@ -109,46 +109,45 @@ inline std::string read_file(const std::string& path) {
 
 }  // namespace testing
 
-#define TEST_CASE(name)                                                \
-  static void name();                                                  \
-  static const ::testing::Registrar name##_registrar(#name, &name);    \
+#define TEST_CASE(name)                                             \
+  static void name();                                               \
+  static const ::testing::Registrar name##_registrar(#name, &name); \
   static void name()
 
-#define CHECK(cond)                                                             \
-  do {                                                                          \
+#define CHECK(cond)                                                                        \
+  do {                                                                                     \
     if (!(cond)) ::testing::report_failure(__FILE__, __LINE__, "CHECK(" #cond ") failed"); \
   } while (0)
 
 // Operands are copied: an operand may refer into a temporary that dies with the expression.
-#define CHECK_EQ(a, b)                                                                      \
-  do {                                                                                      \
-    const auto check_a_ = (a);                                                              \
-    const auto check_b_ = (b);                                                              \
-    if (!(check_a_ == check_b_))                                                            \
-      ::testing::report_failure(__FILE__, __LINE__,                                         \
+#define CHECK_EQ(a, b)                                                                     \
+  do {                                                                                     \
+    const auto check_a_ = (a);                                                             \
+    const auto check_b_ = (b);                                                             \
+    if (!(check_a_ == check_b_))                                                           \
+      ::testing::report_failure(__FILE__, __LINE__,                                        \
                                 "CHECK_EQ(" #a ", " #b "): " + ::testing::repr(check_a_) + \
-                                    " != " + ::testing::repr(check_b_));                    \
+                                    " != " + ::testing::repr(check_b_));                   \
   } while (0)
 
 // `expr` must throw exactly-or-derived `E` whose message contains `substring`.
-#define CHECK_THROWS(E, expr, substring)                                                    \
-  do {                                                                                      \
-    bool check_thrown_ = false;                                                             \
-    try {                                                                                   \
-      (void)(expr);                                                                         \
-    } catch (const E& check_e_) {                                                           \
-      check_thrown_ = true;                                                                 \
-      const std::string check_msg_ = check_e_.what();                                       \
-      if (check_msg_.find(substring) == std::string::npos)                                  \
-        ::testing::report_failure(__FILE__, __LINE__,                                       \
-                                  std::string(#expr ": message \"") + check_msg_ +          \
-                                      "\" does not contain \"" + (substring) + "\"");       \
-    } catch (const std::exception& check_e_) {                                              \
-      check_thrown_ = true;                                                                 \
-      ::testing::report_failure(__FILE__, __LINE__,                                         \
-                                std::string(#expr ": threw another exception: ") +          \
-                                    check_e_.what());                                       \
-    }                                                                                       \
-    if (!check_thrown_)                                                                     \
-      ::testing::report_failure(__FILE__, __LINE__, #expr ": did not throw " #E);            \
+#define CHECK_THROWS(E, expr, substring)                                                           \
+  do {                                                                                             \
+    bool check_thrown_ = false;                                                                    \
+    try {                                                                                          \
+      (void)(expr);                                                                                \
+    } catch (const E& check_e_) {                                                                  \
+      check_thrown_ = true;                                                                        \
+      const std::string check_msg_ = check_e_.what();                                              \
+      if (check_msg_.find(substring) == std::string::npos)                                         \
+        ::testing::report_failure(__FILE__, __LINE__,                                              \
+                                  std::string(#expr ": message \"") + check_msg_ +                 \
+                                      "\" does not contain \"" + (substring) + "\"");              \
+    } catch (const std::exception& check_e_) {                                                     \
+      check_thrown_ = true;                                                                        \
+      ::testing::report_failure(                                                                   \
+          __FILE__, __LINE__, std::string(#expr ": threw another exception: ") + check_e_.what()); \
+    }                                                                                              \
+    if (!check_thrown_)                                                                            \
+      ::testing::report_failure(__FILE__, __LINE__, #expr ": did not throw " #E);                  \
   } while (0)

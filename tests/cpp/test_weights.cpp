@@ -23,7 +23,8 @@ std::string le64(uint64_t n) {
 // conv.weight (2, 1, 1, 1) = {1, 2}, conv.bias (2,) = {3, 4}, extra (1,) = {5}.
 std::string model_file(const std::string& architecture) {
   const std::string header =
-      "{\"__metadata__\":{\"architecture\":\"" + architecture + "\",\"version\":\"1\"},"
+      "{\"__metadata__\":{\"architecture\":\"" + architecture +
+      "\",\"version\":\"1\"},"
       "\"conv.weight\":{\"dtype\":\"F32\",\"shape\":[2,1,1,1],\"data_offsets\":[0,8]},"
       "\"conv.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]},"
       "\"extra\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[16,20]}}";
@@ -56,8 +57,7 @@ TEST_CASE(get_checks_shape_and_marks_used) {
   CHECK(w.unused() == (std::vector<std::string>{"conv.bias", "extra"}));
 
   CHECK(w.get("conv.bias").to_vector() == (std::vector<float>{3, 4}));
-  CHECK_THROWS(ValueError, w.check_all_used(),
-               "model.safetensors: 1 tensor not used by the model");
+  CHECK_THROWS(ValueError, w.check_all_used(), "model.safetensors: 1 tensor not used by the model");
   CHECK_THROWS(ValueError, w.check_all_used(), "'extra'");
   w.get("extra", {1});
   w.check_all_used();  // no throw

@@ -46,14 +46,14 @@ class ComplexPlan {
   // out = sum_j in[j] exp(-+2 pi i j k / n) for each of `batch` signals: forward (-) or
   // inverse (+, unnormalised). `in` and `out` may be the same memory (same stride). `isa`:
   // the instruction set of the butterflies (ctx.isa()).
-  void transform(ConstSplitView in, SplitView out, int64_t batch, bool inverse,
-                 float* workspace, Isa isa) const;
+  void transform(ConstSplitView in, SplitView out, int64_t batch, bool inverse, float* workspace,
+                 Isa isa) const;
   size_t workspace_floats(int64_t batch) const;
 
  private:
   struct Bluestein;
-  void run_stages(ConstSplitView in, SplitView out, int64_t batch, bool inverse,
-                  float* workspace, Isa isa) const;
+  void run_stages(ConstSplitView in, SplitView out, int64_t batch, bool inverse, float* workspace,
+                  Isa isa) const;
   void run_bluestein(ConstSplitView in, SplitView out, int64_t batch, bool inverse,
                      float* workspace, Isa isa) const;
 
@@ -71,12 +71,12 @@ class RealPlan {
 
   int64_t size() const { return n_; }
   // X[k] = sum_j x[j] exp(-2 pi i j k / n), k <= n/2; x rows `x_stride` floats apart.
-  void forward(const float* x, int64_t x_stride, SplitView X, int64_t batch,
-               float* workspace, Isa isa) const;
+  void forward(const float* x, int64_t x_stride, SplitView X, int64_t batch, float* workspace,
+               Isa isa) const;
   // x[j] = sum_{k < n} X[k] exp(2 pi i j k / n) (unnormalised) of the Hermitian completion of
   // X[0..n/2]; the imaginary parts of X[0] and (n even) X[n/2] are ignored, as numpy does.
-  void inverse(ConstSplitView X, float* x, int64_t x_stride, int64_t batch,
-               float* workspace, Isa isa) const;
+  void inverse(ConstSplitView X, float* x, int64_t x_stride, int64_t batch, float* workspace,
+               Isa isa) const;
   size_t workspace_floats(int64_t batch) const;
 
  private:

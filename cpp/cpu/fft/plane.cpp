@@ -22,12 +22,12 @@ size_t transform_columns_workspace(const ComplexPlan& plan) {
   return plan.workspace_floats(kColumnBlock);
 }
 
-void transform_columns(const ComplexPlan& plan, float* re, float* im, int64_t stride,
-                       int64_t width, bool inverse, float* workspace, Isa isa) {
+void transform_columns(const ComplexPlan& plan, float* re, float* im, int64_t stride, int64_t width,
+                       bool inverse, float* workspace, Isa isa) {
   for (int64_t c0 = 0; c0 < width; c0 += kColumnBlock) {
     const int64_t nb = std::min(kColumnBlock, width - c0);
-    plan.transform({re + c0, im + c0, stride}, {re + c0, im + c0, stride}, nb, inverse,
-                   workspace, isa);
+    plan.transform({re + c0, im + c0, stride}, {re + c0, im + c0, stride}, nb, inverse, workspace,
+                   isa);
   }
 }
 

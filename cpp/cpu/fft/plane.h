@@ -18,13 +18,13 @@ namespace fft {
 constexpr int64_t kColumnBlock = 32;
 
 // dst (cols x rows) = src (rows x cols)^T * scale, row strides given.
-void transpose(const float* src, int64_t src_stride, float* dst, int64_t dst_stride,
-               int64_t rows, int64_t cols, float scale = 1.f);
+void transpose(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows,
+               int64_t cols, float scale = 1.f);
 
 // Column transforms along H of a split (H, width) block of a matrix with row stride `stride`,
 // in place, kColumnBlock columns at a time.
-void transform_columns(const ComplexPlan& plan, float* re, float* im, int64_t stride,
-                       int64_t width, bool inverse, float* workspace, Isa isa);
+void transform_columns(const ComplexPlan& plan, float* re, float* im, int64_t stride, int64_t width,
+                       bool inverse, float* workspace, Isa isa);
 size_t transform_columns_workspace(const ComplexPlan& plan);
 
 class PlaneFft {

@@ -48,8 +48,8 @@ size_t RealPlan::workspace_floats(int64_t batch) const {
   return size_t(own) + complex_->workspace_floats(batch);
 }
 
-void RealPlan::forward(const float* x, int64_t xs, SplitView X, int64_t batch,
-                       float* workspace, Isa isa) const {
+void RealPlan::forward(const float* x, int64_t xs, SplitView X, int64_t batch, float* workspace,
+                       Isa isa) const {
   const int64_t m = complex_->size();
   if (n_ % 2 == 1) {
     float* ur = workspace;
@@ -92,8 +92,8 @@ void RealPlan::forward(const float* x, int64_t xs, SplitView X, int64_t batch,
   }
 }
 
-void RealPlan::inverse(ConstSplitView X, float* x, int64_t xs, int64_t batch,
-                       float* workspace, Isa isa) const {
+void RealPlan::inverse(ConstSplitView X, float* x, int64_t xs, int64_t batch, float* workspace,
+                       Isa isa) const {
   const int64_t m = complex_->size();
   if (n_ % 2 == 1) {
     // Hermitian completion: Y[0] = Re X[0], Y[k] = X[k], Y[n-k] = conj X[k].

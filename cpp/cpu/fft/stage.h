@@ -42,13 +42,12 @@ struct StageView {
 
 }  // namespace fft
 
-using FftStageFn = void (*)(const fft::StageView& st, int64_t n, const float* sr,
-                            const float* si, int64_t ss, float* dr, float* di, int64_t ds,
-                            int64_t batch);
-#define DEBLURCORE_DECLARE_FFT_STAGE(isa)                                                    \
-  namespace isa {                                                                            \
-  void fft_stage(const fft::StageView& st, int64_t n, const float* sr, const float* si,      \
-                 int64_t ss, float* dr, float* di, int64_t ds, int64_t batch);               \
+using FftStageFn = void (*)(const fft::StageView& st, int64_t n, const float* sr, const float* si,
+                            int64_t ss, float* dr, float* di, int64_t ds, int64_t batch);
+#define DEBLURCORE_DECLARE_FFT_STAGE(isa)                                               \
+  namespace isa {                                                                       \
+  void fft_stage(const fft::StageView& st, int64_t n, const float* sr, const float* si, \
+                 int64_t ss, float* dr, float* di, int64_t ds, int64_t batch);          \
   }
 DEBLURCORE_DECLARE_FFT_STAGE(generic)
 DEBLURCORE_DECLARE_FFT_STAGE(avx2)

@@ -108,11 +108,11 @@ void radix5(const Rows& w, int64_t B, float s) {
   const float *DBC_R x0r = w.sr[0], *DBC_R x0i = w.si[0], *DBC_R x1r = w.sr[1];
   const float *DBC_R x1i = w.si[1], *DBC_R x2r = w.sr[2], *DBC_R x2i = w.si[2];
   const float *DBC_R x3r = w.sr[3], *DBC_R x3i = w.si[3], *DBC_R x4r = w.sr[4];
-  const float *DBC_R x4i = w.si[4];
+  const float* DBC_R x4i = w.si[4];
   float *DBC_R y0r = w.dr[0], *DBC_R y0i = w.di[0], *DBC_R y1r = w.dr[1];
   float *DBC_R y1i = w.di[1], *DBC_R y2r = w.dr[2], *DBC_R y2i = w.di[2];
   float *DBC_R y3r = w.dr[3], *DBC_R y3i = w.di[3], *DBC_R y4r = w.dr[4];
-  float *DBC_R y4i = w.di[4];
+  float* DBC_R y4i = w.di[4];
   for (int64_t b = 0; b < B; ++b) {
     const float v0r = x0r[b], v0i = x0i[b];
     const float v1r = x1r[b] * w1r - x1i[b] * w1i, v1i = x1r[b] * w1i + x1i[b] * w1r;

@@ -11,14 +11,11 @@ namespace ref {
 
 namespace {
 
-int64_t clamp_index(int64_t v, int64_t size) {
-  return std::min(std::max<int64_t>(v, 0), size - 1);
-}
+int64_t clamp_index(int64_t v, int64_t size) { return std::min(std::max<int64_t>(v, 0), size - 1); }
 
 }  // namespace
 
-void fac(const Context& ctx, const FacParams& p, const float* x, const float* kernel,
-         float* out) {
+void fac(const Context& ctx, const FacParams& p, const float* x, const float* kernel, float* out) {
   const int64_t k = p.k, r = (k - 1) / 2, plane = p.H * p.W;
 #pragma omp parallel for collapse(2) num_threads(ctx.num_threads())
   for (int64_t n = 0; n < p.N; ++n)

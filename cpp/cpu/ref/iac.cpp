@@ -35,9 +35,7 @@ IterFilters iter_filters(const IacParams& p, const float* filters, int64_t n, in
   return f;
 }
 
-bool activated(const IacParams& p, int64_t i) {
-  return i + 1 < p.iterations || p.final_activation;
-}
+bool activated(const IacParams& p, int64_t i) { return i + 1 < p.iterations || p.final_activation; }
 
 // One iteration without its activation: v (vertical pass) and z = u + b from input f.
 void iteration(const IacParams& p, const IterFilters& F, const std::vector<double>& f,
@@ -61,8 +59,7 @@ void iteration(const IacParams& p, const IterFilters& F, const std::vector<doubl
 
 }  // namespace
 
-void iac(const Context& ctx, const IacParams& p, const float* x, const float* filters,
-         float* out) {
+void iac(const Context& ctx, const IacParams& p, const float* x, const float* filters, float* out) {
   const int64_t HW = p.H * p.W;
   const double slope = p.negative_slope;
 #pragma omp parallel for collapse(2) num_threads(ctx.num_threads())

@@ -10,9 +10,7 @@ namespace ref {
 
 namespace {
 
-int64_t clamp_index(int64_t v, int64_t size) {
-  return std::min(std::max<int64_t>(v, 0), size - 1);
-}
+int64_t clamp_index(int64_t v, int64_t size) { return std::min(std::max<int64_t>(v, 0), size - 1); }
 
 // Source index along one dimension for output index o of a padded dimension.
 int64_t pad_source(int64_t o, int64_t before, int64_t size, PadMode mode) {

@@ -10,7 +10,8 @@ namespace ref {
 
 void sigmoid(const Context& ctx, const float* x, float* out, int64_t n) {
 #pragma omp parallel for num_threads(ctx.num_threads())
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(1.0 / (1.0 + std::exp(-double(x[i]))));
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = static_cast<float>(1.0 / (1.0 + std::exp(-double(x[i]))));
 }
 
 }  // namespace ref

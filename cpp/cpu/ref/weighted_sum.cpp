@@ -14,7 +14,8 @@ void weighted_sum(const Context& ctx, const WeightedSumParams& p, const float* c
       for (int64_t i = 0; i < p.HW; ++i) {
         float acc = 0.f;
         for (int64_t b = 0; b < p.B; ++b) {
-          const float prod = weights[(n * p.B + b) * p.HW + i] * inputs[b][(n * p.C + c) * p.HW + i];
+          const float prod =
+              weights[(n * p.B + b) * p.HW + i] * inputs[b][(n * p.C + c) * p.HW + i];
           acc = b == 0 ? prod : acc + prod;
         }
         out[(n * p.C + c) * p.HW + i] = acc;

@@ -6,7 +6,7 @@ namespace deblurcore {
 namespace cuda {
 
 void conv2d(const Context&, const Conv2dParams&, const float*, const float*, const float*,
-    const float*, float*) {
+            const float*, float*) {
   no_cuda();
 }
 

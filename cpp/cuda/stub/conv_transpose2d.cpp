@@ -6,7 +6,7 @@ namespace deblurcore {
 namespace cuda {
 
 void conv_transpose2d(const Context&, const ConvTranspose2dParams&, const float*, const float*,
-    const float*, const float*, float*) {
+                      const float*, const float*, float*) {
   no_cuda();
 }
 

@@ -6,7 +6,7 @@ namespace deblurcore {
 namespace cuda {
 
 void deform_conv2d(const Context&, const DeformConv2dParams&, const float*, const float*,
-    const float*, const float*, const float*, const float*, float*) {
+                   const float*, const float*, const float*, const float*, float*) {
   no_cuda();
 }
 

@@ -7,7 +7,7 @@ namespace cuda {
 
 void fac(const Context&, const FacParams&, const float*, const float*, float*) { no_cuda(); }
 void fac_backward(const Context&, const FacParams&, const float*, const float*, const float*,
-    float*, float*) {
+                  float*, float*) {
   no_cuda();
 }
 

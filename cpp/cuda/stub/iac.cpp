@@ -7,7 +7,7 @@ namespace cuda {
 
 void iac(const Context&, const IacParams&, const float*, const float*, float*) { no_cuda(); }
 void iac_backward(const Context&, const IacParams&, const float*, const float*, const float*,
-    float*, float*) {
+                  float*, float*) {
   no_cuda();
 }
 

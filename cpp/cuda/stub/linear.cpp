@@ -5,10 +5,10 @@
 namespace deblurcore {
 namespace cuda {
 
-void linear(const Context&, const LinearParams&, const float*, const float*, const float*,
-            float*) {
-  fail<RuntimeError>("deblurcore was built without CUDA; rebuild with -DDEBLURCORE_CUDA=ON "
-                     "(or AUTO with nvcc on PATH) to use device 'cuda'");
+void linear(const Context&, const LinearParams&, const float*, const float*, const float*, float*) {
+  fail<RuntimeError>(
+      "deblurcore was built without CUDA; rebuild with -DDEBLURCORE_CUDA=ON "
+      "(or AUTO with nvcc on PATH) to use device 'cuda'");
 }
 
 }  // namespace cuda

@@ -1,14 +1,15 @@
 // Device memory in a build without CUDA: no device is available and every call throws.
-#include "memory/device_memory.h"
 #include "cuda/stub/no_cuda.h"
 #include "deblurcore/error.h"
+#include "memory/device_memory.h"
 
 namespace deblurcore {
 namespace cuda {
 
 void no_cuda() {
-  fail<RuntimeError>("deblurcore was built without CUDA; rebuild with -DDEBLURCORE_CUDA=ON "
-                     "(or AUTO with nvcc on PATH) to use device 'cuda'");
+  fail<RuntimeError>(
+      "deblurcore was built without CUDA; rebuild with -DDEBLURCORE_CUDA=ON "
+      "(or AUTO with nvcc on PATH) to use device 'cuda'");
 }
 
 bool available() { return false; }

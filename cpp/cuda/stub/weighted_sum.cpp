@@ -6,7 +6,7 @@ namespace deblurcore {
 namespace cuda {
 
 void weighted_sum(const Context&, const WeightedSumParams&, const float* const*, const float*,
-    float*) {
+                  float*) {
   no_cuda();
 }
 

@@ -45,6 +45,7 @@ DEBLURCORE_API std::shared_ptr<Allocator> default_allocator(Device device);
 // exceeds the most ever live at once; idle blocks beyond `max_idle_bytes` are returned too.
 // Thread-safe.
 DEBLURCORE_API std::shared_ptr<Allocator> make_caching_allocator(std::shared_ptr<Allocator> base,
-                                                                 size_t max_idle_bytes = size_t(1) << 31);
+                                                                 size_t max_idle_bytes = size_t(1)
+                                                                                         << 31);
 
 }  // namespace deblurcore

@@ -36,5 +36,5 @@
 #include "deblurcore/ops.h"
 #include "deblurcore/safetensors.h"
 #include "deblurcore/tensor.h"
-#include "deblurcore/weights.h"
 #include "deblurcore/version.h"
+#include "deblurcore/weights.h"

@@ -27,8 +27,8 @@ class DEBLURCORE_API IfanModel : public Model {
   // Raw, unclamped output as forward(). Only for dual_pixel() models.
   virtual Tensor forward_dual(const Tensor& c, const Tensor& r, const Tensor& l) = 0;
   // process() for the dual-pixel model: three images of the same size and pixel type.
-  virtual void process_dual(const ImageView& image, const ImageView& right,
-                            const ImageView& left, const MutableImageView& out) = 0;
+  virtual void process_dual(const ImageView& image, const ImageView& right, const ImageView& left,
+                            const MutableImageView& out) = 0;
 
  protected:
   using Model::Model;

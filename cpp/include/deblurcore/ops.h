@@ -29,8 +29,8 @@ struct Epilogue {
   float negative_slope = 0.01f;  // LeakyReLU only
   Tensor residual;               // optional, shape of the output
   Residual residual_position = Residual::AfterActivation;
-  Tensor scale;                  // optional, (N, Cout)
-  Tensor shift;                  // optional, (N, Cout)
+  Tensor scale;  // optional, (N, Cout)
+  Tensor shift;  // optional, (N, Cout)
 
   static Epilogue leaky_relu(float slope) {
     Epilogue e;
@@ -58,8 +58,8 @@ DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& 
 // padding of a stride-2 convolution of an even size, (0, 1, 0, 1):
 // Hout = (H + top + bottom - dilation.h*(kh-1) - 1) / stride.h + 1.
 DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight,
-                             const Tensor& bias, Pair stride, Padding2d padding,
-                             Pair dilation = 1, const Epilogue& epilogue = {});
+                             const Tensor& bias, Pair stride, Padding2d padding, Pair dilation = 1,
+                             const Epilogue& epilogue = {});
 
 // A conv2d weight prepared once (at load) for the fast CPU algorithms: the weight itself and,
 // where the CPU conv2d may run it by Winograd F(4x4, 3x3) (a 3x3 weight with enough channels,
@@ -74,29 +74,25 @@ struct PreparedConv2dWeight {
 DEBLURCORE_API PreparedConv2dWeight conv2d_prepare(const Context& ctx, const Tensor& weight);
 // conv2d with a prepared weight (the arguments otherwise as above).
 DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x,
-                             const PreparedConv2dWeight& weight, const Tensor& bias,
-                             Pair stride, Pair padding, Pair dilation = 1,
-                             const Epilogue& epilogue = {});
+                             const PreparedConv2dWeight& weight, const Tensor& bias, Pair stride,
+                             Pair padding, Pair dilation = 1, const Epilogue& epilogue = {});
 DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x,
-                             const PreparedConv2dWeight& weight, const Tensor& bias,
-                             Pair stride, Padding2d padding, Pair dilation = 1,
-                             const Epilogue& epilogue = {});
+                             const PreparedConv2dWeight& weight, const Tensor& bias, Pair stride,
+                             Padding2d padding, Pair dilation = 1, const Epilogue& epilogue = {});
 
 // x (N, Cin, H, W), weight (Cin, Cout, kh, kw) as in PyTorch, bias (Cout) or undefined
 // -> (N, Cout, Hout, Wout),
 // Hout = (H-1)*stride.h - 2*padding.h + dilation.h*(kh-1) + output_padding.h + 1.
-DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x,
-                                       const Tensor& weight, const Tensor& bias = {},
-                                       Pair stride = 1, Pair padding = 0,
+DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x, const Tensor& weight,
+                                       const Tensor& bias = {}, Pair stride = 1, Pair padding = 0,
                                        Pair output_padding = 0, Pair dilation = 1,
                                        const Epilogue& epilogue = {});
 // The same with the padding given per side as the crop of the full transposed-convolution
 // output (Keras Conv2DTranspose 'same' with stride 2 and a 5x5 kernel crops (1, 2, 1, 2)):
 // Hout = (H-1)*stride.h - top - bottom + dilation.h*(kh-1) + 1 (no output_padding).
-DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x,
-                                       const Tensor& weight, const Tensor& bias, Pair stride,
-                                       Padding2d padding, Pair dilation = 1,
-                                       const Epilogue& epilogue = {});
+DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x, const Tensor& weight,
+                                       const Tensor& bias, Pair stride, Padding2d padding,
+                                       Pair dilation = 1, const Epilogue& epilogue = {});
 
 // Modulated deformable convolution (DCNv2), with the arguments and conventions of
 // torchvision.ops.deform_conv2d (and mmcv's ModulatedDeformConv2d):
@@ -110,9 +106,9 @@ DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x,
 // corner outside the image counts as 0, and a sample with py <= -1, py >= H, px <= -1 or
 // px >= W is 0. Offset and mask sizes are checked against the output (mmcv does not check).
 DEBLURCORE_API Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
-                                    const Tensor& weight, const Tensor& bias = {},
-                                    Pair stride = 1, Pair padding = 0, Pair dilation = 1,
-                                    const Tensor& mask = {}, const Epilogue& epilogue = {});
+                                    const Tensor& weight, const Tensor& bias = {}, Pair stride = 1,
+                                    Pair padding = 0, Pair dilation = 1, const Tensor& mask = {},
+                                    const Epilogue& epilogue = {});
 
 // ---- filter adaptive convolution (STFAN's KernelConv2D) --------------------------------
 
@@ -181,8 +177,7 @@ DEBLURCORE_API Tensor iac_with_layout(const Context& ctx, const Tensor& x, const
 // ---- elementwise -------------------------------------------------------------------------
 
 DEBLURCORE_API Tensor relu(const Context& ctx, const Tensor& x);
-DEBLURCORE_API Tensor leaky_relu(const Context& ctx, const Tensor& x,
-                                 float negative_slope = 0.01f);
+DEBLURCORE_API Tensor leaky_relu(const Context& ctx, const Tensor& x, float negative_slope = 0.01f);
 DEBLURCORE_API Tensor sigmoid(const Context& ctx, const Tensor& x);
 // min(max(x, lo), hi) elementwise; lo <= hi. NaN stays NaN, as in torch.clamp.
 DEBLURCORE_API Tensor clamp(const Context& ctx, const Tensor& x, float lo, float hi);

@@ -24,12 +24,12 @@ namespace deblurcore {
 class DEBLURCORE_API OpProfiler {
  public:
   struct Record {
-    std::string op;     // e.g. "conv2d"
-    std::string shape;  // argument shapes, e.g. "x(1,64,720,1280) weight(64,64,3,3)"
-    double seconds;     // wall time of the call
-    size_t live_bytes;  // the allocator's bytes in use after the call (0 if unknown)
-    size_t held_bytes;  // live + cached for reuse, after the call
-    size_t peak_bytes;  // the allocator's high-water mark of held bytes, after the call
+    std::string op;          // e.g. "conv2d"
+    std::string shape;       // argument shapes, e.g. "x(1,64,720,1280) weight(64,64,3,3)"
+    double seconds;          // wall time of the call
+    size_t live_bytes;       // the allocator's bytes in use after the call (0 if unknown)
+    size_t held_bytes;       // live + cached for reuse, after the call
+    size_t peak_bytes;       // the allocator's high-water mark of held bytes, after the call
     size_t peak_live_bytes;  // and of live bytes
   };
 
