@@ -7,7 +7,7 @@ Fast and reference kernels against numpy / PyTorch in float64. Tolerances:
 * rgb_to_grayscale is the float32 expression (0.2989 R + 0.5870 G) + 0.1140 B, reproduced
   exactly in numpy float32 (bit-exact).
 * linear is a sum of `in` float32 products: |ours - exact| <= 1e-5 * S with S = |x| @ |W|^T +
-  |b| (the bound of tests/test_ops.py: n * 2**-24 * S stays below it for the n <= 7225 here
+  |b| (the bound of tests/helpers/op_checks.py: n * 2**-24 * S stays below it for the n <= 7225 here
   only in the typical sqrt(n) sense, ~1.3e-6 * S with random signs; the 16-lane accumulation
   keeps the worst case near (n/16 + 4) * 2**-24 * S = 2.7e-5 * S, so 7225-input cases use
   3e-5). The reference sums in double: 1e-7 * S.
