@@ -1,0 +1,316 @@
+// The fast CPU kernels of the convolutions (conv2d, conv_transpose2d, their epilogues and
+// per-side padding, deform_conv2d) against the scalar reference kernels (the executable
+// spec), through the public API only: Context::set_reference_kernels(true) runs the reference,
+// and each instruction set this CPU supports (set_isa) runs the fast kernels. Shapes are small
+// (the suite also runs under AddressSanitizer) but cover strides, padding, dilation, odd
+// sizes, bias or none, every epilogue and several batch/channel counts.
+//
+// Tolerances: see op_test_util.h.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "deblurcore/deblurcore.h"
+#include "op_test_util.h"
+#include "test_util.h"
+
+using namespace deblurcore;
+using namespace deblurcore::op_test;
+
+// ---- conv2d ----------------------------------------------------------------------------
+
+struct ConvCase {
+  int64_t n, cin, h, w, cout;
+  int kh, kw;
+  Pair stride, padding, dilation;
+  bool bias;
+};
+
+const ConvCase kConvCases[] = {
+    {1, 3, 9, 11, 5, 3, 3, 1, 1, 1, true},           // the common 3x3 "same" conv
+    {2, 4, 8, 7, 6, 3, 3, 2, 1, 1, true},            // stride 2, odd width, batch 2
+    {1, 5, 6, 9, 4, 1, 1, 1, 0, 1, false},           // 1x1, no bias
+    {1, 3, 10, 10, 8, 5, 5, 1, 2, 1, true},          // 5x5
+    {1, 4, 9, 8, 3, 3, 3, 1, 2, 2, true},            // dilation 2
+    {1, 2, 7, 9, 5, 3, 1, {2, 1}, {1, 0}, 1, true},  // non-square kernel and stride
+    {1, 17, 5, 6, 33, 3, 3, 1, 1, 1, true},          // channel counts off the SIMD width
+    {1, 3, 4, 4, 2, 3, 3, 1, 0, 1, true},            // no padding: 2x2 output
+};
+
+Epilogue epilogue_variant(int which, const Tensor& residual) {
+  Epilogue e;
+  switch (which) {
+    case 0: break;
+    case 1: e = Epilogue::relu(); break;
+    case 2: e = Epilogue::leaky_relu(0.1f); break;
+    case 3:
+      e = Epilogue::leaky_relu(0.2f);
+      e.residual = residual;
+      break;
+    case 4:
+      e = Epilogue::leaky_relu(0.1f);
+      e.residual = residual;
+      e.residual_position = Epilogue::Residual::BeforeActivation;
+      break;
+    case 5: e.residual = residual; break;
+  }
+  return e;
+}
+
+TEST_CASE(conv2d_fast_matches_reference) {
+  const Context ref = reference_ctx();
+  int index = 0;
+  for (const ConvCase& c : kConvCases) {
+    Rng rng(100 + index);
+    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
+    const Tensor wt = rand_tensor(rng, {c.cout, c.cin, c.kh, c.kw});
+    const Tensor b = c.bias ? rand_tensor(rng, {c.cout}) : Tensor();
+    const Tensor plain = conv2d(ref, x, wt, b, c.stride, c.padding, c.dilation);
+    const Tensor residual = rand_tensor(rng, plain.shape());
+    const Tensor abs_sum =
+        conv2d(ref, abs_of(x), abs_of(wt), abs_of(b), c.stride, c.padding, c.dilation);
+    for (int e = 0; e < 6; ++e) {
+      const Epilogue epi = epilogue_variant(e, residual);
+      const Tensor want = conv2d(ref, x, wt, b, c.stride, c.padding, c.dilation, epi);
+      const Tensor scale = add_abs(abs_sum, epi.residual);
+      for (const Context& ctx : fast_contexts()) {
+        const Tensor got = conv2d(ctx, x, wt, b, c.stride, c.padding, c.dilation, epi);
+        EXPECT_SUM_CLOSE(
+            got, want, scale,
+            label("conv2d case " + std::to_string(index) + " epilogue " + std::to_string(e), ctx));
+      }
+    }
+    ++index;
+  }
+}
+
+TEST_CASE(conv2d_thread_count_does_not_change_the_result) {
+  Rng rng(7);
+  const Tensor x = rand_tensor(rng, {2, 6, 9, 10});
+  const Tensor wt = rand_tensor(rng, {7, 6, 3, 3});
+  const Tensor b = rand_tensor(rng, {7});
+  Context one(Device::CPU, 1), three(Device::CPU, 3);
+  EXPECT_BITWISE(conv2d(three, x, wt, b, 1, 1), conv2d(one, x, wt, b, 1, 1), "conv2d threads");
+}
+
+// Winograd F(4x4, 3x3), forced, against the reference. Its rounding error relative to the
+// direct convolution's sum of |terms| is larger (the transforms combine up to 36 products of
+// transformed values; see tests/test_conv_winograd.py for the rigorous bound, checked
+// there): at most 3.8e-6 * S measured on random data of these shapes, so 2e-5 * S here.
+// Weights prepared by conv2d_prepare give bit-identical results to the plain weight, which
+// the CPU path transforms itself.
+TEST_CASE(conv2d_winograd_matches_reference_and_prepared_weights) {
+  const Context ref = reference_ctx();
+  struct Case {
+    int64_t n, cin, h, w, cout;
+    Padding2d padding;
+  };
+  const Case cases[] = {
+      {1, 3, 9, 11, 5, Padding2d::symmetric(1)},   // partial tiles both ways
+      {2, 17, 5, 6, 33, Padding2d::symmetric(1)},  // batch, Cout past a panel
+      {1, 16, 13, 70, 24, {0, 1, 0, 1}},           // per-side padding, several tile blocks
+      {1, 20, 8, 8, 16, Padding2d::symmetric(2)},  // padding beyond the kernel radius
+      {1, 4, 3, 3, 2, Padding2d::symmetric(0)},    // one output pixel
+  };
+  int index = 0;
+  for (const Case& c : cases) {
+    Rng rng(300 + index);
+    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
+    const Tensor wt = rand_tensor(rng, {c.cout, c.cin, 3, 3});
+    const Tensor b = rand_tensor(rng, {c.cout});
+    const Tensor plain = conv2d(ref, x, wt, b, 1, c.padding);
+    const Tensor residual = rand_tensor(rng, plain.shape());
+    const Tensor abs_sum = conv2d(ref, abs_of(x), abs_of(wt), abs_of(b), 1, c.padding);
+    for (int e = 0; e < 6; ++e) {
+      const Epilogue epi = epilogue_variant(e, residual);
+      const Tensor want = conv2d(ref, x, wt, b, 1, c.padding, 1, epi);
+      const Tensor scale = add_abs(abs_sum, epi.residual);
+      for (Context ctx : fast_contexts()) {
+        ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
+        const std::string what =
+            "winograd case " + std::to_string(index) + " epilogue " + std::to_string(e);
+        const Tensor got = conv2d(ctx, x, wt, b, 1, c.padding, 1, epi);
+        expect_sum_close(got, want, scale, 2e-5, label(what, ctx), __FILE__, __LINE__);
+        const PreparedConv2dWeight prepared = conv2d_prepare(ctx, wt);
+        EXPECT_BITWISE(conv2d(ctx, x, prepared, b, 1, c.padding, 1, epi), got,
+                       label(what + " prepared", ctx));
+      }
+    }
+    ++index;
+  }
+}
+
+TEST_CASE(conv2d_prepared_weight_of_another_shape_is_refused) {
+  Rng rng(9);
+  const Context ctx(Device::CPU, 1);
+  const PreparedConv2dWeight prepared = conv2d_prepare(ctx, rand_tensor(rng, {32, 16, 3, 3}));
+  CHECK(prepared.winograd.defined());
+  PreparedConv2dWeight wrong = prepared;
+  wrong.weight = rand_tensor(rng, {32, 24, 3, 3});
+  CHECK_THROWS(ValueError, conv2d(ctx, rand_tensor(rng, {1, 24, 8, 8}), wrong, Tensor(), 1, 1),
+               "prepared weight");
+}
+
+// ---- conv_transpose2d ------------------------------------------------------------------
+
+struct ConvTCase {
+  int64_t n, cin, h, w, cout;
+  int k;
+  Pair stride, padding, output_padding, dilation;
+  bool bias;
+};
+
+const ConvTCase kConvTCases[] = {
+    {1, 4, 5, 6, 3, 4, 2, 1, 0, 1, true},            // STFAN's upconv: 4x4, stride 2, padding 1
+    {2, 3, 4, 4, 5, 3, 2, 1, 1, 1, true},            // output_padding 1
+    {1, 2, 5, 5, 4, 3, 1, 0, 0, 2, false},           // dilation 2, no bias
+    {1, 5, 3, 7, 2, 3, {2, 1}, {0, 1}, 0, 1, true},  // per-axis stride and padding
+    {1, 9, 3, 3, 17, 4, 2, 1, 0, 1, true},           // channel counts off the SIMD width
+};
+
+TEST_CASE(conv_transpose2d_fast_matches_reference) {
+  const Context ref = reference_ctx();
+  int index = 0;
+  for (const ConvTCase& c : kConvTCases) {
+    Rng rng(200 + index);
+    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
+    const Tensor wt = rand_tensor(rng, {c.cin, c.cout, c.k, c.k});
+    const Tensor b = c.bias ? rand_tensor(rng, {c.cout}) : Tensor();
+    const Tensor plain =
+        conv_transpose2d(ref, x, wt, b, c.stride, c.padding, c.output_padding, c.dilation);
+    const Tensor residual = rand_tensor(rng, plain.shape());
+    const Tensor abs_sum = conv_transpose2d(ref, abs_of(x), abs_of(wt), abs_of(b), c.stride,
+                                            c.padding, c.output_padding, c.dilation);
+    for (int e = 0; e < 6; ++e) {
+      const Epilogue epi = epilogue_variant(e, residual);
+      const Tensor want =
+          conv_transpose2d(ref, x, wt, b, c.stride, c.padding, c.output_padding, c.dilation, epi);
+      const Tensor scale = add_abs(abs_sum, epi.residual);
+      for (const Context& ctx : fast_contexts()) {
+        const Tensor got =
+            conv_transpose2d(ctx, x, wt, b, c.stride, c.padding, c.output_padding, c.dilation, epi);
+        EXPECT_SUM_CLOSE(got, want, scale,
+                         label("conv_transpose2d case " + std::to_string(index) + " epilogue " +
+                                   std::to_string(e),
+                               ctx));
+      }
+    }
+    ++index;
+  }
+}
+
+// ---- per-sample affine epilogue and per-side padding ------------------------------------
+
+// |conv| scaled by |scale| plus |shift| and |residual|: the magnitude the epilogue's result
+// error is relative to (the affine map multiplies the sum's error by |scale|).
+Tensor affine_magnitude(const Tensor& abs_sum, const Epilogue& e) {
+  Tensor out = abs_sum.clone();
+  const int64_t N = out.size(0), C = out.size(1), plane = out.size(2) * out.size(3);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < plane; ++i) {
+        float& v = out.data()[(n * C + c) * plane + i];
+        if (e.scale.defined()) v *= std::fabs(e.scale.data()[n * C + c]);
+        if (e.shift.defined()) v += std::fabs(e.shift.data()[n * C + c]);
+      }
+  return add_abs(out, e.residual);
+}
+
+TEST_CASE(conv_affine_epilogue_and_per_side_padding_fast_match_reference) {
+  const Context ref = reference_ctx();
+  const Padding2d pads[] = {{0, 1, 0, 1}, {2, 0, 1, 3}, {1, 2, 2, 1}};
+  int index = 0;
+  for (const Padding2d& pad : pads) {
+    Rng rng(300 + index);
+    const int64_t n = 2, cin = 5, cout = 7;
+    const Tensor x = rand_tensor(rng, {n, cin, 8, 9});
+    const Tensor wc = rand_tensor(rng, {cout, cin, 3, 3});
+    const Tensor wt = rand_tensor(rng, {cin, cout, 5, 5});
+    const Tensor b = rand_tensor(rng, {cout});
+    Epilogue e = Epilogue::leaky_relu(0.1f);
+    e.scale = rand_tensor(rng, {n, cout}, -2.f, 2.f);
+    e.shift = rand_tensor(rng, {n, cout});
+    for (int transposed = 0; transposed < 2; ++transposed) {
+      const auto run = [&](const Context& ctx, const Tensor& xx, const Tensor& ww, const Tensor& bb,
+                           const Epilogue& epi) {
+        return transposed ? conv_transpose2d(ctx, xx, ww, bb, 2, pad, 1, epi)
+                          : conv2d(ctx, xx, ww, bb, 2, pad, 1, epi);
+      };
+      const Tensor& w = transposed ? wt : wc;
+      const Tensor abs_sum = run(ref, abs_of(x), abs_of(w), abs_of(b), Epilogue());
+      for (int variant = 0; variant < 3; ++variant) {
+        Epilogue epi = e;
+        if (variant == 1) epi.shift = Tensor();
+        if (variant == 2) {
+          epi.scale = Tensor();
+          epi.residual = rand_tensor(rng, abs_sum.shape());
+          epi.residual_position = Epilogue::Residual::BeforeActivation;
+        }
+        const Tensor want = run(ref, x, w, b, epi);
+        const Tensor mag = affine_magnitude(abs_sum, epi);
+        for (const Context& ctx : fast_contexts())
+          EXPECT_SUM_CLOSE(
+              run(ctx, x, w, b, epi), want, mag,
+              label(std::string(transposed ? "conv_transpose2d" : "conv2d") + " pads " +
+                        std::to_string(index) + " variant " + std::to_string(variant),
+                    ctx));
+      }
+    }
+    ++index;
+  }
+}
+
+// ---- deform_conv2d ---------------------------------------------------------------------
+
+TEST_CASE(deform_conv2d_fast_matches_reference) {
+  struct Case {
+    int64_t n, cin, h, w, cout, groups;
+    int k;
+    Pair stride, padding, dilation;
+    bool bias, mask;
+  };
+  const Case cases[] = {
+      {1, 4, 7, 8, 3, 1, 3, 1, 1, 1, true, true},
+      {2, 4, 6, 7, 5, 2, 3, 1, 1, 1, false, true},  // two offset groups, batch 2
+      {1, 3, 9, 8, 4, 1, 3, 2, 1, 1, true, false},  // stride 2, no mask
+      {1, 2, 8, 8, 3, 1, 3, 1, 2, 2, true, true},   // dilation 2
+      {1, 6, 5, 6, 2, 3, 1, 1, 0, 1, true, true},   // 1x1 kernel, three groups
+  };
+  const Context ref = reference_ctx();
+  int index = 0;
+  for (const Case& c : cases) {
+    Rng rng(300 + index);
+    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
+    const Tensor wt = rand_tensor(rng, {c.cout, c.cin, c.k, c.k});
+    const Tensor b = c.bias ? rand_tensor(rng, {c.cout}) : Tensor();
+    const int64_t ho = (c.h + 2 * c.padding.h - c.dilation.h * (c.k - 1) - 1) / c.stride.h + 1;
+    const int64_t wo = (c.w + 2 * c.padding.w - c.dilation.w * (c.k - 1) - 1) / c.stride.w + 1;
+    const int64_t taps = c.groups * c.k * c.k;
+    // Offsets up to 2.5 pixels: samples fall between pixels and some outside the image.
+    const Tensor offset = rand_tensor(rng, {c.n, 2 * taps, ho, wo}, -2.5f, 2.5f);
+    const Tensor mask = c.mask ? rand_tensor(rng, {c.n, taps, ho, wo}, 0.f, 1.f) : Tensor();
+    const Tensor residual = rand_tensor(rng, {c.n, c.cout, ho, wo});
+    // Bilinear interpolation of |x| bounds |interpolated x|, so this bounds the sum of |terms|.
+    const Tensor abs_sum = deform_conv2d(ref, abs_of(x), offset, abs_of(wt), abs_of(b), c.stride,
+                                         c.padding, c.dilation, abs_of(mask));
+    for (int e : {0, 2, 4}) {
+      const Epilogue epi = epilogue_variant(e, residual);
+      const Tensor want =
+          deform_conv2d(ref, x, offset, wt, b, c.stride, c.padding, c.dilation, mask, epi);
+      const Tensor scale = add_abs(abs_sum, epi.residual);
+      for (const Context& ctx : fast_contexts()) {
+        const Tensor got =
+            deform_conv2d(ctx, x, offset, wt, b, c.stride, c.padding, c.dilation, mask, epi);
+        EXPECT_SUM_CLOSE(
+            got, want, scale,
+            label("deform_conv2d case " + std::to_string(index) + " epilogue " + std::to_string(e),
+                  ctx));
+      }
+    }
+    ++index;
+  }
+}
+
+int main() { return testing::run_all(); }
