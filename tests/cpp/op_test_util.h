@@ -121,8 +121,8 @@ inline double max_rel_diff(const Tensor& a, const Tensor& b) {
 
 }  // namespace deblurcore::op_test
 
-#define EXPECT_SUM_CLOSE(ours, ref, scale, what) \
+#define EXPECT_SUM_CLOSE(ours, ref, scale, what)                                               \
   deblurcore::op_test::expect_sum_close(ours, ref, scale, deblurcore::op_test::kSumRtol, what, \
-                                       __FILE__, __LINE__)
+                                        __FILE__, __LINE__)
 #define EXPECT_BITWISE(ours, ref, what) \
   deblurcore::op_test::expect_bitwise(ours, ref, what, __FILE__, __LINE__)

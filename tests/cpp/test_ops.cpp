@@ -19,7 +19,6 @@
 using namespace deblurcore;
 using namespace deblurcore::op_test;
 
-
 // ---- fac and fac_backward --------------------------------------------------------------
 
 TEST_CASE(fac_and_fac_backward_fast_match_reference) {
