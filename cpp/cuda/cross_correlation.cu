@@ -21,15 +21,9 @@ __global__ void cc_standardize_kernel(const float* __restrict__ x, float* __rest
                                       int64_t HW) {
   const float* xp = x + blockIdx.x * HW;
   float* ap = a + blockIdx.x * HW;
-  double s = 0;
-  for (int64_t i = threadIdx.x; i < HW; i += blockDim.x) s += xp[i];
-  const double mean = block_sum(s) / double(HW);
-  double q = 0;
-  for (int64_t i = threadIdx.x; i < HW; i += blockDim.x) {
-    const double d = double(xp[i]) - mean;
-    q += d * d;
-  }
-  const double sigma = sqrt(block_sum(q) / double(HW));
+  double mean, var;
+  block_mean_var(xp, HW, mean, var);
+  const double sigma = sqrt(var);
   const double inv = sigma < 1e-9 ? 0.0 : 1.0 / (sigma * sqrt(double(HW)));
   for (int64_t i = threadIdx.x; i < HW; i += blockDim.x)
     ap[i] = static_cast<float>((double(xp[i]) - mean) * inv);

@@ -21,5 +21,18 @@ __device__ inline double block_sum(double v) {
   return total;
 }
 
+// Mean and population variance of the n values at x (one plane per block), in double.
+__device__ inline void block_mean_var(const float* x, int64_t n, double& mean, double& var) {
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
+  mean = block_sum(s) / double(n);
+  double q = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const double d = double(x[i]) - mean;
+    q += d * d;
+  }
+  var = block_sum(q) / double(n);
+}
+
 }  // namespace cuda
 }  // namespace deblurcore

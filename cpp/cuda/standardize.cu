@@ -11,15 +11,9 @@ __global__ void standardize_kernel(const float* __restrict__ x, float* __restric
                                    float eps) {
   const float* xp = x + blockIdx.x * n;
   float* op = out + blockIdx.x * n;
-  double s = 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += xp[i];
-  const double mean = block_sum(s) / double(n);
-  double q = 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const double d = double(xp[i]) - mean;
-    q += d * d;
-  }
-  const double inv = 1.0 / sqrt(block_sum(q) / double(n) + double(eps));
+  double mean, var;
+  block_mean_var(xp, n, mean, var);
+  const double inv = 1.0 / sqrt(var + double(eps));
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
     op[i] = static_cast<float>((double(xp[i]) - mean) * inv);
 }

@@ -1,22 +1,11 @@
 // Scalar reference kernel of conv_transpose2d: the executable spec (see cpp/cpu/README.md). Written
 // for clarity, accumulating in double where it sums; parallel only over its outer loops.
 #include "backends.h"
+#include "cpu/ref/conv_epilogue.h"
 
 namespace deblurcore {
 namespace cpu {
 namespace ref {
-
-namespace {
-
-// The convolutions' epilogue (epilogue.h) on a double accumulator: everything before the
-// activation in double, then rounded once to float.
-float epilogue(const EpilogueParams& e, double acc, const float* bias, int64_t n, int64_t co,
-               int64_t cout, const float* residual, int64_t o) {
-  return apply_epilogue_scalar<ScalarEpilogueMath<double>>(
-      e, acc, bias ? bias + co : nullptr, n * cout + co, residual ? residual + o : nullptr);
-}
-
-}  // namespace
 
 // Written in gather form: output (oy, ox) receives input (iy, ix) through tap (ky, kx) when
 // oy = iy*sh - ph + ky*dh, i.e. iy = (oy + ph - ky*dh) / sh with no remainder.
@@ -44,7 +33,7 @@ void conv_transpose2d(const Context& ctx, const ConvTranspose2dParams& p, const 
             }
           }
           const int64_t o = ((n * p.Cout + co) * p.Hout + oy) * p.Wout + ox;
-          out[o] = epilogue(p.epilogue, acc, bias, n, co, p.Cout, residual, o);
+          out[o] = conv_epilogue(p.epilogue, acc, bias, n, co, p.Cout, residual, o);
         }
 }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "backends.h"
+#include "cpu/ref/conv_epilogue.h"
 
 namespace deblurcore {
 namespace cpu {
@@ -64,9 +65,7 @@ void deform_conv2d(const Context& ctx, const DeformConv2dParams& p, const float*
           const float* wc = w + co * p.Cin * taps;
           for (int64_t i = 0; i < p.Cin * taps; ++i) acc += double(wc[i]) * col[i];
           const int64_t o = ((n * p.Cout + co) * p.Hout + oy) * p.Wout + ox;
-          out[o] = apply_epilogue_scalar<ScalarEpilogueMath<double>>(
-              p.epilogue, acc, bias ? bias + co : nullptr, n * p.Cout + co,
-              residual ? residual + o : nullptr);
+          out[o] = conv_epilogue(p.epilogue, acc, bias, n, co, p.Cout, residual, o);
         }
       }
 }
