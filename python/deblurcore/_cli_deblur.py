@@ -159,7 +159,9 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
-def cmd_deblur(args) -> int:
+def cmd_deblur(args, model=None) -> int:
+    """Run ``deblur`` with parsed ``args``; ``model`` is one already loaded from
+    ``args.weights`` with ``args``' options (``deblurcore batch`` reuses one per worker)."""
     from . import media
 
     inp, out, weights = Path(args.input), Path(args.output), Path(args.weights)
@@ -189,7 +191,8 @@ def cmd_deblur(args) -> int:
                 f"OUTPUT {out} is an image file but INPUT is a {source.kind}; "
                 "give a folder or a video as OUTPUT"
             )
-        model = _load_model(args, weights, weights_info["metadata"])
+        if model is None:
+            model = _load_model(args, weights, weights_info["metadata"])
         recurrent = bool(getattr(model, "is_video", False))
         if args.reset_every and not recurrent:
             media.warn(
