@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Sequence
 from fractions import Fraction
 
+from ._cli_batch import add_batch_parser
 from ._cli_common import (  # noqa: F401  (re-exported: part of this module's interface)
     ARCHITECTURES,
     EXIT_FAILURE,
@@ -40,7 +41,6 @@ from ._cli_common import (  # noqa: F401  (re-exported: part of this module's in
     UsageError,
     read_weights_info,
 )
-from ._cli_batch import add_batch_parser
 from ._cli_deblur import cmd_deblur
 from ._cli_info import cmd_convert, cmd_info
 
