@@ -28,8 +28,23 @@ from ..media.paths import VIDEO_EXTENSIONS, is_image_path, list_images
 #: Extensions of list files (one path per line) and CSV lists.
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
 CSV_EXTENSIONS = (".csv",)
-#: Files that are neither frames nor videos inside a corpus folder: not inputs.
-_NOT_MEDIA = LIST_EXTENSIONS + CSV_EXTENSIONS + (".json", ".jsonl", ".md", ".safetensors")
+#: Videos found in a corpus folder: those ``deblur`` writes and other common containers
+#: FFmpeg reads (their outputs get ``.mp4`` added). A video named directly or in a list may
+#: have any extension.
+CORPUS_VIDEO_EXTENSIONS = VIDEO_EXTENSIONS + (
+    ".mpg",
+    ".mpeg",
+    ".flv",
+    ".wmv",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".3gp",
+    ".ogv",
+    ".vob",
+    ".y4m",
+    ".mxf",
+)
 
 
 class InputError(ValueError):
@@ -89,7 +104,7 @@ def _walk_corpus(folder: Path, skip: Path) -> list[tuple[Path, str]]:
             p = here / name
             if name.startswith(".") or is_image_path(p):
                 continue
-            if p.suffix.lower() in VIDEO_EXTENSIONS:
+            if p.suffix.lower() in CORPUS_VIDEO_EXTENSIONS:
                 found.append((p, "video"))
     return found
 
