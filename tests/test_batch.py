@@ -141,6 +141,44 @@ def test_killed_run_resumes_without_duplicates(corpus, tmp_path):
     assert files == sorted(want + [batch.MANIFEST_NAME])
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds workers in /proc")
+def test_dead_worker_is_replaced_and_its_input_retried(corpus, tmp_path):
+    root, weights, references = corpus
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "deblurcore"] + [
+        str(a) for a in batch_argv([root], out, weights, "--workers", 1)
+    ]
+    proc = subprocess.Popen(argv, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _children(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for pid in _children(proc.pid):  # the worker, with the first input in hand
+            os.kill(pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    records = bc.manifest_lines(out)
+    assert [r["status"] for r in records] == ["done"] * len(references)
+    for name, want in references.items():
+        bc.assert_same_output(out / name, want)
+
+
 def test_dry_run_lists_and_writes_nothing(corpus, tmp_path, capsys):
     root, weights, references = corpus
     out = tmp_path / "out"
@@ -179,7 +217,7 @@ def test_plan_skips_unchanged_and_reruns_changed(tmp_path):
     assert action(record) == ("skip", "done")
     assert action({**record, "status": "failed", "error": "bad"}) == (
         "run",
-        "retry (failed before: bad)",
+        "retry, failed before: bad",
     )
     assert action(record, weights_hash="sha256:2") == ("run", "other weights")
     assert action(record, options=("--codec", "ffv1")) == ("run", "other options")

@@ -197,13 +197,12 @@ def cmd_batch(args) -> int:
         )
     except batch.ManifestLocked as exc:
         raise UsageError(str(exc)) from None
-    ran = summary.done + len(summary.failed)
     if not args.quiet:
         rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
         print(
             f"{PROG} batch: {len(jobs)} inputs: {summary.done} done, {summary.skipped} "
             f"skipped (done before), {len(summary.failed)} failed; {summary.frames} frames "
-            f"in {summary.seconds:.2f} s ({rate:.2f} frames/s) over {ran} runs; manifest "
+            f"in {summary.seconds:.2f} s ({rate:.2f} frames/s); manifest "
             f"{out_dir / batch.MANIFEST_NAME}",
             file=sys.stderr,
         )

@@ -52,7 +52,7 @@ def _why_not_done(record: dict | None, job: Job, settings: Settings) -> str | No
     if record is None:
         return "new"
     if record.get("status") != "done":
-        return f"retry (failed before: {record.get('error') or record.get('status')})"
+        return f"retry, failed before: {record.get('error') or record.get('status')}"
     if record.get("weights_hash") != settings.weights_hash:
         return "other weights"
     if record.get("settings") != settings_record(settings):

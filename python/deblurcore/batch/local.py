@@ -71,7 +71,10 @@ class _Worker:
 
     def give(self, job: Job) -> None:
         self.job = job
-        self.conn.send(job)
+        try:
+            self.conn.send(job)
+        except OSError:  # the worker has died: the driver's loop sees it and retries the job
+            pass
 
     def close(self, terminate: bool) -> None:
         if terminate:
