@@ -141,6 +141,29 @@ def test_killed_run_resumes_without_duplicates(corpus, tmp_path):
     assert files == sorted(want + [batch.MANIFEST_NAME])
 
 
+def test_ctrl_c_stops_workers_and_leaves_no_partial_output(corpus, tmp_path):
+    root, weights, references = corpus
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "deblurcore"] + [
+        str(a) for a in batch_argv([root], out, weights, "--workers", 2)
+    ]
+    proc = subprocess.Popen(argv, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    manifest = out / batch.MANIFEST_NAME
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.exists() and '"done"' in manifest.read_text():
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "run the same command to resume" in err
+    assert bc.leftovers(out) == []
+    for r in bc.manifest_lines(out):  # what is recorded done is there and complete
+        want = references[str(Path(r["input"]).relative_to(root))]
+        bc.assert_same_output(Path(r["output"]), want)
+
+
 def _children(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (Linux /proc)."""
     found = []

@@ -197,6 +197,14 @@ def cmd_batch(args) -> int:
         )
     except batch.ManifestLocked as exc:
         raise UsageError(str(exc)) from None
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: the finished inputs are kept
+            print(
+                f"{PROG} batch: stopped; the inputs finished so far are recorded in "
+                f"{out_dir / batch.MANIFEST_NAME}; run the same command to resume",
+                file=sys.stderr,
+            )
+        raise
     if not args.quiet:
         rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
         print(
