@@ -4,6 +4,7 @@ among them), with the load average, since on a shared machine it decides the num
 
     python -m benchmarks.batch                          # STFAN, 8 clips of 12 frames, 160x160
     python -m benchmarks.batch --clips 16 --size 256 --workers 1 2 4 --arch ifan
+    python -m benchmarks.batch --threads 1             # 1 x 1 thread against 2 x 1 thread
 
 Random weights (the speed does not depend on their values). Each configuration runs the
 whole corpus into a fresh OUT_DIR, with the model loads and process starts included, as a
@@ -52,6 +53,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--threads", type=int, help="threads per worker (default: the cores divided among them)"
+    )
     args = parser.parse_args()
 
     from deblurcore import batch
@@ -67,7 +71,7 @@ def main() -> None:
         for i in range(args.clips):
             _clip(corpus / f"clip{i}.mp4", i, args.frames, args.size)
         for workers in args.workers:
-            threads = max(1, cores // workers)
+            threads = args.threads or max(1, cores // workers)
             out = tmp / f"out{workers}"
             jobs = batch.expand_inputs([str(corpus)], str(out))
             settings = batch.Settings(

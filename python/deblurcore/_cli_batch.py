@@ -122,10 +122,13 @@ def _settings(args, weights: Path, workers: int):
     threads = args.threads
     if threads is None:
         threads = 1 if args.ray is not None else max(1, _cores() // workers)
-    elif args.ray is None and workers * threads > _cores():
+    if args.ray is None and workers * threads > _cores():
         from .media import warn
 
-        warn(f"{workers} workers × {threads} threads is more than the {_cores()} cores")
+        warn(
+            f"{workers} workers × {threads} threads are more than the {_cores()} cores of "
+            "this machine: they will compete for them"
+        )
     return Settings(
         weights=str(weights),
         weights_hash="sha256:" + file_sha256(str(weights)),
