@@ -5,6 +5,7 @@
     deblurcore deblur INPUT -o OUTPUT --weights W.safetensors [options]
     deblurcore convert CHECKPOINT -o OUT.safetensors [--arch ...] [--force]
     deblurcore info W.safetensors
+    deblurcore export W.safetensors -o MODEL.onnx [--opset N] [--height H --width W | --dynamic]
 
 Exit status: 0 success; 1 failure while running (e.g. the model raised); 2 bad usage or bad
 input (missing/unreadable files, existing output without ``--force``, model mismatch);
@@ -40,6 +41,7 @@ from ._cli_common import (  # noqa: F401  (re-exported: part of this module's in
     read_weights_info,
 )
 from ._cli_deblur import cmd_deblur
+from ._cli_export import add_export_parser
 from ._cli_info import cmd_convert, cmd_info
 
 
@@ -244,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     i.set_defaults(handler=cmd_info)
+
+    add_export_parser(sub)
     return parser
 
 

@@ -78,8 +78,14 @@ def _check_opset(opset, architecture: str, deform_conv: str) -> int:
     lowest = DEFORM_MIN_OPSET[deform_conv] if architecture == "aspdc" else MIN_OPSET
     highest = onnx.defs.onnx_opset_version()
     if not lowest <= opset <= highest:
-        why = f" (DeformConv needs 19; --deform-conv gridsample needs 16)" if architecture == "aspdc" else ""
-        raise ExportError(f"opset must be between {lowest} and {highest} for {architecture}{why}, got {opset}")
+        why = (
+            " (DeformConv needs 19; --deform-conv gridsample needs 16)"
+            if architecture == "aspdc"
+            else ""
+        )
+        raise ExportError(
+            f"opset must be between {lowest} and {highest} for {architecture}{why}, got {opset}"
+        )
     return int(opset)
 
 
@@ -102,8 +108,16 @@ def _check_size(height, width, dynamic: bool, architecture: str) -> tuple:
     return int(height), int(width)
 
 
-def build_model(tensors, meta, *, opset: int = DEFAULT_OPSET, height=None, width=None,
-                dynamic: bool = False, deform_conv: str = "deformconv"):
+def build_model(
+    tensors,
+    meta,
+    *,
+    opset: int = DEFAULT_OPSET,
+    height=None,
+    width=None,
+    dynamic: bool = False,
+    deform_conv: str = "deformconv",
+):
     """The ONNX ModelProto for weights ``tensors`` with metadata ``meta`` (see export_model)."""
     from . import aspdc, ifan, stfan
     from .deform import METHODS
@@ -120,6 +134,8 @@ def build_model(tensors, meta, *, opset: int = DEFAULT_OPSET, height=None, width
         )
     if deform_conv not in METHODS:
         raise ExportError(f"deform_conv must be one of {', '.join(METHODS)}, got {deform_conv!r}")
+    if deform_conv != "deformconv" and architecture != "aspdc":
+        raise ExportError(f"deform_conv concerns ASPDC only; {architecture} has no deformable conv")
     opset = _check_opset(opset, architecture, deform_conv)
     h, w = _check_size(height, width, dynamic, architecture)
     multiple = SIZE_RULES[architecture][0]
@@ -135,7 +151,9 @@ def build_model(tensors, meta, *, opset: int = DEFAULT_OPSET, height=None, width
         else:
             d0_mode = meta.get("d0_mode", "mmcv_flat")
             if d0_mode not in ("mmcv_flat", "intended"):
-                raise ExportError(f"aspdc: metadata d0_mode is {d0_mode!r}, expected 'mmcv_flat' or 'intended'")
+                raise ExportError(
+                    f"aspdc: metadata d0_mode is {d0_mode!r}, expected 'mmcv_flat' or 'intended'"
+                )
             aspdc.build(g, fmt, h, w, d0_mode, deform_conv)
     except KeyError as exc:
         raise ExportError(f"{architecture} weights lack tensor {exc.args[0]!r}") from None
@@ -149,8 +167,7 @@ def build_model(tensors, meta, *, opset: int = DEFAULT_OPSET, height=None, width
         f"deblurcore export of {architecture} ({variant}): image (1, 3, H, W) float32 RGB in "
         f"[0, 1] -> output, same form; H and W multiples of {multiple}"
     )
-    meta_props = {"architecture": architecture, "variant": variant,
-                  "size_multiple": str(multiple)}
+    meta_props = {"architecture": architecture, "variant": variant, "size_multiple": str(multiple)}
     if architecture == "aspdc":
         meta_props["deform_conv"] = deform_conv
     return g.model(f"deblurcore_{architecture}", doc, meta_props)
@@ -169,13 +186,23 @@ def _ifan_variant(tensors, meta) -> tuple[int, bool]:
     dual = meta.get("dual_pixel", "false") == "true"
     channels = tensors["kconv1_1.0.weight"].shape[1]
     if channels != (6 if dual else 3):
-        raise ExportError(f"ifan: kconv1_1.0.weight reads {channels} channels, but metadata dual_pixel is {dual}")
+        raise ExportError(
+            f"ifan: kconv1_1.0.weight reads {channels} channels, but metadata dual_pixel is {dual}"
+        )
     return iterations, dual
 
 
-def export_model(weights_path: str | os.PathLike, output_path: str | os.PathLike, *,
-                 opset: int = DEFAULT_OPSET, height=None, width=None, dynamic: bool = False,
-                 deform_conv: str = "deformconv", overwrite: bool = False) -> ExportResult:
+def export_model(
+    weights_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    *,
+    opset: int = DEFAULT_OPSET,
+    height=None,
+    width=None,
+    dynamic: bool = False,
+    deform_conv: str = "deformconv",
+    overwrite: bool = False,
+) -> ExportResult:
     """Write the ONNX graph of the network in ``weights_path`` to ``output_path``.
 
     Give ``height`` and ``width`` (multiples of the network's size multiple) for a graph of
@@ -188,14 +215,23 @@ def export_model(weights_path: str | os.PathLike, output_path: str | os.PathLike
 
     out = Path(output_path)
     if out.exists() and not overwrite:
-        raise FileExistsError(f"output {out} already exists (use overwrite / --force to replace it)")
+        raise FileExistsError(
+            f"output {out} already exists (use overwrite / --force to replace it)"
+        )
     if out.is_dir():
         raise IsADirectoryError(f"output {out} is a directory")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"output folder {out.parent} does not exist")
     tensors, meta = read_weights(weights_path)
-    model = build_model(tensors, meta, opset=opset, height=height, width=width,
-                        dynamic=dynamic, deform_conv=deform_conv)
+    model = build_model(
+        tensors,
+        meta,
+        opset=opset,
+        height=height,
+        width=width,
+        dynamic=dynamic,
+        deform_conv=deform_conv,
+    )
     onnx.checker.check_model(model, full_check=True)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
@@ -205,11 +241,21 @@ def export_model(weights_path: str | os.PathLike, output_path: str | os.PathLike
         if tmp.exists():
             tmp.unlink()
     return ExportResult(
-        out, meta["architecture"], meta.get("variant", meta["architecture"]), int(opset),
-        [i.name for i in model.graph.input], [o.name for o in model.graph.output],
+        out,
+        meta["architecture"],
+        meta.get("variant", meta["architecture"]),
+        int(opset),
+        [i.name for i in model.graph.input],
+        [o.name for o in model.graph.output],
         len(model.graph.node),
     )
 
 
-__all__ = ["export_model", "build_model", "read_weights", "ExportError", "ExportResult",
-           "DEFAULT_OPSET"]
+__all__ = [
+    "export_model",
+    "build_model",
+    "read_weights",
+    "ExportError",
+    "ExportResult",
+    "DEFAULT_OPSET",
+]

@@ -58,8 +58,9 @@ def _mmcv_flat_mask(g: GraphBuilder, small: str, x: str) -> str:
     return g.op("Reshape", [g.op("Pad", [flat, pads], mode="constant"), full])
 
 
-def _hallucination(g: GraphBuilder, r: str, name: str, dilation: int, d0_mode: str,
-                   method: str) -> str:
+def _hallucination(
+    g: GraphBuilder, r: str, name: str, dilation: int, d0_mode: str, method: str
+) -> str:
     if dilation != 0:
         p = f"{name}.hallucination_conv"
         offset = g.conv(r, p + ".p_conv", dilation=dilation)
@@ -72,8 +73,7 @@ def _hallucination(g: GraphBuilder, r: str, name: str, dilation: int, d0_mode: s
     return deform_conv(g, r, _zero_offsets(g, r), mask, name + ".dconv", method)
 
 
-def _hallucination_res_block(g: GraphBuilder, x: str, name: str, d0_mode: str,
-                             method: str) -> str:
+def _hallucination_res_block(g: GraphBuilder, x: str, name: str, d0_mode: str, method: str) -> str:
     r = g.conv(x, name + ".res_conv.0", act=True)
     branches = [
         _hallucination(g, r, f"{name}.hallucination_d{i}", d, d0_mode, method)
@@ -89,8 +89,14 @@ def _hallucination_res_block(g: GraphBuilder, x: str, name: str, d0_mode: str,
     return g.add(g.conv(s, name + ".fusion_conv"), x)
 
 
-def build(g: GraphBuilder, fmt: ImageFormat, height, width, d0_mode: str = "mmcv_flat",
-          method: str = "deformconv") -> None:
+def build(
+    g: GraphBuilder,
+    fmt: ImageFormat,
+    height,
+    width,
+    d0_mode: str = "mmcv_flat",
+    method: str = "deformconv",
+) -> None:
     shape = [1, 3, height, width]
     rgb = fmt.to_network(g, g.input("image", shape))  # x * 2 - 1 for the official weights
 

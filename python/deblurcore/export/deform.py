@@ -21,22 +21,27 @@ METHODS = ("deformconv", "gridsample")
 MIN_OPSET = {"deformconv": 19, "gridsample": 16}
 
 
-def deform_conv(g: GraphBuilder, x: str, offset: str, mask: str, prefix: str,
-                method: str) -> str:
+def deform_conv(g: GraphBuilder, x: str, offset: str, mask: str, prefix: str, method: str) -> str:
     """x (1, C, H, W), offset (1, 18, H, W), mask (1, 9, H, W); weights ``prefix.weight``
     [Cout, C, 3, 3] and ``prefix.bias``."""
     if method == "deformconv":
-        return g.op("DeformConv",
-                    [x, g.weight(prefix + ".weight"), offset, g.weight(prefix + ".bias"), mask],
-                    name=prefix, kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1],
-                    dilations=[1, 1], group=1, offset_group=1)
+        return g.op(
+            "DeformConv",
+            [x, g.weight(prefix + ".weight"), offset, g.weight(prefix + ".bias"), mask],
+            name=prefix,
+            kernel_shape=[3, 3],
+            strides=[1, 1],
+            pads=[1, 1, 1, 1],
+            dilations=[1, 1],
+            group=1,
+            offset_group=1,
+        )
     if method != "gridsample":
         raise ValueError(f"deform conv method must be one of {', '.join(METHODS)}, got {method!r}")
     return _deform_conv_gridsample(g, x, offset, mask, prefix)
 
 
-def _deform_conv_gridsample(g: GraphBuilder, x: str, offset: str, mask: str,
-                            prefix: str) -> str:
+def _deform_conv_gridsample(g: GraphBuilder, x: str, offset: str, mask: str, prefix: str) -> str:
     w = g.stored(prefix + ".weight")
     cout, cin = int(w.shape[0]), int(w.shape[1])
     taps = 9
@@ -70,12 +75,14 @@ def _deform_conv_gridsample(g: GraphBuilder, x: str, offset: str, mask: str,
     grid = g.op("Reshape", [grid, tall])  # (1, 9H, W, 2): the taps stacked along the height
     # opset 20 renamed the mode "bilinear" to "linear"
     mode = "linear" if g.opset >= 20 else "bilinear"
-    sampled = g.op("GridSample", [x, grid], align_corners=1, mode=mode,
-                   padding_mode="zeros")  # (1, C, 9H, W)
+    sampled = g.op(
+        "GridSample", [x, grid], align_corners=1, mode=mode, padding_mode="zeros"
+    )  # (1, C, 9H, W)
     flat_mask = g.op("Reshape", [mask, g.concat([g.ints([1, 1, -1]), wd], axis=0)])
     cols = g.mul(sampled, flat_mask)
     # (1, C, 9H, W) is laid out as (1, C*9, H, W) with channel c*9 + k: the weight's own order
     cols = g.op("Reshape", [cols, g.concat([g.ints([1, cin * taps]), h, wd], axis=0)])
     weight = g.const(w.reshape(cout, cin * taps, 1, 1).astype(np.float32), prefix + ".weight_1x1")
-    return g.op("Conv", [cols, weight, g.weight(prefix + ".bias")], name=prefix,
-                kernel_shape=[1, 1])
+    return g.op(
+        "Conv", [cols, weight, g.weight(prefix + ".bias")], name=prefix, kernel_shape=[1, 1]
+    )

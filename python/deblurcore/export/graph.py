@@ -40,8 +40,9 @@ class GraphBuilder:
         self.inputs.append(helper.make_tensor_value_info(name, elem_type, list(shape)))
         return name
 
-    def output(self, source: str, name: str, shape: Sequence,
-               elem_type: int = TensorProto.FLOAT) -> None:
+    def output(
+        self, source: str, name: str, shape: Sequence, elem_type: int = TensorProto.FLOAT
+    ) -> None:
         self.op("Identity", [source], name=name, out=name)
         self.outputs.append(helper.make_tensor_value_info(name, elem_type, list(shape)))
 
@@ -71,34 +72,65 @@ class GraphBuilder:
         return [k for k in self._weights if k not in self._used]
 
     # -- generic node -------------------------------------------------------------------
-    def op(self, op_type: str, inputs: Sequence[str], name: str | None = None,
-           out: str | None = None, **attrs) -> str:
+    def op(
+        self,
+        op_type: str,
+        inputs: Sequence[str],
+        name: str | None = None,
+        out: str | None = None,
+        **attrs,
+    ) -> str:
         node_name = name or self._name(op_type)
         result = out or node_name + "_out"
         self.nodes.append(helper.make_node(op_type, list(inputs), [result], node_name, **attrs))
         return result
 
     # -- layers -------------------------------------------------------------------------
-    def conv(self, x: str, prefix: str, stride: int = 1, padding: int | None = None,
-             dilation: int = 1, act: bool = False) -> str:
+    def conv(
+        self,
+        x: str,
+        prefix: str,
+        stride: int = 1,
+        padding: int | None = None,
+        dilation: int = 1,
+        act: bool = False,
+    ) -> str:
         """nn.Conv2d with weight ``prefix.weight`` [Cout, Cin, k, k] and ``prefix.bias``;
         default padding (k-1)/2 * dilation; ``act`` appends LeakyReLU(0.1)."""
         w = self._weights[prefix + ".weight"]
         k = int(w.shape[2])
         pad = (k - 1) // 2 * dilation if padding is None else padding
-        y = self.op("Conv", [x, self.weight(prefix + ".weight"), self.weight(prefix + ".bias")],
-                    name=prefix, kernel_shape=[k, k], strides=[stride, stride],
-                    pads=[pad] * 4, dilations=[dilation, dilation])
+        y = self.op(
+            "Conv",
+            [x, self.weight(prefix + ".weight"), self.weight(prefix + ".bias")],
+            name=prefix,
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[pad] * 4,
+            dilations=[dilation, dilation],
+        )
         return self.lrelu(y) if act else y
 
-    def conv_transpose(self, x: str, prefix: str, stride: int, padding: int,
-                       output_padding: int = 0, act: bool = False) -> str:
+    def conv_transpose(
+        self,
+        x: str,
+        prefix: str,
+        stride: int,
+        padding: int,
+        output_padding: int = 0,
+        act: bool = False,
+    ) -> str:
         """nn.ConvTranspose2d, weight [Cin, Cout, k, k] (the layout ONNX uses as well)."""
         k = int(self._weights[prefix + ".weight"].shape[2])
-        y = self.op("ConvTranspose",
-                    [x, self.weight(prefix + ".weight"), self.weight(prefix + ".bias")],
-                    name=prefix, kernel_shape=[k, k], strides=[stride, stride],
-                    pads=[padding] * 4, output_padding=[output_padding] * 2)
+        y = self.op(
+            "ConvTranspose",
+            [x, self.weight(prefix + ".weight"), self.weight(prefix + ".bias")],
+            name=prefix,
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[padding] * 4,
+            output_padding=[output_padding] * 2,
+        )
         return self.lrelu(y) if act else y
 
     def lrelu(self, x: str) -> str:
@@ -128,8 +160,16 @@ class GraphBuilder:
     def slice(self, x: str, axis: int, start: int, end: int = TO_END, step: int = 1) -> str:
         """x[..., start:end:step, ...] along ``axis``; a negative ``end`` counts from the end,
         so that the slice works for any (dynamic) length of the axis."""
-        return self.op("Slice", [x, self.ints([start], "starts"), self.ints([end], "ends"),
-                                 self.ints([axis], "axes"), self.ints([step], "steps")])
+        return self.op(
+            "Slice",
+            [
+                x,
+                self.ints([start], "starts"),
+                self.ints([end], "ends"),
+                self.ints([axis], "axes"),
+                self.ints([step], "steps"),
+            ],
+        )
 
     def pad(self, x: str, pads: Sequence[int], mode: str = "constant") -> str:
         """``pads`` in ONNX order: the begins of every axis, then the ends."""
@@ -148,16 +188,21 @@ class GraphBuilder:
         return self.op("Gather", [x, self.ints([2, 1, 0], "bgr")], axis=1)
 
     # -- the model ----------------------------------------------------------------------
-    def model(self, graph_name: str, doc: str = "",
-              metadata: Mapping[str, str] | None = None) -> onnx.ModelProto:
-        graph = helper.make_graph(self.nodes, graph_name, self.inputs, self.outputs,
-                                  list(self.initializers.values()))
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)],
-                                  producer_name="deblurcore", doc_string=doc)
+    def model(
+        self, graph_name: str, doc: str = "", metadata: Mapping[str, str] | None = None
+    ) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            self.nodes, graph_name, self.inputs, self.outputs, list(self.initializers.values())
+        )
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", self.opset)],
+            producer_name="deblurcore",
+            doc_string=doc,
+        )
         # The lowest IR version that carries this opset, so older runtimes can read it.
         model.ir_version = helper.find_min_ir_version_for([helper.make_opsetid("", self.opset)])
         for key, value in (metadata or {}).items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, str(value)
         return model
-

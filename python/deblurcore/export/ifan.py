@@ -58,8 +58,7 @@ def _sac(g: GraphBuilder, f: str, kernel1: str, k: int = FS) -> str:
     return one_direction(one_direction(f, 2), 3)
 
 
-def _iac(g: GraphBuilder, feat: str, filters: str, n_iter: int, c: int = CH4,
-         k: int = FS) -> str:
+def _iac(g: GraphBuilder, feat: str, filters: str, n_iter: int, c: int = CH4, k: int = FS) -> str:
     """N iterations; filters = N blocks (F1_i, F2_i) of c*k channels, then N biases of c.
     F2_i is never read (the official code's horizontal pass reuses F1_i)."""
     ck = c * k
@@ -71,8 +70,7 @@ def _iac(g: GraphBuilder, feat: str, filters: str, n_iter: int, c: int = CH4,
     return f
 
 
-def build(g: GraphBuilder, fmt: ImageFormat, height, width, iterations: int,
-          dual: bool) -> None:
+def build(g: GraphBuilder, fmt: ImageFormat, height, width, iterations: int, dual: bool) -> None:
     shape = [1, 3, height, width]
     C = fmt.to_network(g, g.input("image", shape))
     if dual:

@@ -22,20 +22,29 @@ class ImageFormat:
     size_multiple: int
 
     @staticmethod
-    def from_metadata(meta: Mapping[str, str], architecture: str,
-                      size_multiple: int) -> ImageFormat:
+    def from_metadata(
+        meta: Mapping[str, str], architecture: str, size_multiple: int
+    ) -> ImageFormat:
         order = meta.get("channel_order", "RGB")
         if order not in ("RGB", "BGR"):
-            raise ExportError(f"{architecture}: metadata channel_order is {order!r}, expected 'RGB' or 'BGR'")
+            raise ExportError(
+                f"{architecture}: metadata channel_order is {order!r}, expected 'RGB' or 'BGR'"
+            )
         in_range = meta.get("input_range", "0,1")
         if in_range not in ("0,1", "-1,1"):
-            raise ExportError(f"{architecture}: metadata input_range is {in_range!r}, expected '0,1' or '-1,1'")
+            raise ExportError(
+                f"{architecture}: metadata input_range is {in_range!r}, expected '0,1' or '-1,1'"
+            )
         out_range = meta.get("output_range", in_range)
         if out_range != in_range:
-            raise ExportError(f"{architecture}: metadata output_range {out_range!r} differs from input_range {in_range!r}")
+            raise ExportError(
+                f"{architecture}: metadata output_range {out_range!r} differs from input_range {in_range!r}"
+            )
         multiple = meta.get("size_multiple", str(size_multiple))
         if multiple != str(size_multiple):
-            raise ExportError(f"{architecture}: metadata size_multiple is {multiple!r}, but the network needs {size_multiple}")
+            raise ExportError(
+                f"{architecture}: metadata size_multiple is {multiple!r}, but the network needs {size_multiple}"
+            )
         return ImageFormat(order == "BGR", in_range == "-1,1", size_multiple)
 
     def to_network(self, g: GraphBuilder, image: str) -> str:
