@@ -215,7 +215,7 @@ def export_model(
 
     out = Path(output_path)
     if out.exists() and not overwrite:
-        raise FileExistsError(
+        raise ExportError(
             f"output {out} already exists (use overwrite / --force to replace it)"
         )
     if out.is_dir():
