@@ -5,6 +5,12 @@ Tolerance: max |diff| <= 1e-4 on the [0, 1] outputs (the requirement). Both side
 float32 from the same weights; they differ only in summation order (convolutions, the FAC /
 IAC tap sums, DCN's bilinear sampling through GridSample's normalised coordinates). Measured
 around 1e-6. A wrong tap layout, padding, channel order or scaling gives 1e-2 or more.
+
+The Analysis-Synthesis pair has the same bound on its [0, 1] output, where the synthesis
+output of these random weights reaches +-1000 on the 0..255 scale (so 1e-4 is 4e-5 relative
+to it; measured ~1.6e-5 on [0, 1]; a third of the pixels are not clipped), and its kernel
+(values ~3e-4) is compared within 1e-7 (measured ~1e-8): the float32 DFTs by matrix products
+against the runtime's FFT.
 """
 
 from __future__ import annotations
@@ -134,3 +140,32 @@ def test_aspdc_dynamic_two_sizes(folder, method):
     export_model(weights, path, dynamic=True, deform_conv=method)
     for h, w in ((20, 28), (36, 24)):
         _check_single_image(folder, weights, path, h, w, seed=5)
+
+
+def _check_analysis_synthesis(weights, onnx_path, h, w, seed=0):
+    model = deblurcore.AnalysisSynthesis(weights, num_threads=2)
+    img = make_image(h, w, seed)
+    out, kernel = session(onnx_path).run(["output", "kernel"], {"image": nchw(img)})
+    expected = model(img)
+    diff = _max_diff(hwc(out), expected)
+    assert diff <= TOL, f"Analysis-Synthesis at {h}x{w}: max |ORT - runtime| = {diff:.2e}"
+    assert float(((expected > 0) & (expected < 1)).mean()) > 0.2  # not all clipped
+    kernel_diff = _max_diff(kernel[0], model.estimate_kernel(img))
+    assert kernel_diff <= 1e-7, f"kernel at {h}x{w}: max |ORT - runtime| = {kernel_diff:.2e}"
+
+
+def test_analysis_synthesis_matches_runtime(folder):
+    weights = weights_file(folder, "analysis_synthesis")
+    path = folder / "as.onnx"
+    result = export_model(weights, path, height=208, width=224)
+    assert result.outputs == ["output", "kernel"]
+    _check_analysis_synthesis(weights, path, 208, 224)  # no known shape fits: the whole image
+
+
+def test_analysis_synthesis_dynamic_picks_the_runtimes_crop(folder):
+    weights = weights_file(folder, "analysis_synthesis")
+    path = folder / "as_dynamic.onnx"
+    export_model(weights, path, dynamic=True)
+    assert deblurcore.AnalysisSynthesis.analysis_crop(256, 272)[:4] == (0, 8, 256, 256)
+    for h, w in ((256, 272), (208, 208)):
+        _check_analysis_synthesis(weights, path, h, w, seed=1)

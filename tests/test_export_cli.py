@@ -18,20 +18,33 @@ pytest.importorskip("onnxruntime")
 
 from deblurcore import cli  # noqa: E402
 from deblurcore.convert.random_weights import write_random_weights  # noqa: E402
-from tests.helpers.export_checks import session, set_metadata  # noqa: E402
+from tests.helpers.export_checks import session, set_metadata, weights_file  # noqa: E402
+
+
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
 
 #: What the graphs may contain: the default ONNX domain, these ops only.
 STANDARD_OPS = {
     "Add", "Clip", "Concat", "ConstantOfShape", "Conv", "ConvTranspose", "DeformConv", "Div",
     "Gather", "GridSample", "Identity", "LeakyRelu", "Mul", "Pad", "Range", "Cast", "ReduceProd",
     "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Unsqueeze", "Where",
+    # the Analysis-Synthesis pair: guidance MLPs, DFTs by matrix products, the crop choice
+    "Abs", "ArgMin", "Cos", "Equal", "Gemm", "Less", "LessOrEqual", "MatMul", "Mod", "Neg", "Or",
+    "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Sin", "Sqrt",
 }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     d = tmp_path_factory.mktemp("export_cli")
-    return {
+    as_weights = weights_file(d, "analysis_synthesis") if _has_torch() else None
+    return {"as": as_weights} | {
         name: write_random_weights(d / f"{name}.safetensors", arch, seed=2, variant=variant)
         for name, arch, variant in (
             ("stfan", "stfan", None),
@@ -59,11 +72,15 @@ def _dims(value_info):
         ("ifan_dual", []),
         ("aspdc", []),
         ("aspdc", ["--deform-conv", "gridsample", "--opset", "17"]),
+        ("as", []),
     ],
 )
 def test_graph_is_checked_and_standard(weights, tmp_path, capsys, name, extra):
+    if weights[name] is None:
+        pytest.skip("the Analysis-Synthesis weights are written with torch (tests/torch_models)")
     out = tmp_path / "m.onnx"
-    assert run(["export", weights[name], "-o", out, "--height", 16, "--width", 24, *extra]) == 0
+    h, w = (208, 224) if name == "as" else (16, 24)
+    assert run(["export", weights[name], "-o", out, "--height", h, "--width", w, *extra]) == 0
     assert "wrote" in capsys.readouterr().out
     model = onnx.load(str(out))
     onnx.checker.check_model(model, full_check=True)
@@ -73,7 +90,7 @@ def test_graph_is_checked_and_standard(weights, tmp_path, capsys, name, extra):
     assert ops <= STANDARD_OPS, ops - STANDARD_OPS
     inputs = {i.name: _dims(i) for i in model.graph.input}
     outputs = {o.name: _dims(o) for o in model.graph.output}
-    assert inputs["image"] == [1, 3, 16, 24] and outputs["output"] == [1, 3, 16, 24]
+    assert inputs["image"] == [1, 3, h, w] and outputs["output"] == [1, 3, h, w]
     if name == "stfan":
         assert list(inputs) == ["image", "last_image", "last_output", "last_feature", "first_frame"]
         assert inputs["last_feature"] == [1, 256, 4, 6] and outputs["feature"] == [1, 256, 4, 6]
@@ -81,10 +98,12 @@ def test_graph_is_checked_and_standard(weights, tmp_path, capsys, name, extra):
         assert first.type.tensor_type.elem_type == onnx.TensorProto.BOOL
     elif name == "ifan_dual":
         assert list(inputs) == ["image", "right", "left"]
+    elif name == "as":
+        assert list(inputs) == ["image"] and outputs["kernel"] == [1, 85, 85]
     else:
         assert list(inputs) == ["image"]
     meta = {p.key: p.value for p in model.metadata_props}
-    assert meta["architecture"] == weights[name].stem.split("_")[0]
+    assert meta["architecture"] == ("analysis_synthesis" if name == "as" else name.split("_")[0])
 
 
 def test_dynamic_size_is_symbolic_and_runs(weights, tmp_path):
@@ -115,9 +134,13 @@ def test_dynamic_size_is_symbolic_and_runs(weights, tmp_path):
         ("stfan", ["--dynamic", "--deform-conv", "gridsample"], "ASPDC only"),
         ("stfan", ["--dynamic", "--deform-conv", "bilinear"], "invalid choice"),
         ("stfan", ["--dynamic", "--opset", "x"], "invalid int value"),
+        ("as", ["--height", 200, "--width", 208], "multiple of 16 and at least 208"),
+        ("as", ["--height", 208, "--width", 192], "multiple of 16 and at least 208"),
     ],
 )
 def test_bad_arguments_are_usage_errors(weights, tmp_path, capsys, name, args, message):
+    if weights[name] is None:
+        pytest.skip("the Analysis-Synthesis weights are written with torch (tests/torch_models)")
     out = tmp_path / "m.onnx"
     assert run(["export", weights[name], "-o", out, *args]) == 2
     err = capsys.readouterr().err

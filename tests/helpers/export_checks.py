@@ -33,7 +33,8 @@ IFAN_VARIANTS = {
 
 def weights_file(folder: Path, arch: str, variant: str | None = None, seed: int = 1) -> Path:
     """A converted weights file of ``arch`` (IFAN: one of IFAN_VARIANTS; ASPDC: None, or
-    'intended' for the d0_mode metadata of that name) made from random weights."""
+    'intended' for the d0_mode metadata of that name; analysis_synthesis: the Keras pair)
+    made from random weights."""
     folder = Path(folder)
     src = folder / f"{arch}_{variant}_{seed}.pth"
     dst = folder / f"{arch}_{variant}_{seed}.safetensors"
@@ -60,6 +61,13 @@ def weights_file(folder: Path, arch: str, variant: str | None = None, seed: int 
         convert_checkpoint(src, dst, variant="FT")
         if variant == "intended":
             set_metadata(dst, d0_mode="intended")
+    elif arch == "analysis_synthesis":
+        from tests.torch_models.analysis_synthesis import write_pair
+
+        pair = folder / f"pair_{seed}"
+        pair.mkdir()
+        _, analysis_h5, synthesis_h5 = write_pair(pair, seed=seed)
+        convert_checkpoint([analysis_h5, synthesis_h5], dst)
     else:
         raise ValueError(arch)
     return dst

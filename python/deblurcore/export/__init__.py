@@ -5,7 +5,7 @@ holds. Every graph takes ``image``, (1, 3, H, W) float32 RGB in [0, 1], and retu
 ``output`` in the same form: the channel order and value scaling of the weights (from their
 metadata) are inside the graph, as in the Python API. STFAN's graph is one step of its
 recurrence with the state as extra inputs and outputs (see :mod:`.stfan`); IFAN_dual also takes
-``right`` and ``left``. The Analysis-Synthesis pair is not exported (see :data:`NOT_EXPORTED`).
+``right`` and ``left``; the Analysis-Synthesis graph also returns the estimated ``kernel``.
 
 Needs the ``onnx`` package (``pip install deblurcore[export]``).
 """
@@ -25,13 +25,7 @@ DEFAULT_OPSET = 19
 #: Lowest opset of STFAN and IFAN (Softmax, Pad and Slice as inputs-driven ops).
 MIN_OPSET = 13
 #: The size multiple and smallest side of each architecture's graph.
-SIZE_RULES = {"stfan": (4, 4), "ifan": (8, 8), "aspdc": (4, 12)}
-NOT_EXPORTED = {
-    "analysis_synthesis": (
-        "the Analysis-Synthesis pair cannot be exported yet: its kernel estimation (FFT "
-        "cross-correlation, crop to a known shape) has no ONNX graph here"
-    ),
-}
+SIZE_RULES = {"stfan": (4, 4), "ifan": (8, 8), "aspdc": (4, 12), "analysis_synthesis": (16, 208)}
 
 
 @dataclass
@@ -119,14 +113,12 @@ def build_model(
     deform_conv: str = "deformconv",
 ):
     """The ONNX ModelProto for weights ``tensors`` with metadata ``meta`` (see export_model)."""
-    from . import aspdc, ifan, stfan
+    from . import analysis_synthesis, aspdc, ifan, stfan
     from .deform import METHODS
     from .graph import GraphBuilder
     from .image_format import ImageFormat
 
     architecture = meta.get("architecture")
-    if architecture in NOT_EXPORTED:
-        raise ExportError(NOT_EXPORTED[architecture])
     if architecture not in SIZE_RULES:
         raise ExportError(
             f"metadata names architecture {architecture!r}; exportable: {', '.join(SIZE_RULES)}"
@@ -139,12 +131,17 @@ def build_model(
     opset = _check_opset(opset, architecture, deform_conv)
     h, w = _check_size(height, width, dynamic, architecture)
     multiple = SIZE_RULES[architecture][0]
-    fmt = ImageFormat.from_metadata(meta, architecture, multiple)
+    if architecture == "analysis_synthesis":
+        _check_analysis_synthesis_metadata(meta)
+    else:
+        fmt = ImageFormat.from_metadata(meta, architecture, multiple)
     variant = meta.get("variant", architecture)
     g = GraphBuilder(tensors, opset)
     try:
         if architecture == "stfan":
             stfan.build(g, fmt, h, w)
+        elif architecture == "analysis_synthesis":
+            analysis_synthesis.build(g, h, w)
         elif architecture == "ifan":
             iterations, dual = _ifan_variant(tensors, meta)
             ifan.build(g, fmt, h, w, iterations, dual)
@@ -171,6 +168,16 @@ def build_model(
     if architecture == "aspdc":
         meta_props["deform_conv"] = deform_conv
     return g.model(f"deblurcore_{architecture}", doc, meta_props)
+
+
+def _check_analysis_synthesis_metadata(meta) -> None:
+    """The pair's values are 0..255 RGB (the graph scales by 255) with multiples of 16."""
+    for key, expected in (("channel_order", "RGB"), ("input_range", "0,255"),
+                          ("size_multiple", "16"), ("kernel_size", "85")):  # fmt: skip
+        if meta.get(key, expected) != expected:
+            raise ExportError(
+                f"analysis_synthesis: metadata {key} is {meta[key]!r}, expected {expected!r}"
+            )
 
 
 def _ifan_variant(tensors, meta) -> tuple[int, bool]:
@@ -215,9 +222,7 @@ def export_model(
 
     out = Path(output_path)
     if out.exists() and not overwrite:
-        raise ExportError(
-            f"output {out} already exists (use overwrite / --force to replace it)"
-        )
+        raise ExportError(f"output {out} already exists (use overwrite / --force to replace it)")
     if out.is_dir():
         raise IsADirectoryError(f"output {out} is a directory")
     if not out.parent.is_dir():

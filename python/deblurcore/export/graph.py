@@ -175,6 +175,12 @@ class GraphBuilder:
         """``pads`` in ONNX order: the begins of every axis, then the ends."""
         return self.op("Pad", [x, self.ints(pads, "pads")], mode=mode)
 
+    def mean(self, x: str, axes: Sequence[int]) -> str:
+        """ReduceMean keeping the dims (its axes became an input at opset 18)."""
+        if self.opset < 18:
+            return self.op("ReduceMean", [x], axes=list(axes), keepdims=1)
+        return self.op("ReduceMean", [x, self.ints(axes, "axes")], keepdims=1)
+
     def shape(self, x: str, start: int | None = None, end: int | None = None) -> str:
         attrs = {}
         if start is not None:
