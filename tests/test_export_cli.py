@@ -18,7 +18,7 @@ pytest.importorskip("onnxruntime")
 
 from deblurcore import cli  # noqa: E402
 from deblurcore.convert.random_weights import write_random_weights  # noqa: E402
-from tests.helpers.export_checks import session, set_metadata, weights_file  # noqa: E402
+from tests.helpers.export_checks import ort_session, set_metadata, weights_file  # noqa: E402
 
 
 def _has_torch() -> bool:
@@ -111,7 +111,7 @@ def test_dynamic_size_is_symbolic_and_runs(weights, tmp_path):
     assert run(["export", weights["ifan"], "-o", out, "--dynamic", "-q"]) == 0
     model = onnx.load(str(out))
     assert _dims(model.graph.input[0]) == [1, 3, "height", "width"]
-    sess = session(out)
+    sess = ort_session(out)
     for h, w in ((8, 16), (24, 8)):
         x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
         y = sess.run(None, {"image": x})[0]
@@ -207,7 +207,7 @@ def test_openvino_reads_the_graphs_without_deformconv(weights, tmp_path):
         compiled = core.compile_model(
             core.read_model(str(out)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
         )
-        sess = session(out)
+        sess = ort_session(out)
         feeds = {
             i.name: np.array([True])
             if i.type == "tensor(bool)"

@@ -106,7 +106,7 @@ def hwc(t: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(t[0].transpose(1, 2, 0))
 
 
-def session(path: Path):
+def ort_session(path: Path):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

@@ -71,12 +71,8 @@ def analysis_crop(g: GraphBuilder, image: str) -> str:
     size = g.op("Cast", [hw], to=11)
     cand = g.const(shapes.astype(np.float64), "known_shapes", np.float64)  # (84, 2)
     rel = g.div(g.sub(size, cand), size)
-    d2 = g.op("ReduceSum", [g.mul(rel, rel)], axes=[1], keepdims=0) if g.opset < 13 else g.op(
-        "ReduceSum", [g.mul(rel, rel), g.ints([1])], keepdims=0)  # fmt: skip
-    fits = g.op("ReduceMin", [g.op("Cast", [g.op("LessOrEqual", [cand, size])], to=1)],
-                axes=[1], keepdims=0) if g.opset < 18 else g.op(
-        "ReduceMin", [g.op("Cast", [g.op("LessOrEqual", [cand, size])], to=1), g.ints([1])],
-        keepdims=0)  # fmt: skip
+    d2 = g.reduce("ReduceSum", g.mul(rel, rel), [1], keepdims=0)
+    fits = g.reduce("ReduceMin", g.op("Cast", [g.op("LessOrEqual", [cand, size])], to=1), [1], 0)
     # A shape that does not fit never wins; the whole image (last) wins only if none fits.
     d2 = g.op("Where", [g.op("Cast", [fits], to=9), d2, g.const(1e30, "never", np.float64)])
     d2 = g.concat([d2, g.const([1e20], "fallback", np.float64)], axis=0)

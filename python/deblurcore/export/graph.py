@@ -175,19 +175,23 @@ class GraphBuilder:
         """``pads`` in ONNX order: the begins of every axis, then the ends."""
         return self.op("Pad", [x, self.ints(pads, "pads")], mode=mode)
 
+    def reduce(self, op_type: str, x: str, axes: Sequence[int], keepdims: int = 1) -> str:
+        """Reduce<op> over ``axes`` (an input from opset 13 for ReduceSum, 18 for the others;
+        an attribute before)."""
+        if self.opset >= (13 if op_type == "ReduceSum" else 18):
+            return self.op(op_type, [x, self.ints(axes, "axes")], keepdims=keepdims)
+        return self.op(op_type, [x], axes=list(axes), keepdims=keepdims)
+
     def mean(self, x: str, axes: Sequence[int]) -> str:
-        """ReduceMean keeping the dims (its axes became an input at opset 18)."""
-        if self.opset < 18:
-            return self.op("ReduceMean", [x], axes=list(axes), keepdims=1)
-        return self.op("ReduceMean", [x, self.ints(axes, "axes")], keepdims=1)
+        return self.reduce("ReduceMean", x, axes)
 
     def shape(self, x: str, start: int | None = None, end: int | None = None) -> str:
-        attrs = {}
-        if start is not None:
-            attrs["start"] = start
-        if end is not None:
-            attrs["end"] = end
-        return self.op("Shape", [x], **attrs)
+        """Shape(x)[start:end] (int64); Shape's own start/end exist from opset 15."""
+        if start is None and end is None:
+            return self.op("Shape", [x])
+        if self.opset >= 15:
+            return self.op("Shape", [x], start=start or 0, end=TO_END if end is None else end)
+        return self.slice(self.op("Shape", [x]), 0, start or 0, TO_END if end is None else end)
 
     def flip_channels(self, x: str) -> str:
         """RGB <-> BGR of a (N, 3, H, W) tensor (a Gather of channels 2, 1, 0)."""
