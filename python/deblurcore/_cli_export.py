@@ -18,11 +18,13 @@ def add_export_parser(sub) -> None:
             "'output' in the same form; channel order and value scaling are inside. STFAN's "
             "graph is one step of its recurrence with the state as extra inputs and outputs "
             "(last_image, last_output, last_feature, first_frame -> output, feature); "
-            "IFAN_dual also takes 'right' and 'left'."
+            "IFAN_dual also takes 'right' and 'left'; the Analysis-Synthesis graph also returns "
+            "the estimated blur 'kernel' (1, 85, 85)."
         ),
         epilog=(
             "Give a fixed size with --height and --width (multiples of 4 for STFAN and ASPDC, "
-            "8 for IFAN), or --dynamic for any such size. Needs the onnx package "
+            "8 for IFAN, 16 for Analysis-Synthesis), or --dynamic for any such size; the graph "
+            "does not pad. Needs the onnx package "
             "(pip install 'deblurcore[export]')."
         ),
     )
@@ -33,8 +35,8 @@ def add_export_parser(sub) -> None:
         type=int,
         default=19,
         metavar="N",
-        help="ONNX opset (default 19, the first with DeformConv; STFAN and IFAN from 13, "
-        "ASPDC with --deform-conv gridsample from 16)",
+        help="ONNX opset (default 19, the first with DeformConv; STFAN, IFAN and "
+        "Analysis-Synthesis from 13, ASPDC with --deform-conv gridsample from 16)",
     )
     e.add_argument("--height", type=int, metavar="H", help="fixed input height")
     e.add_argument("--width", type=int, metavar="W", help="fixed input width")

@@ -22,7 +22,8 @@ from .errors import ExportError
 
 #: Default opset: the first with DeformConv (ASPDC).
 DEFAULT_OPSET = 19
-#: Lowest opset of STFAN and IFAN (Softmax, Pad and Slice as inputs-driven ops).
+#: Lowest opset of STFAN, IFAN and Analysis-Synthesis (Squeeze, Unsqueeze, ReduceSum and
+#: Softmax in their opset-13 forms).
 MIN_OPSET = 13
 #: The size multiple and smallest side of each architecture's graph.
 SIZE_RULES = {"stfan": (4, 4), "ifan": (8, 8), "aspdc": (4, 12), "analysis_synthesis": (16, 208)}
