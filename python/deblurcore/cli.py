@@ -6,6 +6,7 @@
     deblurcore convert CHECKPOINT -o OUT.safetensors [--arch ...] [--force]
     deblurcore info W.safetensors
     deblurcore batch INPUTS... -o OUT_DIR -w W.safetensors [--workers N] [--ray [ADDRESS]]
+    deblurcore export W.safetensors -o MODEL.onnx [--opset N] [--height H --width W | --dynamic]
 
 Exit status: 0 success; 1 failure while running (e.g. the model raised); 2 bad usage or bad
 input (missing/unreadable files, existing output without ``--force``, model mismatch);
@@ -42,6 +43,7 @@ from ._cli_common import (  # noqa: F401  (re-exported: part of this module's in
     read_weights_info,
 )
 from ._cli_deblur import cmd_deblur
+from ._cli_export import add_export_parser
 from ._cli_info import cmd_convert, cmd_info
 
 
@@ -248,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(handler=cmd_info)
 
     add_batch_parser(sub, _positive_int, _positive_fraction)
+    add_export_parser(sub)
     return parser
 
 
