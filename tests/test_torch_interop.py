@@ -112,7 +112,8 @@ def test_forward_equals_numpy_ops():
 def _grads(fn, inputs):
     leaves = [t.detach().clone().requires_grad_() for t in inputs]
     out = fn(*leaves)
-    g = torch.randn(out.shape, generator=_gen(99), dtype=out.dtype)
+    # Drawn in float64 for both (a float32 draw gives other numbers), then cast.
+    g = torch.randn(out.shape, generator=_gen(99), dtype=torch.float64).to(out.dtype)
     out.backward(g)
     return [t.grad for t in leaves]
 
@@ -166,7 +167,16 @@ def test_gradcheck_fac():
 
 
 def test_gradcheck_iac():
-    x, filters = iac_inputs(N=1, C=2, H=5, W=5, dtype=torch.float64)
+    # LeakyReLU has a kink at 0: pick inputs whose first-iteration pre-activation stays 0.02
+    # or more away from it, beyond what a 1e-3 step of one input can move it (< 0.01 here).
+    for seed in range(100):
+        x, filters = iac_inputs(seed=seed, N=1, C=2, H=5, W=5, dtype=torch.float64)
+        # Iteration 0 alone: F1_0, F2_0 (channels 0..11) and b_0 (channels 24, 25).
+        pre = iac_torch(x, torch.cat((filters[:, :12], filters[:, 24:26]), 1), 1, 3, False, False)
+        if float(pre.abs().min()) > 0.02:
+            break
+    else:
+        pytest.fail("no seed keeps the pre-activation away from 0")
     assert torch.autograd.gradcheck(
         lambda a, b: dt.iac(a, b, 2, 3, False, True),
         (x.requires_grad_(), filters.requires_grad_()), **_GRADCHECK)
@@ -330,14 +340,14 @@ def test_training_matches_pure_torch(name):
     target = torch.rand(2, cout, 10, 12, generator=g)
     losses = {}
     for key, model in (("ours", ours), ("ref", ref)):
-        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
         losses[key] = []
         for _ in range(5):
             opt.zero_grad()
             loss = torch.nn.functional.mse_loss(model(data), target)
             loss.backward()
             opt.step()
-            losses[key].append(float(loss))
+            losses[key].append(loss.item())
     np.testing.assert_allclose(losses["ours"], losses["ref"], rtol=1e-4)  # see the docstring
     assert losses["ours"][-1] < losses["ours"][0]
 
