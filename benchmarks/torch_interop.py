@@ -131,7 +131,7 @@ def main(argv=None):
         return
     print(f"threads {args.threads}, median of {args.reps} forward+backward steps, "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"| op | implementation | median fwd+bwd (s) | peak memory (MiB) | time vs ours |")
+    print("| op | implementation | median fwd+bwd (s) | peak memory (MiB) | time vs ours |")
     print("|---|---|---|---|---|")
     for op, what in CASES.items():
         if args.k not in op:

@@ -8,8 +8,6 @@ first-order only (``once_differentiable``): a double backward raises.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -24,7 +22,7 @@ def _dtype(t: torch.Tensor, name: str) -> torch.dtype:
     return t.dtype
 
 
-def _grad(capsule, like: Optional[torch.Tensor], needed: bool):
+def _grad(capsule, like: torch.Tensor | None, needed: bool):
     if not needed or like is None:
         return None
     return result(capsule, like.dtype)
@@ -149,9 +147,9 @@ class _DeformConv2d(torch.autograd.Function):
 def deform_conv2d(
     x: torch.Tensor,
     offset: torch.Tensor,
-    mask: Optional[torch.Tensor],
+    mask: torch.Tensor | None,
     weight: torch.Tensor,
-    bias: Optional[torch.Tensor] = None,
+    bias: torch.Tensor | None = None,
     stride=1,
     padding=0,
     dilation=1,
