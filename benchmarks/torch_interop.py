@@ -13,8 +13,9 @@ test suite (the official formulations):
 
 Each (op, implementation) runs in a fresh subprocess with the same thread count
 (``torch.set_num_threads``): median wall time over --reps steps after one warm-up, and peak
-memory = the process's peak RSS during those steps minus its RSS with the inputs allocated
-(the kernel resets the peak through /proc/self/clear_refs). The machine may be shared: compare
+memory = the process's peak RSS over the warm-up and the timed steps minus its RSS with the
+inputs allocated (the kernel resets the peak through /proc/self/clear_refs): what one training
+step needs beyond its inputs. The machine may be shared: compare
 the two rows of one op from the same run.
 """
 
@@ -102,13 +103,15 @@ def _child(op, impl, threads, reps):
             t.grad = None
         fn(*inputs).sum().backward()
 
-    step()  # warm-up (and first-touch of the caches)
+    # Peak over the warm-up and the timed steps: memory a step frees may stay with the
+    # process (malloc keeps it), so the first step is where a step's footprint shows.
     base = _rss_kib("VmRSS")
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset the peak RSS (VmHWM) to the current RSS
     except OSError:
         pass
+    step()  # warm-up
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()

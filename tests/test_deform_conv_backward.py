@@ -97,6 +97,17 @@ def test_fast_matches_reference_and_threads():
         np.testing.assert_array_equal(a, e, err_msg=name)
 
 
+def test_several_pixel_chunks():
+    # The fast kernel takes the pixels of an image in chunks of 2**20 / (Cin*kh*kw) pixels:
+    # Cin*9 = 1152 gives chunks of 910 pixels, so this 31 x 31 output needs two.
+    x, off, w, b, m, g = _case(4, 1, 128, 4, 31, 31, 3, 1, 1, 1, 1, True)
+    fast = ops.deform_conv2d_backward(g, x, off, w, b, 1, 1, 1, m, num_threads=2)
+    ref = ops.deform_conv2d_backward(g, x, off, w, b, 1, 1, 1, m, num_threads=2, reference=True)
+    for name, a, e in zip(NAMES, fast, ref):
+        # float32 sums over up to 961 pixels (weight) or 4 * 9 terms: measured < 3e-6.
+        np.testing.assert_allclose(a, e, rtol=0, atol=2e-5 * float(np.abs(e).max()), err_msg=name)
+
+
 def test_samples_outside_the_image_get_no_gradient():
     x, off, w, b, m, g = _case(5, 1, 2, 3, 6, 6, 3, 1, 1, 1, 1, True)
     off[:] = 100.5  # every sample far outside: forward 0 + bias
