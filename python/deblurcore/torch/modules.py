@@ -20,9 +20,11 @@ from . import functional as F
 
 class KernelConv2D(nn.Module):
     """STFAN's filter adaptive convolution: ``forward(input, kernel)`` with ``input``
-    ``(N, C, H, W)`` and ``kernel`` ``(N, C*k*k, H, W)``."""
+    ``(N, C, H, W)`` (unpadded: the replicate padding of the official module's
+    ``ReplicationPad2d`` is part of the op) and ``kernel`` ``(N, C*k*k, H, W)``; STFAN uses
+    ``kernel_size=5``."""
 
-    def __init__(self, kernel_size: int = 3):
+    def __init__(self, kernel_size: int = 5):
         super().__init__()
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size!r}")
