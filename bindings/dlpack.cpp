@@ -57,7 +57,9 @@ Tensor tensor_from_dlpack(py::handle capsule, const char* name, int* device_id) 
                                              " is neither the CPU (1) nor CUDA (2)");
   if (device_id) *device_id = t.device.device_id;
   Shape shape(t.shape, t.shape + t.ndim);
-  if (t.strides) {
+  bool empty = false;
+  for (int64_t d : shape) empty = empty || d == 0;
+  if (t.strides && !empty) {  // an empty tensor's strides are arbitrary; the op refuses it
     int64_t expected = 1;
     for (int d = t.ndim - 1; d >= 0; --d) {
       if (shape[d] != 1 && t.strides[d] != expected)

@@ -230,6 +230,8 @@ def test_bad_inputs_are_clear():
         dt.fac(x, kernel, 4)
     with pytest.raises(ValueError, match="CPU or a CUDA"):
         dt.fac(x, kernel.to("meta"), 3)
+    with pytest.raises(ValueError, match="empty"):
+        dt.fac(x[:, :, :0], kernel[:, :, :0], 3)
     xd, off, mask, w, b = dcn_inputs()
     with pytest.raises(ValueError, match="mask"):
         dt.deform_conv2d(xd, off, mask[:, :-1], w, b, 1, 1, 1)
