@@ -63,7 +63,8 @@ Tensor tensor_from_dlpack(py::handle capsule, const char* name, int* device_id) 
     int64_t expected = 1;
     for (int d = t.ndim - 1; d >= 0; --d) {
       if (shape[d] != 1 && t.strides[d] != expected)
-        deblurcore::fail<deblurcore::ValueError>(name, ": expected a contiguous (row-major) tensor");
+        deblurcore::fail<deblurcore::ValueError>(name,
+                                                 ": expected a contiguous (row-major) tensor");
       expected *= shape[d];
     }
   }

@@ -4,12 +4,13 @@ oracle (tests/torch_models/aspdc.py's modulated_deform_conv2d), fast and referen
 Tolerances: every gradient is compared elementwise within TOL * max|want| of that gradient
 (max over the tensor). Our sample positions are float32 (integer + float32 offset, as the
 forward computes them), so interpolation weights carry ~|p| * 6e-8 < 2e-6 relative error; the
-fast kernel also accumulates in float32 over at most Cout*kh*kw (gcol) or N*Hout*Wout (weight)
-terms. Measured errors are below 6e-8 (reference) and 1.5e-6 (fast) of max|want| over
-these cases; the tolerances (1e-6, 2e-5) leave a margin above 10x and stay far below a single
-term's size, so a missing tap, corner or sign shows. Offsets are integer + a fraction in [0.05, 0.95]: no sample
-lies within float32 rounding of an integer position, where the derivative of the bilinear
-weights jumps and float32 vs float64 positions could pick different sides.
+fast kernel also accumulates in float32 over at most Cout (gcol), Cin/G (offset, mask) or
+N*Hout*Wout (weight, bias) terms. Measured errors are below 6e-8 (reference) and 1.5e-6
+(fast) of max|want| over these cases; the tolerances (1e-6, 2e-5) leave a margin above 10x
+and stay far below a single term's size, so a missing tap, corner or sign shows. Offsets are
+integer + a fraction in [0.05, 0.95]: no sample lies within float32 rounding of an integer
+position, where the derivative of the bilinear weights jumps and float32 vs float64
+positions could pick different sides.
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ def test_import_deblurcore_does_not_import_torch():
 
 def test_forward_equals_numpy_ops():
     x, kernel = fac_inputs()
-    np.testing.assert_array_equal(dt.fac(x, kernel, 3).numpy(), ops.fac(x.numpy(), kernel.numpy(), 3))
+    np.testing.assert_array_equal(dt.fac(x, kernel, 3).numpy(),
+                                  ops.fac(x.numpy(), kernel.numpy(), 3))
     x, filters = iac_inputs()
     for reuse in (True, False):
         np.testing.assert_array_equal(
@@ -183,7 +184,8 @@ def test_gradcheck_iac():
 
 
 def test_gradcheck_deform_conv2d():
-    inputs = [t.requires_grad_() for t in dcn_inputs(N=1, Cin=2, Cout=3, H=5, W=5, dtype=torch.float64)]
+    inputs = dcn_inputs(N=1, Cin=2, Cout=3, H=5, W=5, dtype=torch.float64)
+    inputs = [t.requires_grad_() for t in inputs]
     assert torch.autograd.gradcheck(lambda *a: dt.deform_conv2d(*a, 1, 1, 1), inputs, **_GRADCHECK)
 
 
@@ -323,10 +325,12 @@ class _Ref(torch.nn.Module):
 
 
 MODELS = {
-    "fac": (lambda: _FacNet(dt.KernelConv2D(3)), lambda: _FacNet(_Ref(lambda x, k: fac_reference(x, k, 3))), 3),
+    "fac": (lambda: _FacNet(dt.KernelConv2D(3)),
+            lambda: _FacNet(_Ref(lambda x, k: fac_reference(x, k, 3))), 3),
     "iac": (lambda: _IacNet(dt.IAC(2, 3)), lambda: _IacNet(lambda x, f: iac_torch(x, f, 2, 3)), 3),
     "dcn": (lambda: _DcnNet(lambda *a: dt.deform_conv2d(*a, 1, 1, 1)),
-            lambda: _DcnNet(lambda x, o, m, w, b: modulated_deform_conv2d(x, o, w, b, 1, 1, 1, m)), 4),
+            lambda: _DcnNet(
+                lambda x, o, m, w, b: modulated_deform_conv2d(x, o, w, b, 1, 1, 1, m)), 4),
 }
 
 
@@ -434,5 +438,6 @@ def test_stfan_with_our_fac_layer_matches_pure_torch(monkeypatch):
     monkeypatch.setattr(stfan, "fac_reference", lambda x, kernel, k: layer(x, kernel))
     got_out, got_grads = run()
     _close(got_out, want_out, GRAD_TOL, "STFAN output")
-    for name in ("fac_warp.3.0.weight", "fac_deblur.3.0.weight", "kconv1_1.0.weight", "fea.0.weight"):
+    names = ("fac_warp.3.0.weight", "fac_deblur.3.0.weight", "kconv1_1.0.weight", "fea.0.weight")
+    for name in names:
         _close(got_grads[name], want_grads[name], GRAD_TOL, f"STFAN grad {name}")

@@ -88,8 +88,9 @@ void deform_conv2d_backward(const Context& ctx, const DeformConv2dParams& p, con
           const double m = mask_at(n, g, k, pix);
           gm[(g * taps + k) * P + pix] += gcol * s;
           const double gs = gcol * m;  // gradient of the loss with respect to the sample s
-          goff[(g * 2 * taps + 2 * k) * P + pix] += gs * (hx * (v10 - v00) + c.lx * (v11 - v01));
-          goff[(g * 2 * taps + 2 * k + 1) * P + pix] += gs * (hy * (v01 - v00) + c.ly * (v11 - v10));
+          const int64_t oi = (g * 2 * taps + 2 * k) * P + pix;
+          goff[oi] += gs * (hx * (v10 - v00) + c.lx * (v11 - v01));      // d/dpy
+          goff[oi + P] += gs * (hy * (v01 - v00) + c.ly * (v11 - v10));  // d/dpx
           const double wts[4] = {hy * hx, hy * c.lx, c.ly * hx, c.ly * c.lx};
           for (int corner = 0; corner < 4; ++corner) {
             const int64_t yy = c.y0 + corner / 2, xx = c.x0 + corner % 2;
