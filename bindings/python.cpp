@@ -136,6 +136,7 @@ void bind_mmcv_flat_reinterpret(py::module_& m);   // bindings/mmcv_flat_reinter
 void bind_analysis_synthesis(py::module_& m);      // bindings/analysis_synthesis.cpp
 void bind_analysis_synthesis_ops(py::module_& m);  // bindings/analysis_synthesis_ops.cpp
 void bind_profiling(py::module_& m);               // bindings/profiling.cpp
+void bind_torch_ops(py::module_& m);               // bindings/torch_ops.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "deblurcore native core (use the deblurcore package, not this module)";
@@ -149,6 +150,7 @@ PYBIND11_MODULE(_core, m) {
   bind_analysis_synthesis(m);
   bind_analysis_synthesis_ops(m);
   bind_profiling(m);
+  bind_torch_ops(m);
   m.def("cpu_isa", [] { return std::string(isa_name(detect_isa())); });
   m.def("default_num_threads", [] { return Context().num_threads(); });
   m.def("cpu_supports_bf16", [] { return cpu_supports_bf16(); });

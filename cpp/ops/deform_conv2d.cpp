@@ -1,4 +1,4 @@
-// Front end of deform_conv2d: validate, derive the output shape, dispatch.
+// Front end of deform_conv2d and its backward: validate, derive the output shape, dispatch.
 #include "backends.h"
 #include "deblurcore/ops.h"
 #include "ops/validate.h"
@@ -6,10 +6,13 @@
 
 namespace deblurcore {
 
-Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
-                     const Tensor& weight, const Tensor& bias, Pair stride, Pair padding,
-                     Pair dilation, const Tensor& mask, const Epilogue& epilogue) {
-  const char* op = "deform_conv2d";
+namespace {
+
+// Validates the arguments shared by the forward and the backward and derives the shapes.
+DeformConv2dParams deform_conv2d_params(const Context& ctx, const char* op, const Tensor& x,
+                                        const Tensor& offset, const Tensor& weight,
+                                        const Tensor& bias, Pair stride, Pair padding,
+                                        Pair dilation, const Tensor& mask) {
   check_input(ctx, op, "x", x, 4, "(N, Cin, H, W)");
   check_input(ctx, op, "offset", offset, 4, "(N, 2*offset_groups*kh*kw, Hout, Wout)");
   check_input(ctx, op, "weight", weight, 4, "(Cout, Cin, kh, kw)");
@@ -49,6 +52,17 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
           " (N, offset_groups*kh*kw, Hout, Wout) to match offset ", offset.shape_str(), ", got ",
           mask.shape_str());
   }
+  return p;
+}
+
+}  // namespace
+
+Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
+                     const Tensor& weight, const Tensor& bias, Pair stride, Pair padding,
+                     Pair dilation, const Tensor& mask, const Epilogue& epilogue) {
+  const char* op = "deform_conv2d";
+  DeformConv2dParams p =
+      deform_conv2d_params(ctx, op, x, offset, weight, bias, stride, padding, dilation, mask);
   const Shape out_shape{p.N, p.Cout, p.Hout, p.Wout};
   check(!epilogue.scale.defined() && !epilogue.shift.defined(), op,
         ": epilogue.scale / epilogue.shift are supported by conv2d and conv_transpose2d only");
@@ -73,6 +87,45 @@ Tensor deform_conv2d(const Context& ctx, const Tensor& x, const Tensor& offset,
       break;
   }
   return out;
+}
+
+DeformConv2dGrads deform_conv2d_backward(const Context& ctx, const Tensor& grad_out,
+                                         const Tensor& x, const Tensor& offset,
+                                         const Tensor& weight, const Tensor& bias, Pair stride,
+                                         Pair padding, Pair dilation, const Tensor& mask) {
+  const char* op = "deform_conv2d_backward";
+  const DeformConv2dParams p =
+      deform_conv2d_params(ctx, op, x, offset, weight, bias, stride, padding, dilation, mask);
+  check_any(ctx, op, "grad_out", grad_out);
+  check_same_shape(op, "grad_out", grad_out, "the output", {p.N, p.Cout, p.Hout, p.Wout});
+  DeformConv2dGrads g;
+  g.x = ctx.empty(x.shape());
+  g.offset = ctx.empty(offset.shape());
+  g.weight = ctx.empty(weight.shape());
+  if (mask.defined()) g.mask = ctx.empty(mask.shape());
+  if (bias.defined()) g.bias = ctx.empty(bias.shape());
+  const ProfileScope prof(ctx, op, {{"x", &x}, {"weight", &weight}, {"grad_out", &grad_out}});
+  const float* m = ptr_or_null(mask);
+  float* gm = g.mask.defined() ? g.mask.data() : nullptr;
+  float* gb = g.bias.defined() ? g.bias.data() : nullptr;
+  switch (ctx.device()) {
+    case Device::CPU:
+      if (ctx.reference_kernels())
+        cpu::ref::deform_conv2d_backward(ctx, p, grad_out.data(), x.data(), offset.data(), m,
+                                         weight.data(), g.x.data(), g.offset.data(), gm,
+                                         g.weight.data(), gb);
+      else
+        cpu::deform_conv2d_backward(ctx, p, grad_out.data(), x.data(), offset.data(), m,
+                                    weight.data(), g.x.data(), g.offset.data(), gm,
+                                    g.weight.data(), gb);
+      break;
+    case Device::CUDA:
+      cuda::deform_conv2d_backward(ctx, p, grad_out.data(), x.data(), offset.data(), m,
+                                   weight.data(), g.x.data(), g.offset.data(), gm, g.weight.data(),
+                                   gb);
+      break;
+  }
+  return g;
 }
 
 }  // namespace deblurcore

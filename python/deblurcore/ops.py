@@ -39,6 +39,7 @@ __all__ = [
     "concat",
     "pad",
     "deform_conv2d",
+    "deform_conv2d_backward",
     "rfft2",
     "irfft2",
     "cross_correlation",
@@ -388,6 +389,48 @@ def deform_conv2d(
         x, offset, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
         as_pair(dilation, "dilation"), mask, *run,
     )
+
+
+def deform_conv2d_backward(
+    grad_out: np.ndarray,
+    x: np.ndarray,
+    offset: np.ndarray,
+    weight: np.ndarray,
+    bias: Optional[np.ndarray] = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    mask: Optional[np.ndarray] = None,
+    *,
+    device: str = "cpu",
+    num_threads: Optional[int] = None,
+    reference: bool = False,
+) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], np.ndarray, Optional[np.ndarray]]:
+    """Gradients of :func:`deform_conv2d` (what autograd gives for its definition).
+
+    Args:
+        grad_out: ``(N, Cout, Hout, Wout)``, the gradient of the loss with respect to the output.
+        x, offset, weight, bias, stride, padding, dilation, mask: the forward arguments.
+
+    Returns:
+        ``(grad_x, grad_offset, grad_mask, grad_weight, grad_bias)``, each of its argument's
+        shape; ``grad_mask`` is None when ``mask`` is None, ``grad_bias`` when ``bias`` is.
+        Where a sampling position is an integer, the offset gradient is the one-sided
+        derivative from above (autograd's through ``floor``); samples outside the image (0 in
+        the forward) contribute nothing.
+    """
+    run = _run_opts(device, num_threads, reference)
+    grad_out = as_float32(grad_out, "grad_out", 4, "(N, Cout, Hout, Wout)")
+    x = as_float32(x, "x", 4, "(N, Cin, H, W)")
+    offset = as_float32(offset, "offset", 4, "(N, 2*G*kh*kw, Hout, Wout)")
+    weight = as_float32(weight, "weight", 4, "(Cout, Cin, kh, kw)")
+    bias = None if bias is None else as_float32(bias, "bias", 1, "(Cout,)")
+    mask = None if mask is None else as_float32(mask, "mask", 4, "(N, G*kh*kw, Hout, Wout)")
+    gx, goff, gm, gw, gb = _core.deform_conv2d_backward(
+        grad_out, x, offset, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
+        as_pair(dilation, "dilation"), mask, *run,
+    )
+    return gx, goff, gm, gw, gb
 
 
 _IAC_FILTERS = "(N, n*C*(2k+1), H, W)"

@@ -313,4 +313,53 @@ TEST_CASE(deform_conv2d_fast_matches_reference) {
   }
 }
 
+// The gradients of deform_conv2d: the fast kernel (float32 sums, chunks of pixels) against the
+// reference (double sums). Offsets are an integer plus a fraction in [0.1, 0.9], so no sample
+// sits on an integer position where the bilinear derivative jumps. Each gradient is compared
+// against 1e-4 of its largest magnitude (float32 sums of at most a few hundred terms).
+TEST_CASE(deform_conv2d_backward_fast_matches_reference) {
+  struct Case {
+    int64_t n, cin, h, w, cout, groups;
+    int k;
+    Pair stride, padding, dilation;
+    bool bias, mask;
+  };
+  const Case cases[] = {
+      {1, 4, 7, 8, 3, 1, 3, 1, 1, 1, true, true},
+      {2, 4, 6, 7, 5, 2, 3, 1, 1, 1, false, true},  // two offset groups, batch 2
+      {1, 3, 9, 8, 4, 1, 3, 2, 1, 1, true, false},  // stride 2, no mask
+      {1, 2, 8, 8, 3, 1, 3, 1, 2, 2, true, true},   // dilation 2
+  };
+  const Context ref = reference_ctx();
+  int index = 0;
+  for (const Case& c : cases) {
+    Rng rng(400 + index);
+    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
+    const Tensor wt = rand_tensor(rng, {c.cout, c.cin, c.k, c.k});
+    const Tensor b = c.bias ? rand_tensor(rng, {c.cout}) : Tensor();
+    const int64_t ho = (c.h + 2 * c.padding.h - c.dilation.h * (c.k - 1) - 1) / c.stride.h + 1;
+    const int64_t wo = (c.w + 2 * c.padding.w - c.dilation.w * (c.k - 1) - 1) / c.stride.w + 1;
+    const int64_t taps = c.groups * c.k * c.k;
+    Tensor offset = rand_tensor(rng, {c.n, 2 * taps, ho, wo}, 0.1f, 0.9f);
+    for (int64_t i = 0; i < offset.numel(); ++i)
+      offset.data()[i] += std::floor(rng.uniform(-3.f, 3.f));
+    const Tensor mask = c.mask ? rand_tensor(rng, {c.n, taps, ho, wo}, 0.f, 1.f) : Tensor();
+    const Tensor g = rand_tensor(rng, {c.n, c.cout, ho, wo});
+    const DeformConv2dGrads want = deform_conv2d_backward(ref, g, x, offset, wt, b, c.stride,
+                                                          c.padding, c.dilation, mask);
+    for (const Context& ctx : fast_contexts()) {
+      const DeformConv2dGrads got = deform_conv2d_backward(ctx, g, x, offset, wt, b, c.stride,
+                                                           c.padding, c.dilation, mask);
+      CHECK(got.x.shape() == x.shape() && got.offset.shape() == offset.shape());
+      CHECK(got.mask.defined() == c.mask && got.bias.defined() == c.bias);
+      CHECK(max_rel_diff(got.x, want.x) < 1e-4);
+      CHECK(max_rel_diff(got.offset, want.offset) < 1e-4);
+      CHECK(max_rel_diff(got.weight, want.weight) < 1e-4);
+      if (c.mask) CHECK(max_rel_diff(got.mask, want.mask) < 1e-4);
+      if (c.bias) CHECK(max_rel_diff(got.bias, want.bias) < 1e-4);
+    }
+    ++index;
+  }
+}
+
 int main() { return testing::run_all(); }

@@ -110,6 +110,22 @@ DEBLURCORE_API Tensor deform_conv2d(const Context& ctx, const Tensor& x, const T
                                     Pair padding = 0, Pair dilation = 1, const Tensor& mask = {},
                                     const Epilogue& epilogue = {});
 
+// Gradients of deform_conv2d (without epilogue) given grad_out (N, Cout, Hout, Wout), the
+// forward's arguments otherwise. Each member has the shape of its argument; `mask` is
+// undefined when no mask was given (all ones), `bias` when no bias was given. Where the
+// sampling position is an integer the derivative of the bilinear weights is the one-sided
+// one from above (what autograd gives through floor), and a sample outside the image (0 by
+// the forward's rule) contributes nothing.
+struct DeformConv2dGrads {
+  Tensor x, offset, mask, weight, bias;
+};
+DEBLURCORE_API DeformConv2dGrads deform_conv2d_backward(const Context& ctx, const Tensor& grad_out,
+                                                        const Tensor& x, const Tensor& offset,
+                                                        const Tensor& weight,
+                                                        const Tensor& bias = {}, Pair stride = 1,
+                                                        Pair padding = 0, Pair dilation = 1,
+                                                        const Tensor& mask = {});
+
 // ---- filter adaptive convolution (STFAN's KernelConv2D) --------------------------------
 
 // x (N, C, H, W), kernel (N, C*k*k, H, W) -> (N, C, H, W):
