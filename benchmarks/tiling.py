@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Tiled inference (``model(image, tile=..., tile_overlap=...)``): its error against the
+untiled result as a function of the overlap, and its peak memory on large frames.
+
+Weights are random, in the official layout and at the real architecture sizes (IFAN and ASPDC
+from deblurcore.convert.write_random_weights; the Analysis-Synthesis pair from random Keras
+files converted as the official ones are). Images are the tests' natural images
+(tests/helpers/natural.py), float32 in [0, 1].
+
+  error  for each model: the untiled result of one --error-size image, then the tiled result
+         with --error-tile tiles at each overlap of --overlaps; prints max |tiled - untiled| on
+         [0, 1], its 99.9th percentile and the number of pixels (of H*W*3) above one 8-bit
+         level (1/255).
+  rss    each case in its own process (so ru_maxrss is its own): load the model, make one
+         --rss-size image, run it tiled (--rss-tile, --rss-overlap) or untiled, and print the
+         peak RSS (MB) and the time. The loadavg is printed at the start and the end.
+
+    PYTHONPATH=build/python python -m benchmarks.tiling error --threads 2
+    PYTHONPATH=build/python python -m benchmarks.tiling rss --models ifan,aspdc --threads 2
+
+Run it as a module from the repository root (the tests' helpers are imported from tests/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ("ifan", "aspdc", "analysis_synthesis")
+
+
+def _weights(arch: str, folder: Path) -> Path:
+    path = folder / f"{arch}.safetensors"
+    if path.exists():
+        return path
+    if arch == "analysis_synthesis":
+        sys.path.insert(0, str(ROOT / "tests"))
+        import torch_models.analysis_synthesis as reference
+
+        from deblurcore.convert import convert_checkpoint
+
+        _, analysis, synthesis = reference.write_pair(folder, seed=0)
+        convert_checkpoint([analysis, synthesis], path)
+        return path
+    from deblurcore.convert import write_random_weights
+
+    return write_random_weights(path, arch=arch, seed=0)
+
+
+def _image(h: int, w: int):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from helpers.natural import natural_image
+
+    return natural_image(h, w, seed=3)
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, h = (int(v) for v in text.lower().split("x"))
+    return h, w
+
+
+def _loadavg() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def run_error(args) -> None:
+    import numpy as np
+
+    import deblurcore
+
+    h, w = _size(args.error_size)
+    image = _image(h, w)
+    overlaps = [int(v) for v in args.overlaps.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in args.models.split(","):
+            model = deblurcore.load_model(_weights(arch, Path(tmp)), num_threads=args.threads)
+            t = time.perf_counter()
+            full = model(image)
+            untiled_s = time.perf_counter() - t
+            print(f"\n{arch}: {w}x{h} image, tiles {args.error_tile}, untiled {untiled_s:.1f} s "
+                  f"(load {_loadavg()})", flush=True)
+            print(f"{'overlap':>8} {'max abs':>10} {'p99.9':>10} {'> 1/255':>9} {'time s':>7}")
+            for ov in overlaps:
+                t = time.perf_counter()
+                tiled = model(image, tile=args.error_tile, tile_overlap=ov)
+                dt = time.perf_counter() - t
+                diff = np.abs(tiled - full)
+                above = int((diff > 1 / 255).sum())
+                print(f"{ov:>8} {diff.max():>10.5f} {np.quantile(diff, 0.999):>10.5f} "
+                      f"{above:>9} {dt:>7.1f}", flush=True)
+
+
+def _rss_worker(arch: str, weights: str, h: int, w: int, tile: int, overlap: int, threads: int):
+    import numpy as np
+
+    import deblurcore
+
+    model = deblurcore.load_model(weights, num_threads=threads)
+    rng = np.random.default_rng(0)
+    # A cheap large image (natural_image's float64 blurs would dominate the peak at 4K).
+    image = rng.random((h, w, 3), dtype=np.float32)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    out = model(image, tile=tile or None, tile_overlap=overlap)
+    seconds = time.perf_counter() - t
+    assert out.shape == image.shape
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_mb": peak, "before_run_mb": before, "seconds": seconds}))
+
+
+def run_rss(args) -> None:
+    h, w = _size(args.rss_size)
+    print(f"peak RSS, one process per case, {w}x{h} float32 image (load {_loadavg()})")
+    print(f"{'model':<20} {'tile':>6} {'overlap':>8} {'peak MB':>9} {'loaded MB':>10} {'time s':>7}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in args.models.split(","):
+            weights = _weights(arch, Path(tmp))
+            for tile in [int(v) for v in args.rss_tile.split(",")]:
+                cmd = [sys.executable, "-m", "benchmarks.tiling", "_worker", arch, str(weights),
+                       str(h), str(w), str(tile), str(args.rss_overlap), str(args.threads)]
+                res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+                if res.returncode != 0:
+                    print(f"{arch:<20} {tile:>6} failed: {res.stderr.strip().splitlines()[-1:]}")
+                    continue
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+                print(f"{arch:<20} {tile or 'none':>6} {args.rss_overlap:>8} {r['peak_mb']:>9.0f} "
+                      f"{r['before_run_mb']:>10.0f} {r['seconds']:>7.1f}", flush=True)
+    print(f"load average at the end: {_loadavg()}")
+
+
+def main(argv=None) -> None:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "_worker":
+        a, weights, h, w, tile, overlap, threads = argv[1:]
+        _rss_worker(a, weights, int(h), int(w), int(tile), int(overlap), int(threads))
+        return
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=("error", "rss"))
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--error-size", default="640x384", help="WxH of the error image")
+    p.add_argument("--error-tile", type=int, default=256)
+    p.add_argument("--overlaps", default="0,8,16,32,48,64,96")
+    p.add_argument("--rss-size", default="3840x2160")
+    p.add_argument("--rss-tile", default="512", help="comma-separated tile sizes; 0 = untiled")
+    p.add_argument("--rss-overlap", type=int, default=32)
+    args = p.parse_args(argv)
+    run_error(args) if args.mode == "error" else run_rss(args)
+
+
+if __name__ == "__main__":
+    main()
