@@ -56,8 +56,7 @@ def _weights(arch: str, folder: Path) -> Path:
 
 
 def _image(h: int, w: int):
-    sys.path.insert(0, str(ROOT / "tests"))
-    from helpers.natural import natural_image
+    from tests.helpers.natural import natural_image
 
     return natural_image(h, w, seed=3)
 

@@ -100,9 +100,16 @@ class Model:
 
     def _tiled(self, restore, images, tile, tile_overlap):
         _check_tile_images(images)
+        # Tiles reach the core as float32; refuse here what the core refuses for the whole
+        # image (uint16 into an 8-bit network) rather than silently requantising.
+        if images[0].dtype == np.uint16 and not self._takes_uint16():
+            raise TypeError(f"image must have dtype uint8 or float32 for {self.variant}, got uint16")
         return tiling.run_tiled(restore, images, tile, tile_overlap,
                                 multiple=int(self._core.size_multiple),
                                 min_size=int(self._core.min_size))
+
+    def _takes_uint16(self) -> bool:
+        return self.architecture == "ifan" and int(_core.ifan_info(self._core)["bit_depth"]) == 16
 
     def _refuse_uint16_for_8bit(self, image) -> None:
         if getattr(image, "dtype", None) == np.uint16 and self.architecture != "ifan":
