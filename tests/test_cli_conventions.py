@@ -46,7 +46,7 @@ def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("conv")
     w = {
         "ifan": write_random_weights(d / "ifan.safetensors", arch="ifan"),
-        "dual": write_random_weights(d / "dual.safetensors", arch="ifan", variant="dual"),
+        "dual": write_random_weights(d / "dual.safetensors", arch="ifan", variant="IFAN_dual"),
     }
     rng = np.random.default_rng(0)
     for name in ("in", "right", "left"):
