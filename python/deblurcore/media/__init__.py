@@ -32,7 +32,8 @@ from .paths import (
 )
 from .sink import Sink
 from .sources import FolderSource, Frame, ImageSource, Source, VideoSource, open_source
-from .stills import encode_image, read_image, write_image
+from .metadata import ImageMeta
+from .stills import encode_image, read_image, read_image_meta, write_image
 from .video_sink import VideoSink
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "FolderSink",
     "FolderSource",
     "Frame",
+    "ImageMeta",
     "ImageSink",
     "ImageSource",
     "MediaError",
@@ -57,6 +59,7 @@ __all__ = [
     "open_source",
     "output_kind",
     "read_image",
+    "read_image_meta",
     "warn",
     "write_image",
 ]
