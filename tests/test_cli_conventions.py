@@ -128,7 +128,7 @@ def test_info_on_a_checkpoint_suggests_convert(tmp_path):
     ckpt.write_bytes(b"PK\x03\x04 not a safetensors file at all")
     r = cli("info", ckpt)
     assert r.returncode == 2
-    assert "deblurcore convert" in r.stderr and f"-o IFAN.safetensors" in r.stderr
+    assert "deblurcore convert" in r.stderr and "-o IFAN.safetensors" in r.stderr
     assert r.stderr.startswith("deblurcore info: error:")
 
 

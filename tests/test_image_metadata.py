@@ -7,7 +7,6 @@ because the pixels are turned upright when read)."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys

@@ -22,7 +22,6 @@ import pytest
 import deblurcore
 from deblurcore import tiling
 from deblurcore.convert import write_random_weights
-
 from tests.helpers.natural import natural_image
 
 
@@ -33,7 +32,7 @@ from tests.helpers.natural import natural_image
 def test_plan_is_aligned_covering_and_overlapping(length, tile, overlap, multiple):
     spans = tiling.plan(length, 8, tile, overlap, multiple)[0]
     assert spans[0][0] == 0 and spans[-1][1] == length
-    for (s0, e0), (s1, e1) in zip(spans, spans[1:]):
+    for (s0, e0), (s1, _e1) in zip(spans, spans[1:]):
         assert s1 % multiple == 0
         assert e0 - s1 >= overlap  # overlap at least as asked
         assert s1 > s0

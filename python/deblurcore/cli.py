@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Sequence
 from fractions import Fraction
 
+from ._cli_benchmark import add_benchmark_parser
 from ._cli_common import (  # noqa: F401  (re-exported: part of this module's interface)
     ARCHITECTURES,
     EXIT_FAILURE,
@@ -41,10 +42,9 @@ from ._cli_common import (  # noqa: F401  (re-exported: part of this module's in
     UsageError,
     read_weights_info,
 )
-from ._cli_benchmark import add_benchmark_parser
 from ._cli_deblur import cmd_deblur
-from ._cli_options import add_deblur_options
 from ._cli_info import cmd_convert, cmd_info
+from ._cli_options import add_deblur_options
 
 
 class _Terminated(BaseException):

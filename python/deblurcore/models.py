@@ -229,7 +229,7 @@ class IFAN(Model):
                     raise ValueError(f"{name} must have the image's shape and dtype "
                                      f"{getattr(image, 'shape', None)} {getattr(image, 'dtype', None)}, "
                                      f"got {getattr(view, 'shape', None)} {getattr(view, 'dtype', None)}")
-            return self._tiled(lambda i, r, l: _core.ifan_process_dual(self._core, i, r, l),
+            return self._tiled(lambda im, rv, lv: _core.ifan_process_dual(self._core, im, rv, lv),
                                views, tile, tile_overlap)
         return _core.ifan_process_dual(self._core, image, right, left)
 

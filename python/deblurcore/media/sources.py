@@ -13,8 +13,8 @@ import numpy as np
 
 from ._common import MediaError, PathLike, av, av_errors, describe, require_av
 from .colors import COLOR_TAGS, sws_colorspace
-from .paths import IMAGE_EXTENSIONS, is_image_path, list_images
 from .metadata import ImageMeta
+from .paths import IMAGE_EXTENSIONS, is_image_path, list_images
 from .stills import read_image_meta
 
 
