@@ -133,3 +133,29 @@ def test_8bit_model_still_refuses_uint16_when_tiled(weights):
         model(np.zeros((16, 16, 3), np.uint16), tile=8, tile_overlap=2)
     with pytest.raises(ValueError, match="NaN"):
         model(np.full((16, 16, 3), np.nan, np.float32), tile=8, tile_overlap=2)
+
+
+@pytest.fixture(scope="module")
+def analysis_synthesis(tmp_path_factory):
+    pytest.importorskip("torch")
+    pytest.importorskip("h5py")
+    import tests.torch_models.analysis_synthesis as reference
+    from deblurcore.convert import convert_checkpoint
+
+    d = tmp_path_factory.mktemp("as_tiling")
+    _, analysis, synthesis = reference.write_pair(d, seed=1)
+    convert_checkpoint([analysis, synthesis], d / "as.safetensors")
+    return deblurcore.AnalysisSynthesis(d / "as.safetensors", num_threads=2)
+
+
+def test_analysis_synthesis_estimates_once_and_tiles_the_synthesis(analysis_synthesis):
+    m = analysis_synthesis
+    img = natural_image(200, 208, seed=5)
+    kernel = m.estimate_kernel(img)
+    # One tile over the whole image: the untiled synthesis with the same kernel.
+    assert np.array_equal(m(img, kernel=kernel, tile=224), m(img, kernel=kernel))
+    # Tiled without kernel=: the kernel of the whole image, not one per tile.
+    tiled = m(img, tile=128, tile_overlap=16)
+    assert np.array_equal(tiled, m(img, kernel=kernel, tile=128, tile_overlap=16))
+    with pytest.raises(ValueError, match="max_input_size"):
+        m(img, kernel=kernel, max_input_size=512, tile=128)
