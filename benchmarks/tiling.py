@@ -4,7 +4,11 @@ untiled result as a function of the overlap, and its peak memory on large frames
 
 Weights are random, in the official layout and at the real architecture sizes (IFAN and ASPDC
 from deblurcore.convert.write_random_weights; the Analysis-Synthesis pair from random Keras
-files converted as the official ones are). Images are the tests' natural images
+files converted as the official ones are), unless --weights ARCH=PATH names converted real
+weights. Random weights are the worst case for tiling: nothing in them makes a pixel's
+influence fade with distance, so the whole theoretical receptive field (hundreds of pixels for
+IFAN, whose IAC and ~30 convolutions run at 1/8 resolution) matters; trained weights are
+expected to be far more local, and the table should be rerun with them. Images are the tests' natural images
 (tests/helpers/natural.py), float32 in [0, 1].
 
   error  for each model: the untiled result of one --error-size image, then the tiled result
@@ -37,7 +41,13 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("ifan", "aspdc", "analysis_synthesis")
 
 
+#: --weights ARCH=PATH: real converted weights to measure instead of random ones.
+REAL_WEIGHTS: dict = {}
+
+
 def _weights(arch: str, folder: Path) -> Path:
+    if arch in REAL_WEIGHTS:
+        return Path(REAL_WEIGHTS[arch])
     path = folder / f"{arch}.safetensors"
     if path.exists():
         return path
@@ -152,7 +162,12 @@ def main(argv=None) -> None:
     p.add_argument("--rss-size", default="3840x2160")
     p.add_argument("--rss-tile", default="512", help="comma-separated tile sizes; 0 = untiled")
     p.add_argument("--rss-overlap", type=int, default=32)
+    p.add_argument("--weights", action="append", default=[], metavar="ARCH=PATH",
+                   help="measure converted real weights for ARCH instead of random ones")
     args = p.parse_args(argv)
+    for item in args.weights:
+        arch, _, path = item.partition("=")
+        REAL_WEIGHTS[arch] = path
     run_error(args) if args.mode == "error" else run_rss(args)
 
 
