@@ -35,7 +35,8 @@ def add_deblur_options(d: argparse.ArgumentParser, positive_int) -> None:
         help=f"overlap of neighbouring tiles, feathered linearly (default {DEFAULT_OVERLAP})",
     )
     d.add_argument("--right", metavar="INPUT_R",
-                   help="IFAN_dual: the right dual-pixel views (a file, folder or video with INPUT's frames in the same order)")
+                   help="IFAN_dual: the right dual-pixel views (a file, folder or video with "
+                   "INPUT's frames in the same order)")
     d.add_argument("--left", metavar="INPUT_L",
                    help="IFAN_dual: the left dual-pixel views (like --right)")
     d.add_argument(
