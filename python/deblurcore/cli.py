@@ -12,7 +12,8 @@ Exit status: 0 success; 1 failure while running (e.g. the model raised); 2 bad u
 input (missing/unreadable files, existing output without ``--force``, model mismatch);
 130 interrupted (Ctrl-C); 128 + the signal number when stopped by SIGTERM (143), SIGHUP
 (129) or SIGQUIT (131). Errors are one line on stderr;
-``--debug`` shows the traceback instead. Outputs are written through a temporary file or
+``--debug`` shows the traceback instead. Progress goes to stderr: a bar on a terminal, plain
+lines every ``--progress-interval`` seconds otherwise (see :mod:`deblurcore._cli_progress`). Outputs are written through a temporary file or
 folder next to OUTPUT, so an interrupted or failed run leaves no partial output behind
 (see :mod:`deblurcore.media`); ``--force`` replaces only the files the run writes (the other
 files of an existing OUTPUT folder are kept), and INPUT is never among them.
