@@ -34,6 +34,9 @@ Measured (2 threads on a shared 2-core machine, load average 17-27; random weigh
       64      0.224 (0.109; 154709)      0.0025 (0.0013; 0)
       96      0.220 (0.091; 145614)      0.0024 (0.0013; 0)
      120      0.172 (0.080; 144298)      0.0026 (0.0012; 0)
+  analysis_synthesis (kernel estimated once, synthesis tiled): 1.000 (0.689) at 0, 0.934
+  (0.470) at 16, 0.855 (0.385) at 32 (stopped there): the random synthesis network's raw
+  output reaches ~1000 on the 0..255 scale, so small input changes swing clipped pixels.
   ASPDC is below one 8-bit level from overlap 64; its floor (~0.0025) comes from the
   official mask quirk that makes its output depend on the padded width. IFAN with random
   weights is not local at these sizes (see above).
