@@ -190,6 +190,11 @@ def _open_views(args, media) -> _Views:
     return _Views(opened)
 
 
+def _progress(total: int | None, quiet: bool):
+    """The progress display of a run (see :func:`deblurcore._cli_progress.progress`)."""
+    return progress(total, quiet, "deblur")
+
+
 def _same_path(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
