@@ -44,6 +44,7 @@ Measured (2 threads on a shared 2-core machine, load average 17-27; random weigh
   rss, 3840x2160 float32, tiles 512, overlap 32 (peak RSS of the process, MB; after loading)
     ifan     868 (312)   511 s
     aspdc    855 (380)  1319 s
+    analysis_synthesis  1020 (447)  1608 s   (kernel on the 1080x732 analysis crop, then tiles)
 """
 
 from __future__ import annotations
