@@ -37,6 +37,8 @@ Measured (2 threads on a shared 2-core machine, load average 17-27; random weigh
   analysis_synthesis (kernel estimated once, synthesis tiled): 1.000 (0.689) at 0, 0.934
   (0.470) at 16, 0.855 (0.385) at 32 (stopped there): the random synthesis network's raw
   output reaches ~1000 on the 0..255 scale, so small input changes swing clipped pixels.
+  ifan, 1024x768, tiles 512 (load 2.6): 0.403 at 32, 0.185 at 128, 0.106 at 192, 0.091 at
+  240 (p99.9 0.184, 0.072, 0.046, 0.039).
   ASPDC is below one 8-bit level from overlap 64; its floor (~0.0025) comes from the
   official mask quirk that makes its output depend on the padded width. IFAN with random
   weights is not local at these sizes (see above).
