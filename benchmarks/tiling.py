@@ -22,7 +22,7 @@ expected to be far more local, and the table should be rerun with them. Images a
     PYTHONPATH=build/python python -m benchmarks.tiling error --threads 2
     PYTHONPATH=build/python python -m benchmarks.tiling rss --models ifan,aspdc --threads 2
 
-Run it as a module from the repository root (the tests' helpers are imported from tests/).
+Run it as a module from the repository root (tests.helpers.natural makes the images).
 
 Measured (2 threads on a shared 2-core machine, load average 17-27; random weights):
 
