@@ -12,6 +12,10 @@ _CLASS_NAMES = {"stfan": "STFAN", "ifan": "IFAN", "aspdc": "ASPDC", "analysis_sy
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
+#: File names of the official checkpoints that ``deblurcore convert`` reads.
+CHECKPOINT_SUFFIXES = (".pth", ".pth.tar", ".tar", ".pt", ".pytorch", ".ckpt", ".h5")
+
+
 class UsageError(Exception):
     """Bad arguments or input: reported in one line, exit status 2."""
 
@@ -35,4 +39,8 @@ def read_weights_info(path: Path) -> dict:
         return _core.safetensors_info(str(path))
     except ValueError as exc:
         reason = str(exc).removeprefix(f"{path}: ")
-        raise UsageError(f"weights file {path} is not a safetensors file: {reason}") from None
+        hint = ""
+        if path.name.lower().endswith(CHECKPOINT_SUFFIXES):
+            hint = (f"; it looks like an official checkpoint: convert it first with "
+                    f"'{PROG} convert {path} -o {path.name.split('.')[0] or 'weights'}.safetensors'")
+        raise UsageError(f"weights file {path} is not a safetensors file: {reason}{hint}") from None

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ._cli_common import _CLASS_NAMES, EXIT_OK, PROG, UsageError, read_weights_info
+from ._cli_options import ModelCall, check_deblur_options
+from ._cli_progress import progress
 
 
 def _load_model(args, weights: Path, meta: dict):
@@ -137,19 +139,60 @@ class _Runner:
         return out
 
 
-def _progress(total: int | None, quiet: bool):
-    from tqdm import tqdm
+class _Views:
+    """IFAN_dual's --right/--left inputs, read in step with INPUT (frame by frame)."""
 
-    enabled = not quiet and sys.stderr is not None and sys.stderr.isatty()
-    return tqdm(
-        total=total,
-        unit="frame",
-        disable=not enabled,
-        dynamic_ncols=True,
-        file=sys.stderr,
-        desc="deblur",
-        leave=True,
-    )
+    def __init__(self, sources) -> None:
+        self.sources = sources
+        self._iters = [s.frames() for s in sources]
+
+    def check(self, source) -> None:
+        for name, view in zip(("--right", "--left"), self.sources):
+            if view.frame_count and source.frame_count and view.frame_count != source.frame_count:
+                raise UsageError(f"{name} {view.path} has {view.frame_count} frames but INPUT has "
+                                 f"{source.frame_count}")
+
+    def next_pair(self, frame) -> tuple:
+        pair = []
+        for name, it in zip(("--right", "--left"), self._iters):
+            view = next(it, None)
+            if view is None:
+                raise UsageError(f"{name} has fewer frames than INPUT (none for {frame.name})")
+            if view.image.shape != frame.image.shape:
+                raise UsageError(f"{name} frame {view.name} is {view.image.shape[1]}x"
+                                 f"{view.image.shape[0]} but INPUT {frame.name} is "
+                                 f"{frame.image.shape[1]}x{frame.image.shape[0]}")
+            pair.append(view.image)
+        return tuple(pair)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s in self.sources:
+            s.close()
+
+
+def _open_views(args, media) -> _Views:
+    if getattr(args, "right", None) is None:
+        return _Views([])
+    opened = []
+    try:
+        for name in ("right", "left"):
+            path = Path(getattr(args, name))
+            if not path.exists():
+                raise UsageError(f"--{name} {path}: no such file or folder")
+            opened.append(media.open_source(path))
+    except BaseException:
+        for s in opened:
+            s.close()
+        raise
+    return _Views(opened)
+
+
+def _progress(total: int | None, quiet: bool):
+    """The progress display of a run (see :func:`deblurcore._cli_progress.progress`)."""
+    return progress(total, quiet, "deblur")
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -183,7 +226,10 @@ def cmd_deblur(args, model=None) -> int:
             "choose another folder or an image file name"
         )
 
-    with media.open_source(inp) as source:
+    check_deblur_options(args, weights_info["metadata"], kind)
+    views = _open_views(args, media)
+
+    with media.open_source(inp) as source, views:
         if args.fps is not None and source.kind == "video":
             media.warn("--fps is ignored for a video INPUT: its own timing is kept")
         if kind == "image" and source.kind != "image":
@@ -200,7 +246,9 @@ def cmd_deblur(args, model=None) -> int:
                 "restores every frame independently"
             )
         kernels = _KernelOptions(args, model)
-        runner = _Runner(kernels.wrap(model))
+        call = model if recurrent else ModelCall(model, args.tile, args.tile_overlap)
+        runner = _Runner(kernels.wrap(call))
+        views.check(source)
         sink = media.open_sink(
             out,
             source,
@@ -213,9 +261,12 @@ def cmd_deblur(args, model=None) -> int:
         start = time.perf_counter()
         count = 0
         size = None
-        with sink, _progress(source.frame_count, args.quiet) as bar:
+        bar_ = progress(source.frame_count, args.quiet, "deblur", args.progress_interval)
+        with sink, bar_ as bar:
             on_audio = sink.on_audio if (not args.no_audio and kind == "video") else None
             for frame in source.frames(on_audio=on_audio):
+                if views.sources:
+                    call.views = views.next_pair(frame)
                 shape = frame.image.shape
                 if recurrent:
                     if count == 0 or (args.reset_every and count % args.reset_every == 0):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
+import sys
 from pathlib import Path
 
-from ._cli_common import EXIT_OK, UsageError, read_weights_info
+from ._cli_common import EXIT_OK, PROG, UsageError, read_weights_info
 
 
 def cmd_convert(args) -> int:
@@ -16,7 +19,15 @@ def cmd_convert(args) -> int:
         raise UsageError(f"the converter is not available in this installation ({exc})") from None
     run = getattr(convert, "run_convert", None)
     if run is not None:
-        status = run(args)
+        # The converter reports its errors as 'error: ...'; the command line's other commands
+        # as 'deblurcore COMMAND: error: ...', which scripts and users grep for.
+        captured = io.StringIO()
+        with contextlib.redirect_stderr(captured):
+            status = run(args)
+        for line in captured.getvalue().splitlines():
+            if line.startswith("error: "):
+                line = f"{PROG} convert: {line}"
+            print(line, file=sys.stderr)
         return EXIT_OK if status is None else int(status)
     convert.convert_checkpoint(args.checkpoint, args.output, arch=args.arch, overwrite=args.force)
     return EXIT_OK

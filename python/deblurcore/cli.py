@@ -7,12 +7,15 @@
     deblurcore info W.safetensors
     deblurcore batch INPUTS... -o OUT_DIR -w W.safetensors [--workers N] [--ray [ADDRESS]]
     deblurcore export W.safetensors -o MODEL.onnx [--opset N] [--height H --width W | --dynamic]
+    deblurcore benchmark W.safetensors [--size 1280x720]
+    deblurcore --version
 
 Exit status: 0 success; 1 failure while running (e.g. the model raised); 2 bad usage or bad
 input (missing/unreadable files, existing output without ``--force``, model mismatch);
 130 interrupted (Ctrl-C); 128 + the signal number when stopped by SIGTERM (143), SIGHUP
 (129) or SIGQUIT (131). Errors are one line on stderr;
-``--debug`` shows the traceback instead. Outputs are written through a temporary file or
+``--debug`` shows the traceback instead. Progress goes to stderr: a bar on a terminal, plain
+lines every ``--progress-interval`` seconds otherwise (see :mod:`deblurcore._cli_progress`). Outputs are written through a temporary file or
 folder next to OUTPUT, so an interrupted or failed run leaves no partial output behind
 (see :mod:`deblurcore.media`); ``--force`` replaces only the files the run writes (the other
 files of an existing OUTPUT folder are kept), and INPUT is never among them.
@@ -31,6 +34,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from ._cli_batch import add_batch_parser
+from ._cli_benchmark import add_benchmark_parser
 from ._cli_common import (  # noqa: F401  (re-exported: part of this module's interface)
     ARCHITECTURES,
     EXIT_FAILURE,
@@ -45,6 +49,7 @@ from ._cli_common import (  # noqa: F401  (re-exported: part of this module's in
 from ._cli_deblur import cmd_deblur
 from ._cli_export import add_export_parser
 from ._cli_info import cmd_convert, cmd_info
+from ._cli_options import add_deblur_options
 
 
 class _Terminated(BaseException):
@@ -81,6 +86,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _crf(text: str) -> int:
+    # 0..63 covers every CRF encoder (x264/x265 0..51, VP9/AV1 0..63); the encoder's own
+    # range is checked against --codec before the model loads (see _cli_options).
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer quality, got {text!r}") from None
+    if not 0 <= value <= 63:
+        raise argparse.ArgumentTypeError(f"expected a quality from 0 to 63, got {value}")
+    return value
+
+
+def _version() -> str:
+    from ._version import __version__
+
+    return __version__
+
+
 def _positive_fraction(text: str) -> Fraction:
     try:
         value = Fraction(text)  # accepts 25, 29.97 and 30000/1001
@@ -99,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deblur videos and images with STFAN, IFAN or ASPDC (no deep-learning framework needed).",
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     d = sub.add_parser(
@@ -190,13 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--crf",
-        type=int,
+        type=_crf,
         metavar="Q",
         help="quality for libx264/libx265/VP9 (lower is better; default 18 for x264)",
     )
     d.add_argument("--no-audio", action="store_true", help="do not copy the audio of a video INPUT")
     d.add_argument("-f", "--force", action="store_true", help="replace an existing OUTPUT")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    add_deblur_options(d, _positive_int)
     d.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
@@ -251,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_batch_parser(sub, _positive_int, _positive_fraction)
     add_export_parser(sub)
+    add_benchmark_parser(sub, _positive_int)
     return parser
 
 

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, tiling
 from ._arrays import as_threads
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -84,10 +84,32 @@ class Model:
 
     # The Python API takes uint16 only for models trained on 16-bit images (the C++ API also
     # lets STFAN and ASPDC scale them by 1/65535; IFAN's 8-bit variants refuse them in C++).
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        """Restore one image (for STFAN: one step of the video recurrence)."""
+    def __call__(self, image: np.ndarray, tile=None,
+                 tile_overlap: int = tiling.DEFAULT_OVERLAP) -> np.ndarray:
+        """Restore one image (for STFAN: one step of the video recurrence).
+
+        ``tile=(th, tw)`` (or an int) restores a large image in overlapping tiles of about
+        that size, blended across ``tile_overlap`` pixels, so memory stays bounded whatever
+        the image size (see :mod:`deblurcore.tiling`; the result differs slightly from the
+        untiled one near the seams). Not for STFAN (its recurrence is per frame).
+        """
         self._refuse_uint16_for_8bit(image)
+        if tile is not None:
+            return self._tiled(self._core.process, [image], tile, tile_overlap)
         return self._core.process(image)
+
+    def _tiled(self, restore, images, tile, tile_overlap):
+        _check_tile_images(images)
+        # Tiles reach the core as float32; refuse here what the core refuses for the whole
+        # image (uint16 into an 8-bit network) rather than silently requantising.
+        if images[0].dtype == np.uint16 and not self._takes_uint16():
+            raise TypeError(f"image must have dtype uint8 or float32 for {self.variant}, got uint16")
+        return tiling.run_tiled(restore, images, tile, tile_overlap,
+                                multiple=int(self._core.size_multiple),
+                                min_size=int(self._core.min_size))
+
+    def _takes_uint16(self) -> bool:
+        return self.architecture == "ifan" and int(_core.ifan_info(self._core)["bit_depth"]) == 16
 
     def _refuse_uint16_for_8bit(self, image) -> None:
         if getattr(image, "dtype", None) == np.uint16 and self.architecture != "ifan":
@@ -107,6 +129,14 @@ class STFAN(Model):
     """
 
     architecture_name = "stfan"
+
+    def __call__(self, image: np.ndarray, tile=None, tile_overlap: int = tiling.DEFAULT_OVERLAP) -> np.ndarray:
+        """One step of the recurrence (see :meth:`step`). ``tile`` is refused: each tile
+        would need its own recurrent state and the filters cross the seams frame after frame."""
+        if tile is not None:
+            raise ValueError("tile: STFAN cannot be tiled (its recurrence carries whole-frame "
+                             "features from frame to frame); run it untiled")
+        return super().__call__(image)
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         """Restore the next frame of the clip; returns the same shape and dtype."""
@@ -180,15 +210,39 @@ class IFAN(Model):
         return int(self._info()["bit_depth"])
 
     def __call__(self, image: np.ndarray, right: Optional[np.ndarray] = None,
-                 left: Optional[np.ndarray] = None) -> np.ndarray:
-        """Restore one image (dual-pixel variant: with its ``right`` and ``left`` views)."""
+                 left: Optional[np.ndarray] = None, tile=None,
+                 tile_overlap: int = tiling.DEFAULT_OVERLAP) -> np.ndarray:
+        """Restore one image (dual-pixel variant: with its ``right`` and ``left`` views);
+        ``tile``/``tile_overlap`` as in :meth:`Model.__call__` (the views are tiled alike)."""
         if not self.dual_pixel:
             if right is not None or left is not None:
                 raise ValueError(f"{self.variant} takes one image; right/left views are only for IFAN_dual")
+            if tile is not None:
+                return self._tiled(self._core.process, [image], tile, tile_overlap)
             return self._core.process(image)
         if right is None or left is None:
             raise ValueError("IFAN_dual needs the dual-pixel views: model(image, right=R, left=L)")
+        if tile is not None:
+            views = [image, right, left]
+            for name, view in (("right", right), ("left", left)):
+                if getattr(view, "shape", None) != getattr(image, "shape", None) or view.dtype != image.dtype:
+                    raise ValueError(f"{name} must have the image's shape and dtype "
+                                     f"{getattr(image, 'shape', None)} {getattr(image, 'dtype', None)}, "
+                                     f"got {getattr(view, 'shape', None)} {getattr(view, 'dtype', None)}")
+            return self._tiled(lambda im, rv, lv: _core.ifan_process_dual(self._core, im, rv, lv),
+                               views, tile, tile_overlap)
         return _core.ifan_process_dual(self._core, image, right, left)
+
+
+def _check_tile_images(images) -> None:
+    for image in images:
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image must be an H x W x 3 numpy array, got "
+                             f"{getattr(image, 'shape', type(image).__name__)}")
+        if image.dtype not in (np.uint8, np.uint16, np.float32):
+            raise TypeError(f"image must have dtype uint8, uint16 or float32, got {image.dtype}")
+        if image.dtype == np.float32 and not np.all(np.isfinite(image)):
+            raise ValueError("image contains NaN or infinite values")
 
 
 def _max_input_size(value) -> tuple[int, int]:
@@ -235,9 +289,22 @@ class AnalysisSynthesis(Model):
         return np.ascontiguousarray(_core.as_estimate_kernel(self._core, image, mh, mw))
 
     def __call__(self, image: np.ndarray, kernel: Optional[np.ndarray] = None,
-                 max_input_size=None) -> np.ndarray:
-        """Restore one image; with ``kernel`` ((85, 85)) the synthesis uses it as the blur."""
+                 max_input_size=None, tile=None,
+                 tile_overlap: int = tiling.DEFAULT_OVERLAP) -> np.ndarray:
+        """Restore one image; with ``kernel`` ((85, 85)) the synthesis uses it as the blur.
+
+        With ``tile``, the kernel is estimated once on the whole image as usual (the official
+        analysis crop, at most 810x942 whatever the image size; or ``kernel`` is used), and
+        only the synthesis runs tile by tile with that one kernel: the blur kernel is a
+        property of the whole frame, so it is never estimated per tile.
+        """
         self._refuse_uint16_for_8bit(image)
+        if tile is not None:
+            if kernel is None:
+                kernel = self.estimate_kernel(image, max_input_size=max_input_size)
+            elif max_input_size is not None:
+                raise ValueError("max_input_size concerns the kernel estimation; it has no effect with kernel=")
+            return self._tiled(lambda t: self(t, kernel=kernel), [image], tile, tile_overlap)
         mh, mw = _max_input_size(max_input_size)
         if kernel is not None:
             if kernel is not None and not isinstance(kernel, np.ndarray):

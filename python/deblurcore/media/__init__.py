@@ -21,6 +21,7 @@ writer for an OUTPUT path), :mod:`.atomic` (temporary files and renames).
 
 from ._common import MediaError, warn
 from .image_sinks import FolderSink, ImageSink
+from .metadata import ImageMeta
 from .outputs import open_sink, output_kind
 from .paths import (
     IMAGE_EXTENSIONS,
@@ -32,7 +33,7 @@ from .paths import (
 )
 from .sink import Sink
 from .sources import FolderSource, Frame, ImageSource, Source, VideoSource, open_source
-from .stills import encode_image, read_image, write_image
+from .stills import encode_image, read_image, read_image_meta, write_image
 from .video_sink import VideoSink
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "FolderSink",
     "FolderSource",
     "Frame",
+    "ImageMeta",
     "ImageSink",
     "ImageSource",
     "MediaError",
@@ -57,6 +59,7 @@ __all__ = [
     "open_source",
     "output_kind",
     "read_image",
+    "read_image_meta",
     "warn",
     "write_image",
 ]

@@ -26,7 +26,7 @@ class ImageSink(Sink):
                 f"OUTPUT {self.path} is a single image but INPUT has several frames; "
                 "give a folder or a video as OUTPUT"
             )
-        self._data = encode_image(image, self.path.suffix)
+        self._data = encode_image(image, self.path.suffix, getattr(frame, "meta", None))
 
     def commit(self):
         if self._data is None:
@@ -61,7 +61,8 @@ class FolderSink(Sink):
         name = frame.name
         if self.ext is not None:
             name = Path(name).stem + self.ext
-        (self.tmp / name).write_bytes(encode_image(image, Path(name).suffix))
+        meta = getattr(frame, "meta", None)
+        (self.tmp / name).write_bytes(encode_image(image, Path(name).suffix, meta))
         self.count += 1
 
     def commit(self):

@@ -13,8 +13,9 @@ import numpy as np
 
 from ._common import MediaError, PathLike, av, av_errors, describe, require_av
 from .colors import COLOR_TAGS, sws_colorspace
+from .metadata import ImageMeta
 from .paths import IMAGE_EXTENSIONS, is_image_path, list_images
-from .stills import read_image
+from .stills import read_image_meta
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Frame:
     time_base: Fraction | None = None
     #: colour tags of a decoded video frame (FFmpeg AVColorSpace/Range/Primaries/TRC codes)
     color: dict | None = None
+    #: a still image's ICC profile, EXIF, DPI and text, carried to image outputs
+    meta: ImageMeta | None = None
 
 
 AudioCallback = Callable[["av.Packet"], None]
@@ -63,10 +66,11 @@ class ImageSource(Source):
     def __init__(self, path: Path):
         self.path = path
         self.frame_count = 1
-        self._image = read_image(path)  # read now: a bad file fails before the model loads
+        # Read now: a bad file fails before the model loads.
+        self._image, self._meta = read_image_meta(path)
 
     def frames(self, on_audio=None):
-        yield Frame(self._image, 0, self.path.name)
+        yield Frame(self._image, 0, self.path.name, meta=self._meta)
 
 
 class FolderSource(Source):
@@ -81,7 +85,8 @@ class FolderSource(Source):
 
     def frames(self, on_audio=None):
         for i, f in enumerate(self.files):
-            yield Frame(read_image(f), i, f.name)
+            image, meta = read_image_meta(f)
+            yield Frame(image, i, f.name, meta=meta)
 
 
 class VideoSource(Source):

@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ._common import MediaError, PathLike, av, av_errors, describe, require_av
 from .atomic import write_bytes_atomically
+from .metadata import ImageMeta, add_png_chunks, from_pillow, orient, pillow_options
 from .paths import IMAGE_EXTENSIONS
 
 _PILLOW_FORMATS = {
@@ -95,13 +96,21 @@ def _read_wide(path: Path) -> np.ndarray:
 
 def read_image(path: PathLike) -> np.ndarray:
     """Read a still image as ``H×W×3`` RGB: ``uint16`` when the file has more than 8 bits
-    per channel (16-bit PNG/TIFF), else ``uint8``. Alpha is dropped, gray is replicated."""
+    per channel (16-bit PNG/TIFF), else ``uint8``. Alpha is dropped, gray is replicated; an
+    EXIF orientation is applied (the array is upright)."""
+    return read_image_meta(path)[0]
+
+
+def read_image_meta(path: PathLike) -> tuple[np.ndarray, ImageMeta]:
+    """:func:`read_image` and the file's metadata (ICC profile, EXIF with the orientation
+    reset to 1 since the pixels are turned upright, DPI, PNG text; see :mod:`.metadata`)."""
     path = Path(path)
     try:
         with Image.open(path) as im:
+            meta = from_pillow(im)
             if _more_than_8_bits(path, im):
-                return _read_wide(path)
-            return np.array(im.convert("RGB"), dtype=np.uint8)
+                return orient(_read_wide(path), meta.orientation), meta
+            return orient(np.array(im.convert("RGB"), dtype=np.uint8), meta.orientation), meta
     except MediaError:
         raise
     except UnidentifiedImageError:
@@ -132,11 +141,12 @@ def _encode_wide(image: np.ndarray, ext: str) -> bytes:
     return b"".join(bytes(p) for p in packets)
 
 
-def encode_image(image: np.ndarray, ext: str) -> bytes:
+def encode_image(image: np.ndarray, ext: str, meta: ImageMeta | None = None) -> bytes:
     """Encode an ``H×W×3`` uint8/uint16 RGB array in the still-image format of ``ext``.
 
     PNG and TIFF keep 16 bits; JPEG and BMP are 8-bit only, so uint16 is rounded to uint8.
-    JPEG uses 4:4:4 chroma and quality 95 to limit the loss.
+    JPEG uses 4:4:4 chroma and quality 95 to limit the loss. ``meta`` (from
+    :func:`read_image_meta`) is written where the format allows (see :mod:`.metadata`).
     """
     check_image_array(image)
     ext = ext.lower()
@@ -145,15 +155,17 @@ def encode_image(image: np.ndarray, ext: str) -> bytes:
             f"unsupported image extension {ext!r}; use one of {', '.join(IMAGE_EXTENSIONS)}"
         )
     if image.dtype == np.uint16 and ext in _WIDE_EXTENSIONS:
-        return _encode_wide(image, ext)
+        data = _encode_wide(image, ext)
+        return add_png_chunks(data, meta) if ext == ".png" else data
     picture = Image.fromarray(np.ascontiguousarray(to_uint8(image)))
     options = {"quality": 95, "subsampling": 0} if _PILLOW_FORMATS[ext] == "JPEG" else {}
+    options.update(pillow_options(meta, _PILLOW_FORMATS[ext]))
     buffer = io.BytesIO()
     picture.save(buffer, format=_PILLOW_FORMATS[ext], **options)
     return buffer.getvalue()
 
 
-def write_image(path: PathLike, image: np.ndarray) -> None:
+def write_image(path: PathLike, image: np.ndarray, meta: ImageMeta | None = None) -> None:
     """Write one image atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
-    write_bytes_atomically(path, encode_image(image, path.suffix))
+    write_bytes_atomically(path, encode_image(image, path.suffix, meta))
