@@ -113,9 +113,19 @@ bool faster(const Conv2dParams& p) {
   return worth_preparing(p.Cout, p.Cin) && p.Wout >= 64 && p.Hout * p.Wout >= 4096;
 }
 
-// bf16 Winograd against the direct bf16 GEMM: see the numbers in the README of cpu/ (TODO
-// measured below).
-bool worth_preparing_bf16(int64_t Cout, int64_t Cin) { return worth_preparing(Cout, Cin); }
+// bf16 Winograd against the direct bf16 GEMM (benchmarks/winograd.py --precision bf16, 2-core
+// Zen 4, load average 16, medians of 3, at 1280x720 sizes): 32->32 1.75x, 64->64 at 640x360
+// 1.98x, 128->128 at 320x180 1.50x, 256->128 1.56x, 128->128 at 160x90 1.21x, 128->27 1.48x,
+// 32->9 1.39x; but the first conv 3->32 and the last 32->3 tied (1.00x: with 2 channel pairs
+// the GEMM is too small to pay for the transforms, and with 3 outputs a panel of 8 channels
+// computes 5 zeros). bf16 Winograd is also the less accurate of the two (the transformed
+// values are rounded to 8 bits before the products, and the output transform cancels much of
+// their size: max relative error ~6e-2 per layer against ~2.5e-3 for the direct bf16 GEMM,
+// same benchmark), so a tie goes to the direct GEMM: at least 16 input channels, the rest as
+// in faster().
+bool worth_preparing_bf16(int64_t Cout, int64_t Cin) {
+  return worth_preparing(Cout, Cin) && Cin >= 16;
+}
 
 bool faster_bf16(const Conv2dParams& p) {
   return worth_preparing_bf16(p.Cout, p.Cin) && p.Wout >= 64 && p.Hout * p.Wout >= 4096;
