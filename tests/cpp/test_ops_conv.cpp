@@ -146,9 +146,11 @@ TEST_CASE(conv2d_winograd_matches_reference_and_prepared_weights) {
 // reference. Both round the operands of every product to bfloat16 (relative error <= 2^-9
 // each; Winograd rounds the transformed input and weights), so each product is off by at most
 // 2^-8 of its size; the sums are float. Bound: 2^-8 of the sum of |terms| S for the direct
-// GEMM; for Winograd the transformed terms are larger than the direct ones (see the fp32 test
-// above: its float error is 5x the direct one's), measured at most 0.02 S on these shapes, so
-// 0.05 S (the rigorous elementwise bound is checked in tests/test_conv_winograd_bf16.py).
+// GEMM (rigorous). Winograd's products are those of the transformed tiles, whose sum of
+// |terms| is not bounded by a multiple of S (it holds products that cancel exactly), so here
+// it is only a sanity check against S: measured at most 0.06 S for 16-17 input channels and
+// 0.13 S for 3 (0.24 S for 1) on uniform data, so 0.15 S and 0.5 S. The rigorous elementwise
+// bound is checked in tests/test_conv_winograd_bf16.py.
 // Weights prepared on a bf16 context (packed and transformed in bf16 at load) give results
 // bit-identical to the plain weight, which the CPU path then converts on each call.
 TEST_CASE(conv2d_bf16_direct_and_winograd_match_reference_and_prepared_weights) {
@@ -185,8 +187,8 @@ TEST_CASE(conv2d_bf16_direct_and_winograd_match_reference_and_prepared_weights) 
         const std::string what = std::string(wino ? "bf16 winograd" : "bf16 direct") + " case " +
                                  std::to_string(index) + " epilogue " + std::to_string(e);
         const Tensor got = conv2d(ctx, x, wt, b, 1, pad, 1, epi);
-        expect_sum_close(got, want, scale, wino ? 0.05 : 1.01 * std::ldexp(1.0, -8), what,
-                         __FILE__, __LINE__);
+        const double rtol = !wino ? 1.01 * std::ldexp(1.0, -8) : c.cin >= 16 ? 0.15 : 0.5;
+        expect_sum_close(got, want, scale, rtol, what, __FILE__, __LINE__);
         const PreparedConv2dWeight prepared = conv2d_prepare(ctx, wt);
         CHECK(prepared.bf16.defined());
         EXPECT_BITWISE(conv2d(ctx, x, prepared, b, 1, pad, 1, epi), got, what + " prepared");
