@@ -1,7 +1,10 @@
 """Winograd F(4x4, 3x3) against the direct convolution, per layer of the four models.
 
     PYTHONPATH=build/NAME/python python -m benchmarks.winograd [--threads 2] [--reps 3]
-        [--accuracy-only] [--timing-only]
+        [--accuracy-only] [--timing-only] [--precision bf16]
+
+With --precision bf16 our two columns are the bf16 kernels (direct bf16 GEMM and bf16
+Winograd, CPUs with AVX512_BF16), and the timing adds the float Winograd for comparison.
 
 1. The transform matrices are re-derived from the interpolation points in exact rational
    arithmetic (the Toom-Cook construction for correlation, as in cpp/cpu/conv_winograd.h)
@@ -117,7 +120,7 @@ def _errors(y, ref):
     return np.abs(e).max() / np.abs(ref).max(), np.sqrt((e**2).mean() / (ref**2).mean())
 
 
-def accuracy(threads):
+def accuracy(threads, precision="fp32"):
     import torch
     import torch.nn.functional as F
 
@@ -125,7 +128,7 @@ def accuracy(threads):
     rng = np.random.default_rng(0)
     print("\nrelative error vs float64 conv, max|err|/max|y| (rms err/rms y); "
           "48x80 outputs, weights U(+-1/sqrt(9 Cin))")
-    print(f"{'layer':34s} {'ours direct':>20s} {'ours Winograd':>20s} "
+    print(f"{'layer':34s} {'ours direct ' + precision:>20s} {'ours Winograd ' + precision:>20s} "
           f"{'emul. pts +-1/2':>20s} {'emul. pts +-2':>20s}")
     for name, cin, cout, _, _ in LAYERS:
         H, W = 48, 80
@@ -140,32 +143,37 @@ def accuracy(threads):
                        padding=1).numpy()
         cols = []
         for algo in ("direct", "winograd"):
-            y = ops.conv2d(x, w, None, 1, 1, algorithm=algo, num_threads=threads)
+            y = ops.conv2d(x, w, None, 1, 1, algorithm=algo, num_threads=threads,
+                           precision=precision)
             cols.append(_errors(y, ref))
         cols.append(_errors(emulate_f32(x, w, BT, G, AT), ref))
         cols.append(_errors(emulate_f32(x, w, *lavin), ref))
         print(f"{name:34s} " + " ".join(f"{a:9.2e} ({b:8.2e})" for a, b in cols), flush=True)
 
 
-def timing(threads, reps):
+def timing(threads, reps, precision="fp32"):
     rng = np.random.default_rng(1)
-    print(f"\ntiming at 1280x720 sizes, {threads} threads, median of {reps}")
-    print(f"{'layer':34s} {'direct ms':>10s} {'GF/s':>6s} {'wino ms':>10s} {'GF/s':>6s} "
-          f"{'speedup':>8s} {'load':>6s}")
+    runs = [("direct", "direct", precision), ("wino", "winograd", precision)]
+    if precision != "fp32":
+        runs.append(("wino32", "winograd", "fp32"))
+    print(f"\ntiming at 1280x720 sizes, {threads} threads, median of {reps}, {precision}")
+    print(f"{'layer':34s} " + " ".join(f"{lbl + ' ms':>10s} {'GF/s':>6s}" for lbl, _, _ in runs)
+          + f" {'speedup':>8s} {'load':>6s}")
     for name, cin, cout, H, W in LAYERS:
         x = rng.standard_normal((1, cin, H, W)).astype(np.float32)
         w = (rng.standard_normal((cout, cin, 3, 3)) * 0.05).astype(np.float32)
         flops = 2.0 * cin * cout * 9 * H * W
-        times = {"direct": [], "winograd": []}
+        times = {lbl: [] for lbl, _, _ in runs}
         for rep in range(reps + 1):
-            for algo in ("direct", "winograd"):
+            for lbl, algo, prec in runs:
                 t0 = time.perf_counter()
-                ops.conv2d(x, w, None, 1, 1, algorithm=algo, num_threads=threads)
+                ops.conv2d(x, w, None, 1, 1, algorithm=algo, num_threads=threads,
+                           precision=prec)
                 if rep:
-                    times[algo].append(time.perf_counter() - t0)
-        td, tw = (statistics.median(times[a]) for a in ("direct", "winograd"))
-        print(f"{name:34s} {td * 1e3:10.1f} {flops / td / 1e9:6.0f} {tw * 1e3:10.1f} "
-              f"{flops / tw / 1e9:6.0f} {td / tw:8.2f} {os.getloadavg()[0]:6.1f}", flush=True)
+                    times[lbl].append(time.perf_counter() - t0)
+        med = [statistics.median(times[lbl]) for lbl, _, _ in runs]
+        print(f"{name:34s} " + " ".join(f"{t * 1e3:10.1f} {flops / t / 1e9:6.0f}" for t in med)
+              + f" {med[0] / med[1]:8.2f} {os.getloadavg()[0]:6.1f}", flush=True)
 
 
 def main():
@@ -174,12 +182,13 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--accuracy-only", action="store_true")
     ap.add_argument("--timing-only", action="store_true")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = ap.parse_args()
     check_matrices()
     if not args.timing_only:
-        accuracy(args.threads)
+        accuracy(args.threads, args.precision)
     if not args.accuracy_only:
-        timing(args.threads, args.reps)
+        timing(args.threads, args.reps, args.precision)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,14 @@ namespace ref {
 // by Winograd; and the transform.
 int64_t conv2d_winograd_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw);
 void conv2d_winograd_weight(int64_t Cout, int64_t Cin, const float* weight, float* out);
+// The same for Precision::BF16: the weight rounded to bfloat16 and packed for the direct bf16
+// GEMM (0 where this CPU or build has no bf16 kernel), and its Winograd transform in bf16
+// pairs (0 where conv2d never runs the weight by bf16 Winograd).
+int64_t conv2d_bf16_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw);
+void conv2d_bf16_weight(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw, const float* weight,
+                        float* out);
+int64_t conv2d_winograd_bf16_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw);
+void conv2d_winograd_bf16_weight(int64_t Cout, int64_t Cin, const float* weight, float* out);
 }  // namespace cpu
 
 namespace cuda {

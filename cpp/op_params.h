@@ -22,6 +22,11 @@ struct Conv2dParams {
   // The CPU's Winograd transform of the weight (conv2d_prepare), or null: the CPU backend
   // transforms the weight itself when it runs the layer by Winograd.
   const float* winograd_weight = nullptr;
+  // The weight prepared for Precision::BF16 (conv2d_prepare on a bf16 context), or null (the
+  // CPU backend converts it on each call): packed in bf16 pairs for the direct bf16 GEMM, and
+  // its Winograd transform in bf16 pairs.
+  const float* bf16_packed_weight = nullptr;
+  const float* winograd_bf16_weight = nullptr;
 };
 
 // Transposed convolution: input pixel (iy, ix) scatters w[ci,co,ky,kx] to

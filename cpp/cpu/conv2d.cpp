@@ -1,9 +1,11 @@
 // Fast CPU conv2d: Winograd F(4x4, 3x3) where it applies and pays (conv_winograd.cpp), else one
-// dense virtual convolution run by the GEMM driver (conv_gemm.cpp).
+// dense virtual convolution run by the GEMM driver (conv_gemm.cpp). A Precision::BF16 context
+// runs the bf16 forms of both (conv_gemm_bf16.h, conv_winograd.h).
 #include <vector>
 
 #include "backends.h"
 #include "cpu/conv_gemm.h"
+#include "cpu/conv_gemm_bf16.h"
 #include "cpu/conv_winograd.h"
 
 namespace deblurcore {
@@ -11,13 +13,31 @@ namespace cpu {
 
 using namespace convgemm;
 
+namespace {
+
+// Weight (Cout, Cin, kh, kw): tap ky*kw + kx of (co, ci) at w[(co*Cin + ci)*taps + tap].
+void pack_conv2d_weights(const TileKernel& kern, int64_t Cout, int64_t Cin, int64_t taps,
+                         const float* w, float* a) {
+  std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
+  for (int64_t t = 0; t < taps; ++t) tap_offset[size_t(t)] = t;
+  pack_weights(kern, Cout, Cin, taps, w, Cin * taps, taps, tap_offset.data(), a);
+}
+
+int64_t packed_size(const TileKernel& kern, int64_t Cout, int64_t Cin, int64_t taps) {
+  return round_up(Cout, kern.mr) * packed_k(kern, Cin, taps);
+}
+
+}  // namespace
+
 void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
             const float* bias, const float* residual, float* out) {
-  // Winograd is an fp32 algorithm: a bf16 context keeps the direct bf16 GEMM.
+  const bool bf16 = ctx.precision() == Precision::BF16;
   const ConvAlgorithm algo = ctx.conv_algorithm();
-  if (ctx.precision() == Precision::FP32 && winograd::applies(p) && algo != ConvAlgorithm::Direct &&
-      (algo == ConvAlgorithm::Winograd || winograd::faster(p))) {
-    winograd::conv2d(ctx, p, x, w, p.winograd_weight, bias, residual, out);
+  if (winograd::applies(p) && algo != ConvAlgorithm::Direct &&
+      (algo == ConvAlgorithm::Winograd ||
+       (bf16 ? winograd::faster_bf16(p) : winograd::faster(p)))) {
+    winograd::conv2d(ctx, p, x, w, bf16 ? p.winograd_bf16_weight : p.winograd_weight, bias,
+                     residual, out);
     return;
   }
   const TileKernel& kern = select_tile_kernel(ctx);
@@ -29,13 +49,26 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
   for (int64_t kx = 0; kx < p.kw; ++kx) ph.offx.push_back(kx * p.dw - p.pw);
 
   const int64_t taps = ph.taps();
-  AlignedBuffer a(size_t(round_up(p.Cout, kern.mr) * packed_k(kern, p.Cin, taps)));
-  // Weight (Cout, Cin, kh, kw): tap ky*kw + kx of (co, ci) at w[(co*Cin + ci)*taps + tap].
-  std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
-  for (int64_t t = 0; t < taps; ++t) tap_offset[size_t(t)] = t;
-  pack_weights(kern, p.Cout, p.Cin, taps, w, p.Cin * taps, taps, tap_offset.data(), a.data());
+  if (bf16 && p.bf16_packed_weight) {  // packed at load (conv2d_prepare), same kernel layout
+    ph.apack = p.bf16_packed_weight;
+    run(ctx, kern, g, phases, p.N, x, bias, residual, out, p.epilogue);
+    return;
+  }
+  AlignedBuffer a(size_t(packed_size(kern, p.Cout, p.Cin, taps)));
+  pack_conv2d_weights(kern, p.Cout, p.Cin, taps, w, a.data());
   ph.apack = a.data();
   run(ctx, kern, g, phases, p.N, x, bias, residual, out, p.epilogue);
+}
+
+int64_t conv2d_bf16_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw) {
+  const TileKernel* kern = bf16_tile_kernel_or_null();
+  return kern ? packed_size(*kern, Cout, Cin, kh * kw) : 0;
+}
+
+void conv2d_bf16_weight(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw, const float* weight,
+                        float* out) {
+  const TileKernel* kern = bf16_tile_kernel_or_null();
+  if (kern) pack_conv2d_weights(*kern, Cout, Cin, kh * kw, weight, out);
 }
 
 }  // namespace cpu

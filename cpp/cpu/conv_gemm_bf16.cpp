@@ -30,12 +30,17 @@ inline uint32_t bf16_pair(float lo, float hi) { return bf16_bits(lo) | (bf16_bit
 
 }  // namespace
 
-const TileKernel& select_bf16_tile_kernel(const Context& ctx) {
-  const TileKernel* kern = nullptr;
+uint32_t bf16_pair_word(float lo, float hi) { return bf16_pair(lo, hi); }
+
+const TileKernel* bf16_tile_kernel_or_null() {
 #if defined(DEBLURCORE_X86_ISA)
-  if (cpu_supports_bf16() && ctx.isa() == Isa::AVX512) kern = &avx512bf16::conv_gemm_bf16_kernel;
+  if (cpu_supports_bf16()) return &avx512bf16::conv_gemm_bf16_kernel;
 #endif
-  (void)ctx;
+  return nullptr;
+}
+
+const TileKernel& select_bf16_tile_kernel(const Context& ctx) {
+  const TileKernel* kern = ctx.isa() == Isa::AVX512 ? bf16_tile_kernel_or_null() : nullptr;
   check(kern != nullptr,
         "precision 'bf16' needs a CPU with AVX512_BF16 and instruction set avx512");
   return *kern;

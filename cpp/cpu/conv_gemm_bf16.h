@@ -31,6 +31,14 @@ void pack_patch_bf16_pairs(const ConvGeometry& g, const float* x, int64_t cp0, i
                            int64_t iy0, int64_t rows, int64_t ix0, int64_t Wq, int64_t cpitch,
                            float* buf);
 
+// The 32-bit pair (bf16(lo), bf16(hi)), lo in the low half, rounded to nearest, ties to even:
+// the operand element of the bf16 kernels (also the Winograd ones, conv_winograd.h).
+uint32_t bf16_pair_word(float lo, float hi);
+
+// The tile kernel of Precision::BF16 contexts on this build and CPU, or null where there is
+// none (the layout of weights packed ahead of time for it, see conv2d_prepare).
+const TileKernel* bf16_tile_kernel_or_null();
+
 }  // namespace convgemm
 
 // The tile kernel of the AVX-512 + AVX512_BF16 instruction set.

@@ -54,6 +54,13 @@ int64_t transformed_weight_size(int64_t Cout, int64_t Cin);
 // Computes U from w (Cout, Cin, 3, 3), in double precision.
 void transform_weights(int64_t Cout, int64_t Cin, const float* w, float* u);
 
+// The bf16 form (Precision::BF16, conv_winograd_bf16_avx512bf16.cpp): U rounded to bfloat16
+// (nearest, ties to even) in 32-bit pairs of input channels (2c, 2c+1), the first in the low
+// half (an odd last channel pairs with zero): word [((xi*panels + panel)*pairs + c)*kPanel + r],
+// pairs = ceil(Cin / 2). Size in 32-bit words (floats of storage).
+int64_t transformed_weight_size_bf16(int64_t Cout, int64_t Cin);
+void transform_weights_bf16(int64_t Cout, int64_t Cin, const float* w, float* u);
+
 // Whether conv2d with these parameters is a Winograd F(4x4, 3x3) candidate (3x3, stride 1,
 // dilation 1).
 bool applies(const Conv2dParams& p);
@@ -62,8 +69,13 @@ bool applies(const Conv2dParams& p);
 bool faster(const Conv2dParams& p);
 // Whether weights (Cout, Cin, 3, 3) are worth transforming at load (faster() for some size).
 bool worth_preparing(int64_t Cout, int64_t Cin);
+// The same two for the bf16 Winograd of a Precision::BF16 context (against the direct bf16
+// GEMM; the rule and its numbers are in conv_winograd.cpp).
+bool faster_bf16(const Conv2dParams& p);
+bool worth_preparing_bf16(int64_t Cout, int64_t Cin);
 
-// Runs conv2d by Winograd; u: the transformed weights of w, or null (transformed here).
+// Runs conv2d by Winograd, the bf16 one on a Precision::BF16 context; u: the transformed
+// weights of w in the form of that precision, or null (transformed here).
 void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
             const float* u, const float* bias, const float* residual, float* out);
 
@@ -101,6 +113,9 @@ extern const winograd::Kernel conv_winograd_kernel;
 }
 namespace avx512 {
 extern const winograd::Kernel conv_winograd_kernel;
+}
+namespace avx512bf16 {
+extern const winograd::Kernel conv_winograd_bf16_kernel;
 }
 }  // namespace cpu
 }  // namespace deblurcore

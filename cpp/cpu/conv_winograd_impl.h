@@ -71,9 +71,12 @@ inline void output_transform6(const Vec::v* z, Vec::v* y) {
   y[3] = Vec::add(Vec::fmadd(Vec::set1(0.125f), d34, d12), z[5]);
 }
 
-// Step 1: V[xi][ci][t] for the block's tiles (tiles past nt see zeros or real input; their
-// results are never stored).
-inline void transform_input(const winograd::Block& b) {
+// Step 1: the transformed input of the block's tiles (tiles past nt see zeros or real input;
+// their results are never stored), handed to `sink(ci, xi, t0, value)`: value holds
+// (B^T d B)[xi] of input channel ci for tiles t0 .. t0 + V - 1. Channels come in order, and
+// all of a channel before the next one.
+template <class Sink>
+inline void transform_input(const winograd::Block& b, Sink&& sink) {
   constexpr int T = kBlockTiles;
   // One input row of the block, input columns ix0 .. ix0 + kRowFloats - 1 (and zeros up to
   // the one extra group of V tiles that columns 4 and 5 of the last tiles need).
@@ -87,7 +90,6 @@ inline void transform_input(const winograd::Block& b) {
   const int64_t hi = hi0 < lo ? lo : hi0 > kRowFloats ? kRowFloats : hi0;
   // Whether the whole row buffer can be read in place from the image.
   const bool inside = ix0 >= 0 && ix0 + kTile * (T + V) <= b.W;
-  const int64_t vstride = b.Cin * T + kSkew;
   for (int64_t ci = 0; ci < b.Cin; ++ci) {
     for (int r = 0; r < kAlpha; ++r) {
       const int64_t iy = iy0 + r;
@@ -120,8 +122,7 @@ inline void transform_input(const winograd::Block& b) {
         Vec::v col[kAlpha];
         for (int r = 0; r < kAlpha; ++r) col[r] = z[r][c];
         input_transform6(col);  // B^T along the column
-        for (int r = 0; r < kAlpha; ++r)
-          Vec::store(b.v + (r * kAlpha + c) * vstride + ci * T + t0, col[r]);
+        for (int r = 0; r < kAlpha; ++r) sink(ci, r * kAlpha + c, t0, col[r]);
       }
     }
   }
@@ -216,15 +217,21 @@ inline void transform_output(const winograd::Block& b) {
 }
 
 inline void run_block(const winograd::Block& b) {
-  transform_input(b);
+  // V[xi][ci][t]: the 36 matrices (Cin x T), kSkew floats apart.
+  const int64_t vstride = b.Cin * kBlockTiles + kSkew;
+  transform_input(b, [&](int64_t ci, int xi, int t0, Vec::v value) {
+    Vec::store(b.v + xi * vstride + ci * kBlockTiles + t0, value);
+  });
   gemm(b);
   transform_output(b);
 }
 
 }  // namespace wino
 
+#ifndef DEBLURCORE_WINOGRAD_NO_FP32_ENTRY
 // This instruction set's entry of the dispatch table (conv_winograd.h).
 extern const winograd::Kernel conv_winograd_kernel{wino::kBlockTiles, &wino::run_block};
+#endif
 
 }  // namespace DEBLURCORE_ISA
 }  // namespace cpu

@@ -8,6 +8,15 @@
 //   IFAN: filter encoder + predictor + head fp32    5.9  / 56.6 dB
 //   Analysis-Synthesis all bf16                    17.0  / 42.4 dB
 //   Analysis-Synthesis: analysis bf16, synthesis fp32  0.04 / 94.1 dB
+// Re-measured with the bf16 Winograd of the 3x3 layers (conv_winograd.h; less accurate than the
+// direct bf16 GEMM used above), same random weights and images:
+//   STFAN all bf16 (6 frames, 640x360)              0.92 / 68.6 dB
+//   ASPDC all bf16 (640x360)                        0.26 / 79.7 dB
+//   IFAN, one block in bf16 (256x192): features 1.64 / 64.3 (but 2.69 / 65.9 at 640x360),
+//     filter encoder 5.10 / 54.8, filter predictor 2.43 / 62.0, filter head 1.99 / 65.1,
+//     reconstructor 7.61 / 52.6
+// so IFAN still keeps every block in float. All of these use random weights in the official
+// layouts (no trained checkpoint was at hand); trained weights may behave differently.
 // IFAN's output goes through 17 recursive IAC passes whose filters come from the filter
 // encoder, and every one of its blocks alone exceeds 2 levels in bf16: it stays in float. The
 // synthesis network of Analysis-Synthesis works on 0..255 values modulated per channel by the

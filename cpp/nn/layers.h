@@ -91,7 +91,7 @@ struct Conv2d {
   PreparedConv2dWeight prepared_weight() const {
     if (prepared.weight.data() == weight.data() && prepared.weight.shape() == weight.shape())
       return prepared;
-    return {weight, Tensor()};
+    return {weight, Tensor(), Tensor(), Tensor()};
   }
 };
 

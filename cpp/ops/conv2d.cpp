@@ -17,20 +17,33 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const T
 
 Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
               Pair stride, Padding2d padding, Pair dilation, const Epilogue& epilogue) {
-  return conv2d(ctx, x, PreparedConv2dWeight{weight, Tensor()}, bias, stride, padding, dilation,
-                epilogue);
+  return conv2d(ctx, x, PreparedConv2dWeight{weight, Tensor(), Tensor(), Tensor()}, bias, stride,
+                padding, dilation, epilogue);
 }
 
 PreparedConv2dWeight conv2d_prepare(const Context& ctx, const Tensor& weight) {
   check_input(ctx, "conv2d_prepare", "weight", weight, 4, "(Cout, Cin, kh, kw)");
-  PreparedConv2dWeight prepared{weight, Tensor()};
+  PreparedConv2dWeight prepared{weight, Tensor(), Tensor(), Tensor()};
   if (ctx.device() != Device::CPU) return prepared;
   const int64_t size = cpu::conv2d_winograd_weight_size(weight.size(0), weight.size(1),
                                                         weight.size(2), weight.size(3));
+  const int64_t Cout = weight.size(0), Cin = weight.size(1), kh = weight.size(2),
+                kw = weight.size(3);
   if (size > 0) {
     prepared.winograd = ctx.empty({size});
-    cpu::conv2d_winograd_weight(weight.size(0), weight.size(1), weight.data(),
-                                prepared.winograd.data());
+    cpu::conv2d_winograd_weight(Cout, Cin, weight.data(), prepared.winograd.data());
+  }
+  if (ctx.precision() == Precision::BF16) {
+    const int64_t packed = cpu::conv2d_bf16_weight_size(Cout, Cin, kh, kw);
+    if (packed > 0) {
+      prepared.bf16 = ctx.empty({packed});
+      cpu::conv2d_bf16_weight(Cout, Cin, kh, kw, weight.data(), prepared.bf16.data());
+    }
+    const int64_t wino = cpu::conv2d_winograd_bf16_weight_size(Cout, Cin, kh, kw);
+    if (wino > 0) {
+      prepared.winograd_bf16 = ctx.empty({wino});
+      cpu::conv2d_winograd_bf16_weight(Cout, Cin, weight.data(), prepared.winograd_bf16.data());
+    }
   }
   return prepared;
 }
@@ -67,6 +80,21 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const PreparedConv2dWeight& p
           "conv2d: the prepared weight does not belong to a weight of shape ", weight.shape_str(),
           " (build it with conv2d_prepare on a CPU context)");
     p.winograd_weight = prepared.winograd.data();
+  }
+  if (ctx.device() == Device::CPU && ctx.precision() == Precision::BF16) {
+    if (prepared.bf16.defined()) {
+      check(prepared.bf16.numel() == cpu::conv2d_bf16_weight_size(p.Cout, p.Cin, p.kh, p.kw),
+            "conv2d: the prepared bf16 weight does not belong to a weight of shape ",
+            weight.shape_str(), " (build it with conv2d_prepare on a bf16 CPU context)");
+      p.bf16_packed_weight = prepared.bf16.data();
+    }
+    if (prepared.winograd_bf16.defined()) {
+      check(prepared.winograd_bf16.numel() ==
+                cpu::conv2d_winograd_bf16_weight_size(p.Cout, p.Cin, p.kh, p.kw),
+            "conv2d: the prepared bf16 Winograd weight does not belong to a weight of shape ",
+            weight.shape_str(), " (build it with conv2d_prepare on a bf16 CPU context)");
+      p.winograd_bf16_weight = prepared.winograd_bf16.data();
+    }
   }
 
   Tensor out = ctx.empty(out_shape);

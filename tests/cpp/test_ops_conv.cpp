@@ -142,6 +142,62 @@ TEST_CASE(conv2d_winograd_matches_reference_and_prepared_weights) {
   }
 }
 
+// Precision::BF16 (CPUs with AVX512_BF16): the bf16 Winograd and the direct bf16 GEMM against the
+// reference. Both round the operands of every product to bfloat16 (relative error <= 2^-9
+// each; Winograd rounds the transformed input and weights), so each product is off by at most
+// 2^-8 of its size; the sums are float. Bound: 2^-8 of the sum of |terms| S for the direct
+// GEMM (rigorous). Winograd's products are those of the transformed tiles, whose sum of
+// |terms| is not bounded by a multiple of S (it holds products that cancel exactly), so here
+// it is only a sanity check against S: measured at most 0.06 S for 16-17 input channels and
+// 0.13 S for 3 (0.24 S for 1) on uniform data, so 0.15 S and 0.5 S. The rigorous elementwise
+// bound is checked in tests/test_conv_winograd_bf16.py.
+// Weights prepared on a bf16 context (packed and transformed in bf16 at load) give results
+// bit-identical to the plain weight, which the CPU path then converts on each call.
+TEST_CASE(conv2d_bf16_direct_and_winograd_match_reference_and_prepared_weights) {
+  if (!cpu_supports_bf16() || detect_isa() != Isa::AVX512) return;
+  const Context ref = reference_ctx();
+  struct Case {
+    int64_t n, cin, h, w, cout, k;
+  };
+  const Case cases[] = {
+      {1, 3, 9, 11, 5, 3},     // odd Cin (a half pair), partial tiles
+      {2, 17, 5, 6, 33, 3},    // batch, Cout past a panel
+      {1, 16, 13, 70, 24, 3},  // several tile blocks
+      {1, 32, 6, 40, 16, 1},   // 1x1 (direct only)
+  };
+  int index = 0;
+  for (const Case& c : cases) {
+    Rng rng(500 + index);
+    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
+    const Tensor wt = rand_tensor(rng, {c.cout, c.cin, c.k, c.k});
+    const Tensor b = rand_tensor(rng, {c.cout});
+    const int pad = int(c.k / 2);
+    const Tensor plain = conv2d(ref, x, wt, b, 1, pad);
+    const Tensor residual = rand_tensor(rng, plain.shape());
+    const Tensor abs_sum = conv2d(ref, abs_of(x), abs_of(wt), abs_of(b), 1, pad);
+    for (int e = 0; e < 6; ++e) {
+      const Epilogue epi = epilogue_variant(e, residual);
+      const Tensor want = conv2d(ref, x, wt, b, 1, pad, 1, epi);
+      const Tensor scale = add_abs(abs_sum, epi.residual);
+      for (ConvAlgorithm algo : {ConvAlgorithm::Direct, ConvAlgorithm::Winograd}) {
+        Context ctx(Device::CPU, 2);
+        ctx.set_precision(Precision::BF16);
+        ctx.set_conv_algorithm(algo);
+        const bool wino = algo == ConvAlgorithm::Winograd && c.k == 3;
+        const std::string what = std::string(wino ? "bf16 winograd" : "bf16 direct") + " case " +
+                                 std::to_string(index) + " epilogue " + std::to_string(e);
+        const Tensor got = conv2d(ctx, x, wt, b, 1, pad, 1, epi);
+        const double rtol = !wino ? 1.01 * std::ldexp(1.0, -8) : c.cin >= 16 ? 0.15 : 0.5;
+        expect_sum_close(got, want, scale, rtol, what, __FILE__, __LINE__);
+        const PreparedConv2dWeight prepared = conv2d_prepare(ctx, wt);
+        CHECK(prepared.bf16.defined());
+        EXPECT_BITWISE(conv2d(ctx, x, prepared, b, 1, pad, 1, epi), got, what + " prepared");
+      }
+    }
+    ++index;
+  }
+}
+
 TEST_CASE(conv2d_prepared_weight_of_another_shape_is_refused) {
   Rng rng(9);
   const Context ctx(Device::CPU, 1);

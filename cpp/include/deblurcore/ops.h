@@ -66,9 +66,15 @@ DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& 
 // on a CPU context), its transformed form, so that conv2d does not transform it on every call.
 // `winograd` has a layout private to the CPU backend; treat the struct as an opaque handle
 // built by conv2d_prepare. The results equal those of conv2d with the plain weight.
+// On a bf16 context (Precision::BF16) it also holds the weight rounded to bfloat16 and packed
+// for the bf16 kernels (direct, and Winograd where it may run), so that no conversion is left
+// for each call; the float Winograd form is kept too, for blocks of a bf16 model that run in
+// float (models/precision_policy.h).
 struct PreparedConv2dWeight {
-  Tensor weight;    // (Cout, Cin, kh, kw)
-  Tensor winograd;  // undefined where not used
+  Tensor weight;         // (Cout, Cin, kh, kw)
+  Tensor winograd;       // undefined where not used
+  Tensor bf16;           // bf16 direct-GEMM form, undefined where not used
+  Tensor winograd_bf16;  // bf16 Winograd form, undefined where not used
 };
 // weight (Cout, Cin, kh, kw) -> its prepared form (shares the weight's memory).
 DEBLURCORE_API PreparedConv2dWeight conv2d_prepare(const Context& ctx, const Tensor& weight);
