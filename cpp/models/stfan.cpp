@@ -19,6 +19,7 @@ namespace deblurcore {
 
 namespace {
 
+using nn::chain;
 using nn::last_use;
 using nn::Scope;
 
@@ -61,15 +62,6 @@ struct ResnetBlock {
                  .add<nn::Conv2d>(c, c, ks, 1, (ks - 1) / 2)) {}
   Tensor operator()(const Context& ctx, const Tensor& x) const { return stem(ctx, x, nn::plus(x)); }
 };
-
-// layer_n(...(layer_2(layer_1(x)))) with each intermediate released as soon as the next layer
-// has returned: written as one nested call, every temporary would live to the end of the
-// statement (at full resolution, one more 118 MB map beside the last ResnetBlock's three).
-template <class... Layers>
-Tensor chain(const Context& ctx, Tensor x, const Layers&... layers) {
-  ((x = layers(ctx, x)), ...);
-  return x;
-}
 
 // fac_warp / fac_deblur = Sequential(conv(cin, ch3), resnet_block, resnet_block,
 // conv(ch3, ch3 * ks_2d**2, kernel_size=1)): children 0-2 run as usual, the last conv is
@@ -196,7 +188,7 @@ class DeblurNet final : public Model {
     Tensor merge = concat(ctx, {img_blur, last_img_blur, output_last_img}, 1);
 
     // Kernel Prediction Branch. kconv1 = self.kconv1_3(self.kconv1_2(self.kconv1_1(merge)))
-    // and the like are written chain(merge, kconv1_1, kconv1_2, kconv1_3) (see chain()).
+    // and the like are written chain(merge, kconv1_1, kconv1_2, kconv1_3) (nn::chain).
     Tensor kconv1 = chain(ctx, last_use(merge), kconv1_1, kconv1_2, kconv1_3);
     Tensor kconv2 = chain(ctx, last_use(kconv1), kconv2_1, kconv2_2, kconv2_3);
     Tensor kconv3 = chain(ctx, last_use(kconv2), kconv3_1, kconv3_2, kconv3_3);
