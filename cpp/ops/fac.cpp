@@ -26,10 +26,6 @@ FacParams fac_params(const Context& ctx, const char* op, const Tensor& x, const 
   return FacParams{x.size(0), x.size(1), x.size(2), x.size(3), kernel_size};
 }
 
-}  // namespace
-
-namespace {
-
 void run_fac(const Context& ctx, const FacParams& p, const Tensor& x, const Tensor& kernel,
              Tensor& out) {
   const ProfileScope prof(ctx, "fac", {{"x", &x}, {"kernel", &kernel}, {"out", &out}});
