@@ -257,7 +257,7 @@ def main(argv=None):
     rows, total = table_rows(records, bw, gflops)
     peak_op, last_peak = None, -1
     peak_live = 0
-    for op, shape, sec, live, _held, peak, _plive in records:
+    for op, shape, _sec, live, _held, peak, _plive in records:
         if live > peak_live:
             peak_op, peak_live = (op, shape), live
         last_peak = max(last_peak, peak)
