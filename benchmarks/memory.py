@@ -36,6 +36,9 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=1000)
     p.add_argument("--size", default="320x180", help="WxH")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--every", type=int, default=0, help="also print every N frames (short runs at large sizes)"
+    )
     args = p.parse_args(argv)
 
     import deblurcore
@@ -51,6 +54,8 @@ def main(argv=None) -> int:
         faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         at10 = None
         marks = {1, 10, args.frames} | set(range(100, args.frames + 1, max(args.frames // 10, 1)))
+        if args.every > 0:
+            marks |= set(range(args.every, args.frames + 1, args.every))
         for i in range(1, args.frames + 1):
             model(frames[i % len(frames)])
             if i == 10:

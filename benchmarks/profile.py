@@ -3,6 +3,7 @@
 
     python -m benchmarks.profile --model stfan --size 1280x720
     python -m benchmarks.profile --model ifan --size 640x360 --top 30 --calls
+    python -m benchmarks.profile --load before.json --compare after.json
 
 Loads the model (random weights in the official layout) with an op profiler on its Context
 (deblurcore/profiler.h: op name, argument shapes, wall time, allocator bytes after the op),
@@ -15,7 +16,8 @@ Limits: each row's `bound ms` is the larger of
     a third, same thread count: 3 arrays' bytes per pass, as STREAM counts);
   * FLOPs / GEMM ceiling for the convolutions (2 * MACs of the dense conv), over the rate of
     a large fp32 matmul in torch on the same threads (the machine's practical fp32 peak).
-`eff` = bound / measured: 1.0 is at the limit. The allocator columns show where the frame's
+`eff` = bound / measured: 1.0 is at the limit; `rate` is what the op achieved, in the unit of
+its limit (GF/s for the convolutions, GB/s for the rest). The allocator columns show where the frame's
 memory goes (with --calls): `live MB` in use and `held MB` (live + cached blocks) after each op,
 and the op after which the most is live.
 """
@@ -136,6 +138,72 @@ def profile(args):
     return records, frame_s, rss0, rss_loaded, rss_after, peak_rss
 
 
+def table_rows(records, bw, gflops):
+    """Rows (sec, op, shapes, calls, flops, bytes, bound sec) per op and shapes, slowest first,
+    and the total op time."""
+    groups = collections.OrderedDict()
+    for op, shape, sec, *_ in records:
+        g = groups.setdefault((op, shape), [0, 0.0])
+        g[0] += 1
+        g[1] += sec
+    rows = []
+    for (op, shape), (calls, sec) in groups.items():
+        shapes = parse_shapes(shape)
+        flops, nbytes = op_flops(op, shapes) * calls, op_bytes(op, shapes) * calls
+        bound = max(flops / (gflops * 1e9), nbytes / (bw * 1e9))
+        rows.append((sec, op, shape, calls, flops, nbytes, bound))
+    rows.sort(reverse=True)
+    return rows, sum(r[2] for r in records)
+
+
+def rate(flops, nbytes, sec, bw, gflops):
+    """What the op achieved, in the unit of its limit: GF/s if compute-bound, else GB/s."""
+    if not sec:
+        return "-"
+    if flops / (gflops * 1e9) >= nbytes / (bw * 1e9):
+        return f"{flops / sec / 1e9:.1f} GF/s"
+    return f"{nbytes / sec / 1e9:.1f} GB/s"
+
+
+def compare(path_a, path_b, top):
+    """Two --save files side by side: per row, each run's time, % of its frame, rate and
+    efficiency (each against its own run's probes), matched by op and shapes."""
+    runs = []
+    for path in (path_a, path_b):
+        saved = json.loads(Path(path).read_text())
+        records, frame_s, *_ = saved["run"]
+        rows, total = table_rows(records, saved["bw"], saved["gflops"])
+        runs.append((saved, {(r[1], r[2]): r for r in rows}, total, frame_s))
+        print(
+            f"{path}: {saved['model']} {saved['size']} threads={saved['threads']}: frame "
+            f"{frame_s:.3f} s, ops {total:.3f} s; probes {saved['bw']:.1f} GB/s, "
+            f"{saved['gflops']:.0f} GFLOP/s; load {'/'.join(f'{v:.2f}' for v in saved['load0'])}"
+            f" -> {'/'.join(f'{v:.2f}' for v in saved['load1'])}; peak RSS {saved['run'][5]:.0f} MB"
+        )
+    (sa, ra, ta, _), (sb, rb, tb, _) = runs
+    keys = sorted(set(ra) | set(rb), key=lambda k: -max(ra.get(k, (0,))[0], rb.get(k, (0,))[0]))
+    print(
+        f"{'A ms':>8} {'A %':>5} {'A rate':>10} {'A eff':>5} | {'B ms':>8} {'B %':>5} "
+        f"{'B rate':>10} {'B eff':>5} | {'bound ms A/B':>13}  op  shapes"
+    )
+
+    def cells(row, total, saved):
+        if row is None:
+            return f"{'-':>8} {'-':>5} {'-':>10} {'-':>5}", "-"
+        sec, _op, _shape, _calls, flops, nbytes, bound = row
+        r = rate(flops, nbytes, sec, saved["bw"], saved["gflops"])
+        return (
+            f"{1e3 * sec:8.1f} {100 * sec / total:5.1f} {r:>10} {bound / sec if sec else 0:5.2f}",
+            f"{1e3 * bound:.1f}",
+        )
+
+    for key in keys[:top]:
+        a, bound_a = cells(ra.get(key), ta, sa)
+        b, bound_b = cells(rb.get(key), tb, sb)
+        print(f"{a} | {b} | {bound_a + '/' + bound_b:>13}  {key[0]}  {key[1]}")
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -148,8 +216,17 @@ def main(argv=None):
     p.add_argument("--calls", action="store_true", help="also print every call in order")
     p.add_argument("--save", help="also write the measurements to this JSON file")
     p.add_argument("--load", help="print the tables of a --save file instead of measuring")
+    p.add_argument(
+        "--compare",
+        help="with --load: a second --save file (e.g. after a change); prints both runs' time "
+        "and efficiency per row, side by side",
+    )
     args = p.parse_args(argv)
 
+    if args.compare:
+        if not args.load:
+            p.error("--compare needs --load")
+        return compare(args.load, args.compare, args.top)
     if args.load:
         saved = json.loads(Path(args.load).read_text())
         args.model, args.size, args.threads = saved["model"], saved["size"], saved["threads"]
@@ -177,24 +254,13 @@ def main(argv=None):
         f"the frames; peak {peak_rss:.0f} MB"
     )
 
-    groups = collections.OrderedDict()
+    rows, total = table_rows(records, bw, gflops)
     peak_op, last_peak = None, -1
     peak_live = 0
-    for op, shape, sec, live, _held, peak, _plive in records:
-        g = groups.setdefault((op, shape), [0, 0.0, 0.0])
-        g[0] += 1
-        g[1] += sec
+    for op, shape, _sec, live, _held, peak, _plive in records:
         if live > peak_live:
             peak_op, peak_live = (op, shape), live
         last_peak = max(last_peak, peak)
-    total = sum(r[2] for r in records)
-    rows = []
-    for (op, shape), (calls, sec, _) in groups.items():
-        shapes = parse_shapes(shape)
-        flops, nbytes = op_flops(op, shapes) * calls, op_bytes(op, shapes) * calls
-        bound = max(flops / (gflops * 1e9), nbytes / (bw * 1e9))
-        rows.append((sec, op, shape, calls, flops, nbytes, bound))
-    rows.sort(reverse=True)
     print(
         f"ops: {len(records)} calls, {total:.3f} s of the {frame_s:.3f} s frame "
         f"({100 * total / frame_s:.0f}%); allocator: {last_peak / 2**20:.0f} MB held at most, "
@@ -203,12 +269,14 @@ def main(argv=None):
         f"{peak_op[0] if peak_op else '-'} {peak_op[1] if peak_op else ''}"
     )
     print(
-        f"{'ms':>8} {'%':>5} {'calls':>5} {'GFLOP':>7} {'MB':>7} {'bound ms':>8} {'eff':>5}  op  shapes"
+        f"{'ms':>8} {'%':>5} {'calls':>5} {'GFLOP':>7} {'MB':>7} {'rate':>10} {'bound ms':>8} "
+        f"{'eff':>5}  op  shapes"
     )
     for sec, op, shape, calls, flops, nbytes, bound in rows[: args.top]:
         print(
             f"{1e3 * sec:8.1f} {100 * sec / total:5.1f} {calls:5d} {flops / 1e9:7.1f} "
-            f"{nbytes / 2**20:7.0f} {1e3 * bound:8.1f} {bound / sec if sec else 0:5.2f}  {op}  {shape}"
+            f"{nbytes / 2**20:7.0f} {rate(flops, nbytes, sec, bw, gflops):>10} {1e3 * bound:8.1f} "
+            f"{bound / sec if sec else 0:5.2f}  {op}  {shape}"
         )
     by_op = collections.Counter()
     for sec, op, *_ in rows:

@@ -19,8 +19,11 @@ using FilterSink = std::function<void(const Tensor&)>;
 // kernel_size^2 taps of consecutive feature channels (group g: Cg channels' worth, Cg*k*k
 // filter channels); the groups together must cover the C channels of x. The output is the
 // same as one fac on the whole filter tensor: each channel is computed from the same values.
+// Each group's channels are written straight into their place in the output (no concat);
+// with `out` (1, C, H, W) given, e.g. a channel range of a larger map, into `out`, which is
+// returned.
 Tensor fac_streamed(const Context& ctx, const Tensor& x, const StreamedFilters& filters,
-                    int kernel_size, const FilterSink& sink = {});
+                    int kernel_size, const FilterSink& sink = {}, Tensor out = {});
 
 // IFAN's IAC (reuse_vertical_filter, LeakyReLU after every iteration) with one iteration per
 // group: group i holds F1_i (C*k channels) then b_i (C channels), for x (N, C, H, W). The

@@ -19,12 +19,16 @@ Tensor channels(const Tensor& t, int64_t c0, int64_t c1) {
 }  // namespace
 
 Tensor fac_streamed(const Context& ctx, const Tensor& x, const StreamedFilters& filters,
-                    int kernel_size, const FilterSink& sink) {
+                    int kernel_size, const FilterSink& sink, Tensor out) {
   check(x.defined() && x.dim() == 4 && x.size(0) == 1, "fac_streamed: x must be (1, C, H, W), got ",
         x.defined() ? x.shape_str() : "none");
   check(kernel_size > 0, "fac_streamed: kernel_size must be positive, got ", kernel_size);
+  if (out.defined())
+    check(out.shape() == x.shape(), "fac_streamed: out must have the shape of x ", x.shape_str(),
+          ", got ", out.shape_str());
+  else
+    out = ctx.empty(x.shape());
   const int64_t taps = int64_t(kernel_size) * kernel_size;
-  std::vector<Tensor> out;
   int64_t c0 = 0;
   for (size_t g = 0; g < filters.groups(); ++g) {
     const Tensor k = filters.group(ctx, g);
@@ -33,13 +37,13 @@ Tensor fac_streamed(const Context& ctx, const Tensor& x, const StreamedFilters& 
     const int64_t c1 = c0 + k.size(1) / taps;
     check(c1 <= x.size(1), "fac_streamed: the filter groups cover more than the ", x.size(1),
           " channels of x");
-    out.push_back(fac(ctx, channels(x, c0, c1), k, kernel_size));
+    fac_into(ctx, channels(x, c0, c1), k, kernel_size, channels(out, c0, c1));
     if (sink) sink(k);
     c0 = c1;
   }
   check(c0 == x.size(1), "fac_streamed: the filter groups cover ", c0, " of the ", x.size(1),
         " channels of x");
-  return out.size() == 1 ? out[0] : concat(ctx, out, 1);
+  return out;
 }
 
 }  // namespace blocks

@@ -242,17 +242,17 @@ class Network final : public IfanModel {
     const PrecisionPolicy precision(ctx_);
     // feature extractor
     const Context& ctx = precision(ModelBlock::IfanFeatures);
-    Tensor f1 = conv1_3(ctx, conv1_2(ctx, conv1_1(ctx, C)));
-    Tensor f2 = conv2_3(ctx, conv2_2(ctx, conv2_1(ctx, f1)));
-    Tensor f3 = conv3_3(ctx, conv3_2(ctx, conv3_1(ctx, f2)));
-    Tensor f_C = conv4_3(ctx, conv4_2(ctx, conv4_1(ctx, f3)));
+    Tensor f1 = nn::chain(ctx, C, conv1_1, conv1_2, conv1_3);
+    Tensor f2 = nn::chain(ctx, f1, conv2_1, conv2_2, conv2_3);
+    Tensor f3 = nn::chain(ctx, f2, conv3_1, conv3_2, conv3_3);
+    Tensor f_C = nn::chain(ctx, f3, conv4_1, conv4_2, conv4_3);
 
     // filter encoder
     const Context& ctx_k = precision(ModelBlock::IfanFilterEncoder);
-    Tensor f = kconv1_3(ctx_k, kconv1_2(ctx_k, kconv1_1(ctx_k, K)));
-    f = kconv2_3(ctx_k, kconv2_2(ctx_k, kconv2_1(ctx_k, f)));
-    f = kconv3_3(ctx_k, kconv3_2(ctx_k, kconv3_1(ctx_k, f)));
-    f = kconv4_3(ctx_k, kconv4_2(ctx_k, kconv4_1(ctx_k, f)));
+    Tensor f = nn::chain(ctx_k, K, kconv1_1, kconv1_2, kconv1_3);
+    f = nn::chain(ctx_k, last_use(f), kconv2_1, kconv2_2, kconv2_3);
+    f = nn::chain(ctx_k, last_use(f), kconv3_1, kconv3_2, kconv3_3);
+    f = nn::chain(ctx_k, last_use(f), kconv4_1, kconv4_2, kconv4_3);
 
     // disparity map estimator
     const Context& ctx_f = precision(ModelBlock::IfanFilterPredictor);
@@ -272,13 +272,13 @@ class Network final : public IfanModel {
     f = conv_res(ctx_r, f);
 
     f = upconv3_u(ctx_r, f, nn::plus(last_use(f3)));
-    f = upconv3_2(ctx_r, upconv3_1(ctx_r, f));
+    f = nn::chain(ctx_r, last_use(f), upconv3_1, upconv3_2);
 
     f = upconv2_u(ctx_r, f, nn::plus(last_use(f2)));
-    f = upconv2_2(ctx_r, upconv2_1(ctx_r, f));
+    f = nn::chain(ctx_r, last_use(f), upconv2_1, upconv2_2);
 
     f = upconv1_u(ctx_r, f, nn::plus(last_use(f1)));
-    f = upconv1_2(ctx_r, upconv1_1(ctx_r, f));
+    f = nn::chain(ctx_r, last_use(f), upconv1_1, upconv1_2);
 
     // out = self.out_res(f) + C. The official eval network clips it to [0, 1] here;
     // forward() returns the raw out and the clip happens when it becomes an image.

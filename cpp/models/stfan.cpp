@@ -3,6 +3,8 @@
 // members carry the official state_dict names and forward() reads beside the original; the
 // places where it departs from it (order of the branches, the filter tensors that are never
 // whole) are commented there. Layer semantics: the STFAN reference spec.
+#include <utility>
+
 #include "blocks/adaptive_conv_streamed.h"
 #include "blocks/concat_conv.h"
 #include "blocks/streamed_filters.h"
@@ -17,6 +19,7 @@ namespace deblurcore {
 
 namespace {
 
+using nn::chain;
 using nn::last_use;
 using nn::Scope;
 
@@ -82,9 +85,10 @@ struct FilterHead {
 // each group of filters after use (another consumer of the same filter tensor).
 struct KernelConv2D {
   int kernel_size = ks_2d;
+  // With `out` given (1, C, H, W), the result is written there.
   Tensor operator()(const Context& ctx, const Tensor& x, const blocks::StreamedFilters& kernel,
-                    const blocks::FilterSink& also = {}) const {
-    return blocks::fac_streamed(ctx, x, kernel, kernel_size, also);
+                    const blocks::FilterSink& also = {}, Tensor out = {}) const {
+    return blocks::fac_streamed(ctx, x, kernel, kernel_size, also, std::move(out));
   }
 };
 
@@ -183,44 +187,54 @@ class DeblurNet final : public Model {
 
     Tensor merge = concat(ctx, {img_blur, last_img_blur, output_last_img}, 1);
 
-    // Kernel Prediction Branch
-    Tensor kconv1 = kconv1_3(ctx, kconv1_2(ctx, kconv1_1(ctx, last_use(merge))));
-    Tensor kconv2 = kconv2_3(ctx, kconv2_2(ctx, kconv2_1(ctx, last_use(kconv1))));
-    Tensor kconv3 = kconv3_3(ctx, kconv3_2(ctx, kconv3_1(ctx, last_use(kconv2))));
-    // fac. kernel_warp is made group by group while kconv_warp consumes it (below), which
-    // needs the deblurring branch first; kconv4 and kernel_deblur follow from there.
-    const blocks::StreamedFilters kernel_warp = fac_warp.filters_streamed(ctx, kconv3);
+    // Kernel Prediction Branch. kconv1 = self.kconv1_3(self.kconv1_2(self.kconv1_1(merge)))
+    // and the like are written chain(merge, kconv1_1, kconv1_2, kconv1_3) (nn::chain).
+    Tensor kconv1 = chain(ctx, last_use(merge), kconv1_1, kconv1_2, kconv1_3);
+    Tensor kconv2 = chain(ctx, last_use(kconv1), kconv2_1, kconv2_2, kconv2_3);
+    Tensor kconv3 = chain(ctx, last_use(kconv2), kconv3_1, kconv3_2, kconv3_3);
+    // fac: kernel_warp = self.fac_warp(kconv3) is made group by group while kconv_warp consumes
+    // it (below), which needs the deblurring branch first; kconv4 and kernel_deblur follow.
 
     // Deblurring Branch: encoder blur
-    Tensor conv1_d = conv1_1(ctx, img_blur);
-    conv1_d = conv1_3(ctx, conv1_2(ctx, conv1_d));
-    Tensor conv2_d = conv2_1(ctx, last_use(conv1_d));
-    conv2_d = conv2_3(ctx, conv2_2(ctx, conv2_d));
-    Tensor conv3_d = conv3_1(ctx, last_use(conv2_d));
-    conv3_d = conv3_3(ctx, conv3_2(ctx, conv3_d));
+    Tensor conv1_d = chain(ctx, img_blur, conv1_1, conv1_2, conv1_3);
+    Tensor conv2_d = chain(ctx, last_use(conv1_d), conv2_1, conv2_2, conv2_3);
+    Tensor conv3_d = chain(ctx, last_use(conv2_d), conv3_1, conv3_2, conv3_3);
 
     // encoder last_clear
     Tensor output_last_fea =
         output_last_fea_.defined() ? output_last_fea_ : concat(ctx, {conv3_d, conv3_d}, 1);
     output_last_fea = fea(ctx, output_last_fea);
 
+    // conv3 = cat([conv3_d_k, conv_a_k], 1) (below) is never assembled by a concat: both
+    // FAC layers write their outputs straight into its two halves.
+    const int64_t h4 = conv3_d.size(2), w4 = conv3_d.size(3);
+    Tensor conv3 = ctx.empty({1, 2 * ch3, h4, w4});
+    const Tensor conv3_planes = conv3.reshape({2 * ch3, h4, w4});
+    auto conv3_half = [&](int64_t i) {
+      return conv3_planes.slice0(i * ch3, (i + 1) * ch3).reshape({1, ch3, h4, w4});
+    };
+
     // conv_a_k = kconv_warp(output_last_fea, kernel_warp), and kconv4 = kconv4(kernel_warp)
-    // summed over the same groups of kernel_warp as they are made.
+    // summed over the same groups of kernel_warp as they are made. Each filter head's
+    // StreamedFilters (its features) lives in a scope of its own: released once its FAC is done.
     blocks::ConcatConv2d::RunningSum kconv4_of_kernel_warp = kconv4.running_sum(ctx);
-    Tensor conv_a_k =
-        kconv_warp(ctx, output_last_fea, kernel_warp, kconv4_of_kernel_warp.as_sink());
+    {
+      const blocks::StreamedFilters kernel_warp = fac_warp.filters_streamed(ctx, kconv3);
+      kconv_warp(ctx, last_use(output_last_fea), kernel_warp, kconv4_of_kernel_warp.as_sink(),
+                 conv3_half(1));
+    }
     Tensor kconv4_out = kconv4_of_kernel_warp.result();
-    const blocks::StreamedFilters kernel_deblur =
-        fac_deblur.filters_streamed(ctx, concat(ctx, {last_use(kconv3), last_use(kconv4_out)}, 1));
-
-    Tensor conv3_d_k = kconv_deblur(ctx, last_use(conv3_d), kernel_deblur);
-
-    Tensor conv3 = concat(ctx, {last_use(conv3_d_k), last_use(conv_a_k)}, 1);
+    {
+      const blocks::StreamedFilters kernel_deblur = fac_deblur.filters_streamed(
+          ctx, concat(ctx, {last_use(kconv3), last_use(kconv4_out)}, 1));
+      // conv3_d_k = kconv_deblur(conv3_d, kernel_deblur); conv3 = cat([conv3_d_k, conv_a_k], 1)
+      kconv_deblur(ctx, last_use(conv3_d), kernel_deblur, {}, conv3_half(0));
+    }
 
     // decoder
-    Tensor upconv2 = upconv2_1(ctx, upconv2_2(ctx, upconv2_u(ctx, conv3)));
-    Tensor upconv1 = upconv1_1(ctx, upconv1_2(ctx, upconv1_u(ctx, last_use(upconv2))));
-    Tensor output_img = img_prd(ctx, upconv1, nn::plus(img_blur));
+    Tensor upconv2 = chain(ctx, conv3, upconv2_u, upconv2_2, upconv2_1);
+    Tensor upconv1 = chain(ctx, last_use(upconv2), upconv1_u, upconv1_2, upconv1_1);
+    Tensor output_img = img_prd(ctx, last_use(upconv1), nn::plus(img_blur));
     Tensor output_fea = conv3;
 
     // State for the next frame (core/test.py): the output is carried clamped, the feature as is.

@@ -32,6 +32,16 @@ inline Tensor last_use(Tensor& t) {
   return out;
 }
 
+// layer_n(...(layer_2(layer_1(x)))) with each intermediate released as soon as the next layer
+// has returned. Written as one nested call, every temporary lives to the end of the
+// statement: one more map than needed while the last layer runs (118 MB for a 32-channel map
+// at 720p). Pass x with last_use() when the caller does not need it any more.
+template <class... Layers>
+Tensor chain(const Context& ctx, Tensor x, const Layers&... layers) {
+  ((x = layers(ctx, x)), ...);
+  return x;
+}
+
 // "module(x) + residual", passed as the last argument of a layer call; with
 // then_leaky_relu, "leaky_relu(module(x) + residual, slope)" (IFAN's ResnetBlock).
 struct Plus {

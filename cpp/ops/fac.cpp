@@ -26,11 +26,8 @@ FacParams fac_params(const Context& ctx, const char* op, const Tensor& x, const 
   return FacParams{x.size(0), x.size(1), x.size(2), x.size(3), kernel_size};
 }
 
-}  // namespace
-
-Tensor fac(const Context& ctx, const Tensor& x, const Tensor& kernel, int kernel_size) {
-  const FacParams p = fac_params(ctx, "fac", x, kernel, kernel_size);
-  Tensor out = ctx.empty(x.shape());
+void run_fac(const Context& ctx, const FacParams& p, const Tensor& x, const Tensor& kernel,
+             Tensor& out) {
   const ProfileScope prof(ctx, "fac", {{"x", &x}, {"kernel", &kernel}, {"out", &out}});
   switch (ctx.device()) {
     case Device::CPU:
@@ -41,7 +38,29 @@ Tensor fac(const Context& ctx, const Tensor& x, const Tensor& kernel, int kernel
       break;
     case Device::CUDA: cuda::fac(ctx, p, x.data(), kernel.data(), out.data()); break;
   }
+}
+
+}  // namespace
+
+Tensor fac(const Context& ctx, const Tensor& x, const Tensor& kernel, int kernel_size) {
+  const FacParams p = fac_params(ctx, "fac", x, kernel, kernel_size);
+  Tensor out = ctx.empty(x.shape());
+  run_fac(ctx, p, x, kernel, out);
   return out;
+}
+
+void fac_into(const Context& ctx, const Tensor& x, const Tensor& kernel, int kernel_size,
+              Tensor out) {
+  const char* op = "fac_into";
+  const FacParams p = fac_params(ctx, op, x, kernel, kernel_size);
+  check_input(ctx, op, "out", out, 4, "(N, C, H, W)");
+  check_same_shape(op, "out", out, "x", x.shape());
+  // The kernels read x and kernel while they write out: the ranges must be disjoint.
+  const auto overlaps = [&](const Tensor& t) {
+    return out.data() < t.data() + t.numel() && t.data() < out.data() + out.numel();
+  };
+  check(!overlaps(x) && !overlaps(kernel), op, ": out must not overlap x or kernel");
+  run_fac(ctx, p, x, kernel, out);
 }
 
 std::pair<Tensor, Tensor> fac_backward(const Context& ctx, const Tensor& grad_out, const Tensor& x,

@@ -200,6 +200,40 @@ TEST_CASE(fac_streamed_equals_fac_on_the_whole_filter_tensor) {
                "cover 8 of the 9 channels");
 }
 
+TEST_CASE(fac_streamed_writes_into_a_channel_range_of_a_larger_map) {
+  Rng rng(14);
+  Context ctx(Device::CPU, 2);
+  constexpr int k = 3;
+  const int64_t C = 6, feat = 5, H = 5, W = 11;
+  const nn::Conv2d conv = make_conv(rng, feat, C * k * k, 1, 1, 0, 1, Activation::LeakyReLU);
+  const Tensor features = rand_tensor(rng, {1, feat, H, W});
+  const Tensor x = rand_tensor(rng, {1, C, H, W});
+  const blocks::StreamedConv1x1 head = blocks::StreamedConv1x1::in_groups_of(conv, 2 * k * k);
+  const blocks::StreamedFilters filters(head, features);
+  const Tensor ref = blocks::fac_streamed(ctx, x, filters, k);
+  // Channels [2, 2 + C) of a (1, C + 4, H, W) map; the channels around it stay untouched.
+  Tensor big = rand_tensor(rng, {1, C + 4, H, W});
+  const Tensor before = big.to(Device::CPU);
+  Tensor planes = big.reshape({C + 4, H, W});
+  const Tensor out = blocks::fac_streamed(ctx, x, filters, k, {},
+                                          planes.slice0(2, 2 + C).reshape({1, C, H, W}));
+  CHECK(out.data() == big.data() + 2 * H * W);
+  CHECK(std::memcmp(out.data(), ref.data(), sizeof(float) * ref.numel()) == 0);
+  CHECK(std::memcmp(big.data(), before.data(), sizeof(float) * 2 * H * W) == 0);
+  CHECK(std::memcmp(big.data() + (2 + C) * H * W, before.data() + (2 + C) * H * W,
+                    sizeof(float) * 2 * H * W) == 0);
+  CHECK_THROWS(ValueError, blocks::fac_streamed(ctx, x, filters, k, {}, rand_tensor(rng, {1, C, H, W + 1})),
+               "out must have the shape of x");
+  // fac_into: the same values as fac, and refused overlaps and shapes.
+  const Tensor kernel = conv(ctx, features);
+  Tensor dst = Tensor::empty({1, C, H, W});
+  fac_into(ctx, x, kernel, k, dst);
+  const Tensor direct = fac(ctx, x, kernel, k);
+  CHECK(std::memcmp(dst.data(), direct.data(), sizeof(float) * direct.numel()) == 0);
+  CHECK_THROWS(ValueError, fac_into(ctx, x, kernel, k, x), "must not overlap");
+  CHECK_THROWS(ValueError, fac_into(ctx, x, kernel, k, Tensor::empty({1, C, H, W - 1})), "out");
+}
+
 TEST_CASE(stacked_conv_equals_separate_convs) {
   Rng rng(5);
   Context ctx(Device::CPU, 2);

@@ -196,6 +196,13 @@ TEST_CASE(pad_and_concat_fast_match_reference) {
     CHECK(c.shape() == (Shape{2, 5, 5, 6}));
     CHECK(std::memcmp(c.data(), a.data(), 30 * sizeof(float)) == 0);
     CHECK(std::memcmp(c.data() + 30, b.data(), 120 * sizeof(float)) == 0);
+    // Batch 1 with rows long enough to be cut into pieces across threads (rows of 3 * 50021
+    // and 2 * 50021 floats: not multiples of the piece length), and batch 3.
+    for (int64_t n : {1, 3}) {
+      const Tensor big_a = rand_tensor(rng, {n, 3, 53, 943}), big_b = rand_tensor(rng, {n, 2, 53, 943});
+      EXPECT_BITWISE(concat(ctx, {big_a, big_b}), concat(ref, {big_a, big_b}),
+                     label("concat long rows n=" + std::to_string(n), ctx));
+    }
   }
 }
 

@@ -140,6 +140,12 @@ DEBLURCORE_API DeformConv2dGrads deform_conv2d_backward(const Context& ctx, cons
 DEBLURCORE_API Tensor fac(const Context& ctx, const Tensor& x, const Tensor& kernel,
                           int kernel_size);
 
+// fac written into `out` (N, C, H, W), an existing tensor on the context's device, e.g. a
+// channel range of a batch-1 map (a view): the output of several fac calls can then be
+// assembled without a concat. `out` must not overlap x or kernel.
+DEBLURCORE_API void fac_into(const Context& ctx, const Tensor& x, const Tensor& kernel,
+                             int kernel_size, Tensor out);
+
 // Gradients of fac with respect to x (the unpadded input: the replicate padding's gradient is
 // folded back onto the border) and to kernel, given grad_out (N, C, H, W).
 // Returns {grad_x (N, C, H, W), grad_kernel (N, C*k*k, H, W)}.
