@@ -116,43 +116,41 @@ void bind_torch_ops(py::module_& m) {
     return call.give(out);
   });
 
-  m.def("dl_iac_backward", [](py::handle g, py::handle x, py::handle filters, int n_iterations,
-                              int k, bool reuse, bool final_activation, int threads,
-                              uintptr_t stream) {
-    DlCall call(threads, stream);
-    Tensor tg = call.take(g, "grad_out"), tx = call.take(x, "x");
-    Tensor tf = call.take(filters, "filters");
-    const Context ctx = call.context();
-    std::pair<Tensor, Tensor> grads;
-    {
-      py::gil_scoped_release nogil;
-      grads = iac_backward(ctx, tg, tx, tf, n_iterations, k, reuse, final_activation);
-    }
-    return py::make_tuple(call.give(grads.first), call.give(grads.second));
-  });
-
-  m.def("dl_deform_conv2d",
-        [](py::handle x, py::handle offset, const py::object& mask, py::handle weight,
-           const py::object& bias, std::pair<int, int> stride, std::pair<int, int> padding,
-           std::pair<int, int> dilation, int threads, uintptr_t stream) {
+  m.def("dl_iac_backward",
+        [](py::handle g, py::handle x, py::handle filters, int n_iterations, int k, bool reuse,
+           bool final_activation, int threads, uintptr_t stream) {
           DlCall call(threads, stream);
-          Tensor tx = call.take(x, "x"), to = call.take(offset, "offset");
-          Tensor tm = call.take_optional(mask, "mask"), tw = call.take(weight, "weight");
-          Tensor tb = call.take_optional(bias, "bias"), out;
+          Tensor tg = call.take(g, "grad_out"), tx = call.take(x, "x");
+          Tensor tf = call.take(filters, "filters");
           const Context ctx = call.context();
+          std::pair<Tensor, Tensor> grads;
           {
             py::gil_scoped_release nogil;
-            out = deform_conv2d(ctx, tx, to, tw, tb, pair(stride), pair(padding), pair(dilation),
-                                tm);
+            grads = iac_backward(ctx, tg, tx, tf, n_iterations, k, reuse, final_activation);
           }
-          return call.give(out);
+          return py::make_tuple(call.give(grads.first), call.give(grads.second));
         });
 
+  m.def("dl_deform_conv2d", [](py::handle x, py::handle offset, const py::object& mask,
+                               py::handle weight, const py::object& bias,
+                               std::pair<int, int> stride, std::pair<int, int> padding,
+                               std::pair<int, int> dilation, int threads, uintptr_t stream) {
+    DlCall call(threads, stream);
+    Tensor tx = call.take(x, "x"), to = call.take(offset, "offset");
+    Tensor tm = call.take_optional(mask, "mask"), tw = call.take(weight, "weight");
+    Tensor tb = call.take_optional(bias, "bias"), out;
+    const Context ctx = call.context();
+    {
+      py::gil_scoped_release nogil;
+      out = deform_conv2d(ctx, tx, to, tw, tb, pair(stride), pair(padding), pair(dilation), tm);
+    }
+    return call.give(out);
+  });
+
   m.def("dl_deform_conv2d_backward",
-        [](py::handle g, py::handle x, py::handle offset, const py::object& mask,
-           py::handle weight, const py::object& bias, std::pair<int, int> stride,
-           std::pair<int, int> padding, std::pair<int, int> dilation, int threads,
-           uintptr_t stream) {
+        [](py::handle g, py::handle x, py::handle offset, const py::object& mask, py::handle weight,
+           const py::object& bias, std::pair<int, int> stride, std::pair<int, int> padding,
+           std::pair<int, int> dilation, int threads, uintptr_t stream) {
           DlCall call(threads, stream);
           Tensor tg = call.take(g, "grad_out"), tx = call.take(x, "x");
           Tensor to = call.take(offset, "offset"), tm = call.take_optional(mask, "mask");
@@ -164,9 +162,8 @@ void bind_torch_ops(py::module_& m) {
             grads = deform_conv2d_backward(ctx, tg, tx, to, tw, tb, pair(stride), pair(padding),
                                            pair(dilation), tm);
           }
-          return py::make_tuple(call.give(grads.x), call.give(grads.offset),
-                                call.give(grads.mask), call.give(grads.weight),
-                                call.give(grads.bias));
+          return py::make_tuple(call.give(grads.x), call.give(grads.offset), call.give(grads.mask),
+                                call.give(grads.weight), call.give(grads.bias));
         });
 
   // numpy: (grad_x, grad_offset, grad_mask or None, grad_weight, grad_bias or None).

@@ -116,8 +116,8 @@ DeformConv2dGrads deform_conv2d_backward(const Context& ctx, const Tensor& grad_
                                          g.weight.data(), gb);
       else
         cpu::deform_conv2d_backward(ctx, p, grad_out.data(), x.data(), offset.data(), m,
-                                    weight.data(), g.x.data(), g.offset.data(), gm,
-                                    g.weight.data(), gb);
+                                    weight.data(), g.x.data(), g.offset.data(), gm, g.weight.data(),
+                                    gb);
       break;
     case Device::CUDA:
       cuda::deform_conv2d_backward(ctx, p, grad_out.data(), x.data(), offset.data(), m,

@@ -215,14 +215,15 @@ TEST_CASE(fac_streamed_writes_into_a_channel_range_of_a_larger_map) {
   Tensor big = rand_tensor(rng, {1, C + 4, H, W});
   const Tensor before = big.to(Device::CPU);
   Tensor planes = big.reshape({C + 4, H, W});
-  const Tensor out = blocks::fac_streamed(ctx, x, filters, k, {},
-                                          planes.slice0(2, 2 + C).reshape({1, C, H, W}));
+  const Tensor out =
+      blocks::fac_streamed(ctx, x, filters, k, {}, planes.slice0(2, 2 + C).reshape({1, C, H, W}));
   CHECK(out.data() == big.data() + 2 * H * W);
   CHECK(std::memcmp(out.data(), ref.data(), sizeof(float) * ref.numel()) == 0);
   CHECK(std::memcmp(big.data(), before.data(), sizeof(float) * 2 * H * W) == 0);
   CHECK(std::memcmp(big.data() + (2 + C) * H * W, before.data() + (2 + C) * H * W,
                     sizeof(float) * 2 * H * W) == 0);
-  CHECK_THROWS(ValueError, blocks::fac_streamed(ctx, x, filters, k, {}, rand_tensor(rng, {1, C, H, W + 1})),
+  CHECK_THROWS(ValueError,
+               blocks::fac_streamed(ctx, x, filters, k, {}, rand_tensor(rng, {1, C, H, W + 1})),
                "out must have the shape of x");
   // fac_into: the same values as fac, and refused overlaps and shapes.
   const Tensor kernel = conv(ctx, features);

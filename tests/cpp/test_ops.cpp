@@ -199,7 +199,8 @@ TEST_CASE(pad_and_concat_fast_match_reference) {
     // Batch 1 with rows long enough to be cut into pieces across threads (rows of 3 * 50021
     // and 2 * 50021 floats: not multiples of the piece length), and batch 3.
     for (int64_t n : {1, 3}) {
-      const Tensor big_a = rand_tensor(rng, {n, 3, 53, 943}), big_b = rand_tensor(rng, {n, 2, 53, 943});
+      const Tensor big_a = rand_tensor(rng, {n, 3, 53, 943}),
+                   big_b = rand_tensor(rng, {n, 2, 53, 943});
       EXPECT_BITWISE(concat(ctx, {big_a, big_b}), concat(ref, {big_a, big_b}),
                      label("concat long rows n=" + std::to_string(n), ctx));
     }

@@ -401,11 +401,11 @@ TEST_CASE(deform_conv2d_backward_fast_matches_reference) {
       offset.data()[i] += std::floor(rng.uniform(-3.f, 3.f));
     const Tensor mask = c.mask ? rand_tensor(rng, {c.n, taps, ho, wo}, 0.f, 1.f) : Tensor();
     const Tensor g = rand_tensor(rng, {c.n, c.cout, ho, wo});
-    const DeformConv2dGrads want = deform_conv2d_backward(ref, g, x, offset, wt, b, c.stride,
-                                                          c.padding, c.dilation, mask);
+    const DeformConv2dGrads want =
+        deform_conv2d_backward(ref, g, x, offset, wt, b, c.stride, c.padding, c.dilation, mask);
     for (const Context& ctx : fast_contexts()) {
-      const DeformConv2dGrads got = deform_conv2d_backward(ctx, g, x, offset, wt, b, c.stride,
-                                                           c.padding, c.dilation, mask);
+      const DeformConv2dGrads got =
+          deform_conv2d_backward(ctx, g, x, offset, wt, b, c.stride, c.padding, c.dilation, mask);
       CHECK(got.x.shape() == x.shape() && got.offset.shape() == offset.shape());
       CHECK(got.mask.defined() == c.mask && got.bias.defined() == c.bias);
       CHECK(max_rel_diff(got.x, want.x) < 1e-4);

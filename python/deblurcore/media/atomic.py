@@ -27,7 +27,21 @@ def _process_alive(pid: int) -> bool:
         return False
     except OSError:  # e.g. another user's process: it exists
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process that its parent has not reaped yet still answers ``kill(pid, 0)``
+    (in a container whose first process does not reap orphans, it may stay so): it writes
+    nothing more, so its temporaries are stale. Linux only; elsewhere False."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    # "pid (command) state ...": the command may hold spaces and parentheses.
+    end = stat.rfind(b")")
+    return end >= 0 and stat[end + 2 : end + 3] == b"Z"
 
 
 def remove_stale_temporaries(folder: Path, final_name: str) -> None:
