@@ -77,6 +77,12 @@ def as_int(value, name: str) -> int:
     return int(value)
 
 
+def as_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
 def as_threads(num_threads: int | None) -> int:
     """None means every hardware thread (0 for the core)."""
     if num_threads is None:
@@ -91,3 +97,12 @@ def as_device(device: str) -> str:
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     return device
+
+
+#: The layout of image arrays, as error messages name it.
+NCHW = "(N, C, H, W)"
+
+
+def run_opts(device: str, num_threads: int | None, reference: bool) -> tuple[str, int, bool]:
+    """The keyword-only options every op takes, checked, in the order the core takes them."""
+    return as_device(device), as_threads(num_threads), bool(reference)

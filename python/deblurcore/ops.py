@@ -21,7 +21,17 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core
-from ._arrays import IntPair, as_device, as_float32, as_int, as_padding, as_pair, as_threads
+from ._arrays import NCHW, IntPair, as_bool, as_float32, as_int, as_padding, as_pair, run_opts
+from ._ops_analysis_synthesis import (
+    crop,
+    cross_correlation,
+    irfft2,
+    linear,
+    normalize_l1,
+    rfft2,
+    rgb_to_grayscale,
+    standardize,
+)
 
 __all__ = [
     "mmcv_flat_reinterpret",
@@ -53,11 +63,6 @@ __all__ = [
 _ACTIVATIONS = ("none", "relu", "leaky_relu")
 # An int, an (h, w) pair or per-side (top, bottom, left, right) padding.
 PaddingArg = Union[int, Sequence[int]]
-_NCHW = "(N, C, H, W)"
-
-
-def _run_opts(device: str, num_threads: Optional[int], reference: bool):
-    return as_device(device), as_threads(num_threads), bool(reference)
 
 
 def _precision(precision: str) -> str:
@@ -88,7 +93,7 @@ def _epilogue(activation: Optional[str], negative_slope: float, residual, residu
     act = "none" if activation is None else activation
     if act not in _ACTIVATIONS:
         raise ValueError(f"activation must be None, 'relu' or 'leaky_relu', got {activation!r}")
-    res = None if residual is None else as_float32(residual, "residual", 4, _NCHW)
+    res = None if residual is None else as_float32(residual, "residual", 4, NCHW)
     sc = None if scale is None else as_float32(scale, "scale", 2, "(N, Cout)")
     sh = None if shift is None else as_float32(shift, "shift", 2, "(N, Cout)")
     return act, float(negative_slope), res, bool(residual_before), sc, sh
@@ -145,7 +150,7 @@ def conv2d(
     Returns:
         ``(N, Cout, Hout, Wout)`` with ``Hout = (H + top + bottom - d(kh-1) - 1) // s + 1``.
     """
-    run = _run_opts(device, num_threads, reference)
+    run = run_opts(device, num_threads, reference)
     x = as_float32(x, "x", 4, "(N, Cin, H, W)")
     weight = as_float32(weight, "weight", 4, "(Cout, Cin, kh, kw)")
     bias = None if bias is None else as_float32(bias, "bias", 1, "(Cout,)")
@@ -197,7 +202,7 @@ def conv_transpose2d(
         ``(N, Cout, Hout, Wout)`` with ``Hout = (H-1)s - 2p + d(kh-1) + output_padding + 1``,
         or ``(H-1)s - top - bottom + d(kh-1) + 1`` with per-side padding.
     """
-    run = _run_opts(device, num_threads, reference)
+    run = run_opts(device, num_threads, reference)
     x = as_float32(x, "x", 4, "(N, Cin, H, W)")
     weight = as_float32(weight, "weight", 4, "(Cin, Cout, kh, kw)")
     bias = None if bias is None else as_float32(bias, "bias", 1, "(Cout,)")
@@ -237,8 +242,8 @@ def fac(
     Returns:
         ``(N, C, H, W)``.
     """
-    run = _run_opts(device, num_threads, reference)
-    x = as_float32(x, "x", 4, _NCHW)
+    run = run_opts(device, num_threads, reference)
+    x = as_float32(x, "x", 4, NCHW)
     kernel = as_float32(kernel, "kernel", 4, "(N, C*k*k, H, W)")
     return _core.fac(x, kernel, as_int(kernel_size, "kernel_size"), *run, _isa(isa))
 
@@ -266,9 +271,9 @@ def fac_backward(
         input (border pixels collect the gradients of the padding that replicates them), and
         ``grad_kernel`` ``(N, C*k*k, H, W)``.
     """
-    run = _run_opts(device, num_threads, reference)
-    grad_out = as_float32(grad_out, "grad_out", 4, _NCHW)
-    x = as_float32(x, "x", 4, _NCHW)
+    run = run_opts(device, num_threads, reference)
+    grad_out = as_float32(grad_out, "grad_out", 4, NCHW)
+    x = as_float32(x, "x", 4, NCHW)
     kernel = as_float32(kernel, "kernel", 4, "(N, C*k*k, H, W)")
     gx, gk = _core.fac_backward(grad_out, x, kernel, as_int(kernel_size, "kernel_size"), *run,
                                 _isa(isa))
@@ -278,34 +283,34 @@ def fac_backward(
 def relu(x: np.ndarray, *, device: str = "cpu", num_threads: Optional[int] = None,
          reference: bool = False) -> np.ndarray:
     """``max(x, 0)`` elementwise, any shape."""
-    return _core.unary("relu", as_float32(x, "x"), 0.0, *_run_opts(device, num_threads, reference))
+    return _core.unary("relu", as_float32(x, "x"), 0.0, *run_opts(device, num_threads, reference))
 
 
 def leaky_relu(x: np.ndarray, negative_slope: float = 0.01, *, device: str = "cpu",
                num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
     """``x if x > 0 else negative_slope * x`` elementwise, any shape."""
     return _core.unary("leaky_relu", as_float32(x, "x"), float(negative_slope),
-                       *_run_opts(device, num_threads, reference))
+                       *run_opts(device, num_threads, reference))
 
 
 def sigmoid(x: np.ndarray, *, device: str = "cpu", num_threads: Optional[int] = None,
             reference: bool = False) -> np.ndarray:
     """``1 / (1 + exp(-x))`` elementwise, any shape."""
-    return _core.unary("sigmoid", as_float32(x, "x"), 0.0, *_run_opts(device, num_threads, reference))
+    return _core.unary("sigmoid", as_float32(x, "x"), 0.0, *run_opts(device, num_threads, reference))
 
 
 def softmax(x: np.ndarray, dim: int = 1, *, device: str = "cpu",
             num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
     """Softmax over the channels of ``(N, C, H, W)`` (only ``dim=1`` is supported)."""
     dim = as_int(dim, "dim")
-    return _core.unary("softmax", as_float32(x, "x", 4, _NCHW), float(dim),
-                       *_run_opts(device, num_threads, reference))
+    return _core.unary("softmax", as_float32(x, "x", 4, NCHW), float(dim),
+                       *run_opts(device, num_threads, reference))
 
 
 def add(a: np.ndarray, b: np.ndarray, *, device: str = "cpu",
         num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
     """``a + b`` for arrays of the same shape (no broadcasting)."""
-    return _core.add(as_float32(a, "a"), as_float32(b, "b"), *_run_opts(device, num_threads, reference))
+    return _core.add(as_float32(a, "a"), as_float32(b, "b"), *run_opts(device, num_threads, reference))
 
 
 def concat(tensors: Sequence[np.ndarray], dim: int = 1, *, device: str = "cpu",
@@ -313,8 +318,8 @@ def concat(tensors: Sequence[np.ndarray], dim: int = 1, *, device: str = "cpu",
     """Concatenate ``(N, Ci, H, W)`` arrays along the channels (only ``dim=1``), like ``torch.cat``."""
     if isinstance(tensors, np.ndarray) or not isinstance(tensors, (list, tuple)):
         raise TypeError("tensors must be a list or tuple of numpy arrays")
-    arrays = [as_float32(t, f"tensors[{i}]", 4, _NCHW) for i, t in enumerate(tensors)]
-    return _core.concat(arrays, as_int(dim, "dim"), *_run_opts(device, num_threads, reference))
+    arrays = [as_float32(t, f"tensors[{i}]", 4, NCHW) for i, t in enumerate(tensors)]
+    return _core.concat(arrays, as_int(dim, "dim"), *run_opts(device, num_threads, reference))
 
 
 def pad(x: np.ndarray, pad: Sequence[int], mode: str = "constant", value: float = 0.0, *,
@@ -335,8 +340,22 @@ def pad(x: np.ndarray, pad: Sequence[int], mode: str = "constant", value: float 
     pads = [as_int(p, "pad") for p in pad] + [0] * (4 - len(pad))
     if not isinstance(mode, str):
         raise TypeError(f"mode must be a string, got {mode!r}")
-    return _core.pad(as_float32(x, "x", 4, _NCHW), pads, mode, float(value),
-                     *_run_opts(device, num_threads, reference))
+    return _core.pad(as_float32(x, "x", 4, NCHW), pads, mode, float(value),
+                     *run_opts(device, num_threads, reference))
+
+
+def _deform_args(x, offset, weight, bias, stride, padding, dilation, mask) -> tuple:
+    """deform_conv2d's tensor and grid arguments, checked, in the order the core takes them."""
+    return (
+        as_float32(x, "x", 4, "(N, Cin, H, W)"),
+        as_float32(offset, "offset", 4, "(N, 2*G*kh*kw, Hout, Wout)"),
+        as_float32(weight, "weight", 4, "(Cout, Cin, kh, kw)"),
+        None if bias is None else as_float32(bias, "bias", 1, "(Cout,)"),
+        as_pair(stride, "stride"),
+        as_pair(padding, "padding"),
+        as_pair(dilation, "dilation"),
+        None if mask is None else as_float32(mask, "mask", 4, "(N, G*kh*kw, Hout, Wout)"),
+    )
 
 
 def deform_conv2d(
@@ -379,15 +398,9 @@ def deform_conv2d(
         ``(N, Cout, Hout, Wout)``, ``Hout = (H + 2p - d(kh-1) - 1) // s + 1``. Offset and
         mask must have exactly that spatial size (ValueError otherwise).
     """
-    run = _run_opts(device, num_threads, reference)
-    x = as_float32(x, "x", 4, "(N, Cin, H, W)")
-    offset = as_float32(offset, "offset", 4, "(N, 2*G*kh*kw, Hout, Wout)")
-    weight = as_float32(weight, "weight", 4, "(Cout, Cin, kh, kw)")
-    bias = None if bias is None else as_float32(bias, "bias", 1, "(Cout,)")
-    mask = None if mask is None else as_float32(mask, "mask", 4, "(N, G*kh*kw, Hout, Wout)")
+    run = run_opts(device, num_threads, reference)
     return _core.deform_conv2d(
-        x, offset, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
-        as_pair(dilation, "dilation"), mask, *run,
+        *_deform_args(x, offset, weight, bias, stride, padding, dilation, mask), *run
     )
 
 
@@ -419,27 +432,14 @@ def deform_conv2d_backward(
         derivative from above (autograd's through ``floor``); samples outside the image (0 in
         the forward) contribute nothing.
     """
-    run = _run_opts(device, num_threads, reference)
+    run = run_opts(device, num_threads, reference)
     grad_out = as_float32(grad_out, "grad_out", 4, "(N, Cout, Hout, Wout)")
-    x = as_float32(x, "x", 4, "(N, Cin, H, W)")
-    offset = as_float32(offset, "offset", 4, "(N, 2*G*kh*kw, Hout, Wout)")
-    weight = as_float32(weight, "weight", 4, "(Cout, Cin, kh, kw)")
-    bias = None if bias is None else as_float32(bias, "bias", 1, "(Cout,)")
-    mask = None if mask is None else as_float32(mask, "mask", 4, "(N, G*kh*kw, Hout, Wout)")
-    gx, goff, gm, gw, gb = _core.deform_conv2d_backward(
-        grad_out, x, offset, weight, bias, as_pair(stride, "stride"), as_pair(padding, "padding"),
-        as_pair(dilation, "dilation"), mask, *run,
-    )
+    args = _deform_args(x, offset, weight, bias, stride, padding, dilation, mask)
+    gx, goff, gm, gw, gb = _core.deform_conv2d_backward(grad_out, *args, *run)
     return gx, goff, gm, gw, gb
 
 
 _IAC_FILTERS = "(N, n*C*(2k+1), H, W)"
-
-
-def _as_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
 
 
 def iac(
@@ -483,13 +483,13 @@ def iac(
     Returns:
         ``(N, C, H, W)``.
     """
-    run = _run_opts(device, num_threads, reference)
-    x = as_float32(x, "x", 4, _NCHW)
+    run = run_opts(device, num_threads, reference)
+    x = as_float32(x, "x", 4, NCHW)
     filters = as_float32(filters, "filters", 4, _IAC_FILTERS)
     return _core.iac(
         x, filters, as_int(n_iterations, "n_iterations"), as_int(kernel_size, "kernel_size"),
-        _as_bool(reuse_vertical_filter, "reuse_vertical_filter"),
-        _as_bool(final_activation, "final_activation"), *run,
+        as_bool(reuse_vertical_filter, "reuse_vertical_filter"),
+        as_bool(final_activation, "final_activation"), *run,
     )
 
 
@@ -522,15 +522,15 @@ def iac_backward(
         ``filters``, zero in the channels the forward does not read (every ``F2_i`` block when
         ``reuse_vertical_filter`` is true).
     """
-    run = _run_opts(device, num_threads, reference)
-    grad_out = as_float32(grad_out, "grad_out", 4, _NCHW)
-    x = as_float32(x, "x", 4, _NCHW)
+    run = run_opts(device, num_threads, reference)
+    grad_out = as_float32(grad_out, "grad_out", 4, NCHW)
+    x = as_float32(x, "x", 4, NCHW)
     filters = as_float32(filters, "filters", 4, _IAC_FILTERS)
     gx, gf = _core.iac_backward(
         grad_out, x, filters, as_int(n_iterations, "n_iterations"),
         as_int(kernel_size, "kernel_size"),
-        _as_bool(reuse_vertical_filter, "reuse_vertical_filter"),
-        _as_bool(final_activation, "final_activation"), *run,
+        as_bool(reuse_vertical_filter, "reuse_vertical_filter"),
+        as_bool(final_activation, "final_activation"), *run,
     )
     return gx, gf
 
@@ -541,90 +541,5 @@ def mmcv_flat_reinterpret(x: np.ndarray, height: int, width: int, *, device: str
     ``(C, height, width)``, as mmcv 1.3.9's modulated deformable conv reads offset and mask maps
     whose size is not the output's (ASPDC's dilation-0 branch). Elements past the end of the
     sample's ``C*h*w`` values are 0 (mmcv reads other memory there)."""
-    return _core.mmcv_flat_reinterpret(as_float32(x, "x", 4, _NCHW), as_int(height, "height"),
-                                       as_int(width, "width"), *_run_opts(device, num_threads, reference))
-# ---- Fourier transforms and the ops of the Analysis-Synthesis networks ---------------------
-
-def _as_eps(eps) -> float:
-    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.floating, np.integer)):
-        raise TypeError(f"eps must be a number, got {eps!r}")
-    return float(eps)
-
-
-def rfft2(x: np.ndarray, *, device: str = "cpu", num_threads: Optional[int] = None,
-          reference: bool = False) -> np.ndarray:
-    """``numpy.fft.rfft2`` of ``(N, C, H, W)`` over its last two axes (unnormalised).
-
-    Returns ``(N, C, H, W//2+1, 2)``: complex values as (real, imaginary) pairs in float32.
-    """
-    return _core.rfft2(as_float32(x, "x", 4, _NCHW), *_run_opts(device, num_threads, reference))
-
-
-def irfft2(X: np.ndarray, width: int, *, device: str = "cpu",
-           num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
-    """``numpy.fft.irfft2(X, s=(H, width))`` of ``(N, C, H, width//2+1, 2)`` (re, im) pairs.
-
-    Returns ``(N, C, H, width)``, normalised by ``1/(H*width)``. As numpy, the imaginary parts
-    of column 0 (and of column width/2 for an even width) are ignored.
-    """
-    X = as_float32(X, "X", 5, "(N, C, H, width//2+1, 2)")
-    return _core.irfft2(X, as_int(width, "width"), *_run_opts(device, num_threads, reference))
-
-
-def cross_correlation(x: np.ndarray, max_shift: int, add_flips: bool = True, *,
-                      device: str = "cpu", num_threads: Optional[int] = None,
-                      reference: bool = False) -> np.ndarray:
-    """The CrossCorrelationFFT layer of Kaufman & Fattal's Analysis network.
-
-    ``x (N, C, h, w) -> (N, P*(1+add_flips), 2m+1, 2m+1)``, ``P = C(C+1)/2``, ``m = max_shift``.
-    Each channel is standardised (``a = (x - mean) / (sigma*sqrt(h*w))``, zero where
-    ``sigma < 1e-9``); channel ``p`` of pair ``(i, j)``, ``i <= j`` in i-major order, holds
-    ``out[r, c] = sum_{y,x} a_i[(y+r-m) mod h, (x+c-m) mod w] * a_j[y, x]``; with
-    ``add_flips`` the P windows reversed along both axes follow.
-    """
-    return _core.cross_correlation(as_float32(x, "x", 4, _NCHW), as_int(max_shift, "max_shift"),
-                                   _as_bool(add_flips, "add_flips"),
-                                   *_run_opts(device, num_threads, reference))
-
-
-def standardize(x: np.ndarray, eps: float = 1e-7, *, device: str = "cpu",
-                num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
-    """Keras ``Standardize(axes=[1,2])``: per (n, c) plane ``(x - mean) / sqrt(var + eps)``."""
-    return _core.standardize_or_normalize("standardize", as_float32(x, "x", 4, _NCHW),
-                                          _as_eps(eps), *_run_opts(device, num_threads, reference))
-
-
-def rgb_to_grayscale(x: np.ndarray, *, device: str = "cpu", num_threads: Optional[int] = None,
-                     reference: bool = False) -> np.ndarray:
-    """``tf.image.rgb_to_grayscale`` of ``(N, 3, H, W)`` float data -> ``(N, 1, H, W)``."""
-    return _core.rgb_to_grayscale(as_float32(x, "x", 4, "(N, 3, H, W)"),
-                                  *_run_opts(device, num_threads, reference))
-
-
-def normalize_l1(x: np.ndarray, eps: float = 1e-7, *, device: str = "cpu",
-                 num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
-    """``x / (sum|x| + eps)`` per sample (over every dimension but the first)."""
-    return _core.standardize_or_normalize("normalize_l1", as_float32(x, "x"), _as_eps(eps),
-                                          *_run_opts(device, num_threads, reference))
-
-
-def linear(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None, *,
-           activation: Optional[str] = None, device: str = "cpu",
-           num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
-    """``torch.nn.functional.linear``: ``x (N, in)``, ``weight (out, in)``, ``bias (out)``
-    -> ``(N, out)``, then ``activation`` (None or 'relu')."""
-    if activation not in (None, "none", "relu"):
-        raise ValueError(f"activation must be None or 'relu', got {activation!r}")
-    b = None if bias is None else as_float32(bias, "bias", 1, "(out_features,)")
-    return _core.linear(as_float32(x, "x", 2, "(N, in_features)"),
-                        as_float32(weight, "weight", 2, "(out_features, in_features)"), b,
-                        activation == "relu", *_run_opts(device, num_threads, reference))
-
-
-def crop(x: np.ndarray, top: int, left: int, height: int, width: int, *, device: str = "cpu",
-         num_threads: Optional[int] = None, reference: bool = False) -> np.ndarray:
-    """``x[:, :, top:top+height, left:left+width]`` of ``(N, C, H, W)``; the window must lie
-    inside x."""
-    return _core.crop(as_float32(x, "x", 4, _NCHW), as_int(top, "top"), as_int(left, "left"),
-                      as_int(height, "height"), as_int(width, "width"),
-                      *_run_opts(device, num_threads, reference))
+    return _core.mmcv_flat_reinterpret(as_float32(x, "x", 4, NCHW), as_int(height, "height"),
+                                       as_int(width, "width"), *run_opts(device, num_threads, reference))

@@ -12,7 +12,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import _core
-from .._arrays import as_int, as_pair
+from .._arrays import as_bool, as_int, as_pair
 from ._bridge import CoreCall, result
 
 
@@ -86,12 +86,6 @@ class _Iac(torch.autograd.Function):
         return _grad(gx, x, need[0]), _grad(gf, filters, need[1]), None, None, None, None
 
 
-def _as_bool(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value
-
-
 def iac(
     x: torch.Tensor,
     filters: torch.Tensor,
@@ -111,8 +105,8 @@ def iac(
     _dtype(x, "x"), _dtype(filters, "filters")
     return _Iac.apply(
         x, filters, as_int(n_iterations, "n_iterations"), as_int(kernel_size, "kernel_size"),
-        _as_bool(reuse_vertical_filter, "reuse_vertical_filter"),
-        _as_bool(final_activation, "final_activation"),
+        as_bool(reuse_vertical_filter, "reuse_vertical_filter"),
+        as_bool(final_activation, "final_activation"),
     )
 
 
