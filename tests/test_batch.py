@@ -310,3 +310,16 @@ def test_usage_errors(corpus, tmp_path, capsys):
     assert "no videos" in capsys.readouterr().err
     assert run("batch", root, "-o", tmp_path / "o", "-w", weights, "-m", "ifan") == 2
     assert "does not match" in capsys.readouterr().err
+
+
+def test_bad_encoder_options_are_refused_before_anything_runs(corpus, tmp_path, capsys):
+    root, weights, _ = corpus
+    out = tmp_path / "o"
+    base = ("batch", root, "-o", out, "-w", weights, "--codec", "libx264")
+    assert run(*base, "--crf", "60") == 2
+    assert "--crf 60: libx264 takes 0 to 51" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # the range every encoder has: argparse's own check
+        run(*base, "--crf", "99")
+    assert refused.value.code == 2
+    assert "--crf" in capsys.readouterr().err
+    assert not out.exists()  # no manifest, no failed record per input

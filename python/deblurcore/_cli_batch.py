@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ._cli_common import ARCHITECTURES, EXIT_FAILURE, EXIT_OK, PROG, UsageError, read_weights_info
+from ._cli_options import check_deblur_options
 
 
 def add_batch_parser(sub, positive_int, positive_fraction) -> None:
@@ -138,6 +139,19 @@ def _settings(args, weights: Path, workers: int):
     )
 
 
+def _check_deblur_options(jobs, settings, weights: Path) -> None:
+    """Refuse bad deblur options (``--crf`` out of the encoder's range, an unknown ``--codec``...)
+    once, before anything runs, rather than as one failed record per input. Each job parses the
+    same options again; a video output is the one case the encoder options apply to."""
+    from .cli import build_parser  # cli imports this module
+
+    job = next((j for j in jobs if j.kind == "video"), None)
+    if job is None:
+        return
+    deblur_args = build_parser().parse_args(settings.argv(job))  # argparse exits 2 if refused
+    check_deblur_options(deblur_args, read_weights_info(weights)["metadata"], "video")
+
+
 def _print_plan(planned) -> None:
     for p in planned:
         if p.action == "run":
@@ -178,6 +192,7 @@ def cmd_batch(args) -> int:
         raise UsageError("INPUTS hold no videos, images or image folders")
     workers = args.workers or (0 if args.ray is not None else 1)
     settings = _settings(args, weights, max(1, workers))
+    _check_deblur_options(jobs, settings, weights)
     if args.dry_run:
         records = batch.read_records(out_dir / batch.MANIFEST_NAME)
         _print_plan(batch.plan(jobs, records, settings, args.redo))
