@@ -94,6 +94,9 @@ struct Block {
   const float* scale;     // this image's Cout values or null
   const float* shift;     // likewise
   EpilogueParams epi;
+  // Write the output with non-temporal stores where whole aligned vectors allow (see
+  // kStreamThresholdBytes in conv_winograd.cpp).
+  bool stream_out;
 };
 
 // A per-instruction-set kernel: input transform of a block into V, the 36 GEMMs into M, and the

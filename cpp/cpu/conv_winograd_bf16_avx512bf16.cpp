@@ -84,6 +84,7 @@ inline void run_block_bf16(const winograd::Block& b) {
   });
   gemm_bf16(b);
   transform_output(b);
+  if (b.stream_out) Vec::stream_fence();
 }
 
 }  // namespace wino

@@ -12,7 +12,8 @@
 //     registers, the whole Cin reduction in one pass (no partial sums in memory);
 //  3. output transform: A^T M A per output channel and vector of tiles, transposed back into
 //     4 output rows, then the epilogue of epilogue.h on contiguous row vectors (with the
-//     residual read in place) and one masked store.
+//     residual read in place) and one masked store (a non-temporal one for a large output,
+//     see Block::stream_out).
 #pragma once
 
 #include <cstdint>
@@ -210,7 +211,11 @@ inline void transform_output(const winograd::Block& b) {
         const Vec::mask mask = Vec::tail_mask(int(width - x));
         const Vec::v val = apply_epilogue<Vec>(b.epi, Vec::load(&rows[i][x]), bias, scale, shift,
                                                VecResidual{rrow ? rrow + x : nullptr, mask});
-        Vec::store(orow + x, mask, val);
+        if (b.stream_out && width - x >= V &&
+            reinterpret_cast<uintptr_t>(orow + x) % Vec::kStreamAlign == 0)
+          Vec::stream(orow + x, val);
+        else
+          Vec::store(orow + x, mask, val);
       }
     }
   }
@@ -224,6 +229,7 @@ inline void run_block(const winograd::Block& b) {
   });
   gemm(b);
   transform_output(b);
+  if (b.stream_out) Vec::stream_fence();
 }
 
 }  // namespace wino

@@ -44,6 +44,12 @@ struct Vec {
   }
   static v load(const float* p, mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, mask m, v a) { _mm512_mask_storeu_ps(p, m, a); }
+  // Non-temporal store of a full vector to a kStreamAlign-aligned address (write-combined,
+  // bypassing the caches: no read of the line before it is written); stream_fence() orders
+  // such stores before anything the thread does next.
+  static constexpr int kStreamAlign = 64;
+  static void stream(float* p, v a) { _mm512_stream_ps(p, a); }
+  static void stream_fence() { _mm_sfence(); }
   static v positive_or(v a, v neg) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, zero(), _CMP_GT_OQ), neg, a);
   }
@@ -102,6 +108,9 @@ struct Vec {
   }
   static v load(const float* p, mask m) { return _mm256_maskload_ps(p, m); }
   static void store(float* p, mask m, v a) { _mm256_maskstore_ps(p, m, a); }
+  static constexpr int kStreamAlign = 32;  // see the AVX-512 Vec
+  static void stream(float* p, v a) { _mm256_stream_ps(p, a); }
+  static void stream_fence() { _mm_sfence(); }
   static v positive_or(v a, v neg) {
     return _mm256_blendv_ps(neg, a, _mm256_cmp_ps(a, zero(), _CMP_GT_OQ));
   }
@@ -174,6 +183,10 @@ struct Vec {
   static void store(float* p, mask m, v a) {
     for (int i = 0; i < 4 && i < m.n; ++i) p[i] = a.a[i];
   }
+  // See the AVX-512 Vec; portable code has no non-temporal store: a plain one.
+  static constexpr int kStreamAlign = 4;
+  static void stream(float* p, v a) { store(p, a); }
+  static void stream_fence() {}
   static v positive_or(v a, v neg) {
     for (int i = 0; i < 4; ++i) a.a[i] = a.a[i] > 0.f ? a.a[i] : neg.a[i];
     return a;

@@ -6,6 +6,7 @@
 // sizes, bias or none, every epilogue and several batch/channel counts.
 //
 // Tolerances: see op_test_util.h.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -139,6 +140,45 @@ TEST_CASE(conv2d_winograd_matches_reference_and_prepared_weights) {
       }
     }
     ++index;
+  }
+}
+
+// A Winograd output of 32 MB or more is written with non-temporal stores where whole aligned
+// vectors allow (conv_winograd.cpp), the rest with ordinary ones: the same values. A batch of two
+// images over the threshold against each image alone (under it), bitwise; an odd width puts row
+// starts at every alignment, so both kinds of stores meet in one row.
+TEST_CASE(conv2d_winograd_streamed_output_equals_cached_output) {
+  Rng rng(350);
+  const int64_t n = 2, cin = 2, cout = 8, h = 720, w = 1283;
+  const Tensor x = rand_tensor(rng, {n, cin, h, w});
+  const Tensor wt = rand_tensor(rng, {cout, cin, 3, 3});
+  const Tensor b = rand_tensor(rng, {cout});
+  const Tensor residual = rand_tensor(rng, {n, cout, h, w});
+  const int64_t in_image = cin * h * w, out_image = cout * h * w;
+  CHECK(n * out_image * int64_t(sizeof(float)) >= (int64_t(32) << 20));
+  CHECK(out_image * int64_t(sizeof(float)) < (int64_t(32) << 20));
+  for (Context ctx : fast_contexts()) {
+    ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
+    for (int e : {2, 4}) {
+      const Epilogue epi = epilogue_variant(e, residual);
+      const Tensor both = conv2d(ctx, x, wt, b, 1, 1, 1, epi);
+      for (int64_t i = 0; i < n; ++i) {
+        Tensor xi = ctx.empty({1, cin, h, w});
+        std::copy(x.data() + i * in_image, x.data() + (i + 1) * in_image, xi.data());
+        Epilogue epi_i = epi;
+        if (epi.residual.defined()) {
+          epi_i.residual = ctx.empty({1, cout, h, w});
+          std::copy(residual.data() + i * out_image, residual.data() + (i + 1) * out_image,
+                    epi_i.residual.data());
+        }
+        const Tensor one = conv2d(ctx, xi, wt, b, 1, 1, 1, epi_i);
+        Tensor slice = ctx.empty({1, cout, h, w});
+        std::copy(both.data() + i * out_image, both.data() + (i + 1) * out_image, slice.data());
+        EXPECT_BITWISE(
+            slice, one,
+            label("streamed image " + std::to_string(i) + " epilogue " + std::to_string(e), ctx));
+      }
+    }
   }
 }
 
