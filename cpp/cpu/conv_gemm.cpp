@@ -249,12 +249,17 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
 
   // Each thread's buffers are allocated here, outside the parallel region: an allocation
   // failure must reach the caller as an exception, which cannot leave an OpenMP region.
-  std::vector<AlignedBuffer> bbufs, cbufs;
+  // A scattered output's residual is gathered into a tile laid out like cbuf (rbufs), so that
+  // the tile kernel applies the whole epilogue there too.
+  const bool gather_residual = !dense && residual != nullptr;
+  std::vector<AlignedBuffer> bbufs, cbufs, rbufs;
   bbufs.reserve(size_t(threads));
   cbufs.reserve(size_t(threads));
+  rbufs.reserve(size_t(threads));
   for (int t = 0; t < threads; ++t) {
     bbufs.emplace_back(size_t(bsize));
     cbufs.emplace_back(dense ? 0 : size_t(nph * phase_tile));
+    rbufs.emplace_back(gather_residual ? size_t(nph * phase_tile) : 0);
   }
 
 #pragma omp parallel num_threads(threads)
@@ -266,6 +271,7 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
 #endif
     AlignedBuffer& bbuf = bbufs[me];
     AlignedBuffer& cbuf = cbufs[me];
+    AlignedBuffer& rbuf = rbufs[me];
     std::vector<Segment> segs;
     segs.reserve(size_t(R));
 
@@ -300,6 +306,21 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
             for (int64_t m = 0; m < M; ++m)
               std::memset(cbuf.data() + p * phase_tile + m * ldt, 0, size_t(np) * sizeof(float));
         }
+        if (gather_residual)
+          for (int64_t m = 0; m < M; ++m) {
+            const float* rm = residual + n * out_image + (co0 + m) * out_plane;
+            for (int64_t p = 0; p < nph; ++p) {
+              const Phase& ph = phases[size_t(p)];
+              const int64_t Rp = std::min(R, ph.Qh - qy0);
+              if (Rp <= 0 || g.Cin * ph.taps() == 0) continue;
+              tile_segments(ph.Qw, qy0 * ph.Qw, Rp * ph.Qw, segs);
+              float* rb = rbuf.data() + p * phase_tile + m * ldt;
+              for (const Segment& s : segs) {
+                const float* src = rm + (ph.oy0 + g.ssy * s.qy) * g.Wout + ph.ox0 + g.ssx * s.qx0;
+                for (int64_t u = 0; u < s.len; ++u) rb[s.col + u] = src[u * g.ssx];
+              }
+            }
+          }
       }
 
       for (int64_t kb = 0; kb < nkb; ++kb) {
@@ -313,14 +334,15 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
                      bbuf.data());
         const float* patch = bbuf.data();
         t.accumulate = kb > 0;
-        // The tile kernel applies the epilogue on the last K block, except where the residual
-        // of a scattered output is needed (it is read at the strided output positions).
-        t.last = (dense || !residual) && kb == nkb - 1;
+        // The tile kernel applies the epilogue on the last K block (a scattered output's
+        // residual from its gathered tile).
+        t.last = kb == nkb - 1;
         for (int64_t p = 0; p < nph; ++p) {
           const Phase& ph = phases[size_t(p)];
           const int64_t taps = ph.taps(), Rp = std::min(R, ph.Qh - qy0);
           if (taps == 0 || Rp <= 0) continue;
           float* cp = dense ? c0 : cbuf.data() + p * phase_tile;
+          const float* rp = dense ? r0 : gather_residual ? rbuf.data() + p * phase_tile : nullptr;
           t.a = ph.apack + (co0 / kern.mr) * Cin_k * taps * kern.mr + ci0 * taps * kern.mr;
           t.a_panel_stride = Cin_k * taps * kern.mr;
           t.boff = boff[size_t(p)].data();
@@ -329,7 +351,7 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
           for (int64_t r = 0; r < Rp; ++r) {
             t.b = patch + r * rstep;
             t.c = cp + r * ph.Qw;
-            t.residual = r0 ? r0 + r * ph.Qw : nullptr;
+            t.residual = rp ? rp + r * ph.Qw : nullptr;
             kern.tile(t);
           }
         }
@@ -349,7 +371,7 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
             const float* cm = cbuf.data() + p * phase_tile + m * ldt;
             for (const Segment& s : segs) {
               const int64_t row = (ph.oy0 + g.ssy * s.qy) * g.Wout + ph.ox0 + g.ssx * s.qx0;
-              scatter_run(t, !residual && g.Cin * ph.taps() > 0, cm + s.col, s.len, m, om + row,
+              scatter_run(t, g.Cin * ph.taps() > 0, cm + s.col, s.len, m, om + row,
                           rm ? rm + row : nullptr, g.ssx);
             }
           }

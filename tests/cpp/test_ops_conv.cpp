@@ -224,6 +224,8 @@ const ConvTCase kConvTCases[] = {
     {1, 2, 5, 5, 4, 3, 1, 0, 0, 2, false},           // dilation 2, no bias
     {1, 5, 3, 7, 2, 3, {2, 1}, {0, 1}, 0, 1, true},  // per-axis stride and padding
     {1, 9, 3, 3, 17, 4, 2, 1, 0, 1, true},           // channel counts off the SIMD width
+    {2, 6, 11, 37, 10, 4, 2, 1, 0, 1, true},         // several row tiles, masked column tails
+    {1, 3, 4, 5, 2, 1, 3, 0, 0, 1, true},            // stride 3 > kernel: phases without taps
 };
 
 TEST_CASE(conv_transpose2d_fast_matches_reference) {
