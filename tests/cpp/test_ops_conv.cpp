@@ -37,6 +37,8 @@ const ConvCase kConvCases[] = {
     {1, 2, 7, 9, 5, 3, 1, {2, 1}, {1, 0}, 1, true},  // non-square kernel and stride
     {1, 17, 5, 6, 33, 3, 3, 1, 1, 1, true},          // channel counts off the SIMD width
     {1, 3, 4, 4, 2, 3, 3, 1, 0, 1, true},            // no padding: 2x2 output
+    {2, 5, 7, 130, 3, 3, 3, 1, 1, 1, true},          // few output channels, wide rows with tails
+    {1, 6, 5, 70, 1, 3, 3, 2, 1, 1, false},          // one output channel, stride 2
 };
 
 Epilogue epilogue_variant(int which, const Tensor& residual) {
