@@ -166,6 +166,7 @@ TEST_CASE(conv2d_bf16_direct_and_winograd_match_reference_and_prepared_weights) 
       {2, 17, 5, 6, 33, 3},    // batch, Cout past a panel
       {1, 16, 13, 70, 24, 3},  // several tile blocks
       {1, 32, 6, 40, 16, 1},   // 1x1 (direct only)
+      {2, 7, 5, 100, 3, 3},    // few output channels (their own tile kernel), tails
   };
   int index = 0;
   for (const Case& c : cases) {
