@@ -253,31 +253,30 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
   TileArgs base{};
   base.epi = epi;
 
-  // Each thread's buffers are allocated here, outside the parallel region: an allocation
-  // failure must reach the caller as an exception, which cannot leave an OpenMP region.
-  // A scattered output's residual is gathered into a tile laid out like cbuf (rbufs), so that
-  // the tile kernel applies the whole epilogue there too.
+  // Each thread's scratch (its input patch, and for scattered outputs its output tile and
+  // gathered residual tile) comes from the Context, allocated here, outside the parallel
+  // region: an allocation failure must reach the caller as an exception, which cannot leave an
+  // OpenMP region. (A model's caching allocator hands the same blocks back every call; fresh
+  // host memory each call cost page faults, with transparent huge pages zeroing 2 MiB at a
+  // time.) A scattered output's residual is gathered into a tile laid out like the output tile,
+  // so that the tile kernel applies the whole epilogue there too.
   const bool gather_residual = !dense && residual != nullptr;
-  std::vector<AlignedBuffer> bbufs, cbufs, rbufs;
-  bbufs.reserve(size_t(threads));
-  cbufs.reserve(size_t(threads));
-  rbufs.reserve(size_t(threads));
-  for (int t = 0; t < threads; ++t) {
-    bbufs.emplace_back(size_t(bsize));
-    cbufs.emplace_back(dense ? 0 : size_t(nph * phase_tile));
-    rbufs.emplace_back(gather_residual ? size_t(nph * phase_tile) : 0);
-  }
+  const int64_t csize = dense ? 0 : nph * phase_tile, rsize = gather_residual ? csize : 0;
+  const int64_t per_thread = round_up(bsize, 16) + round_up(csize, 16) + round_up(rsize, 16);
+  Tensor scratch = ctx.empty({int64_t(threads), std::max<int64_t>(per_thread, 16)});
 
 #pragma omp parallel num_threads(threads)
   {
 #ifdef _OPENMP
-    const size_t me = size_t(omp_get_thread_num());
+    const int64_t me = omp_get_thread_num();
 #else
-    const size_t me = 0;
+    const int64_t me = 0;
 #endif
-    AlignedBuffer& bbuf = bbufs[me];
-    AlignedBuffer& cbuf = cbufs[me];
-    AlignedBuffer& rbuf = rbufs[me];
+    // Zeroed (every read of a buffer is written first; zero keeps a stray read harmless).
+    float* const bbuf = scratch.data() + me * std::max<int64_t>(per_thread, 16);
+    std::memset(bbuf, 0, size_t(per_thread) * sizeof(float));
+    float* const cbuf = bbuf + round_up(bsize, 16);
+    float* const rbuf = cbuf + round_up(csize, 16);
     std::vector<Segment> segs;
     segs.reserve(size_t(R));
 
@@ -310,7 +309,7 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
           const int64_t np = std::max<int64_t>(0, std::min(R, ph.Qh - qy0)) * ph.Qw;
           if (g.Cin * ph.taps() == 0)
             for (int64_t m = 0; m < M; ++m)
-              std::memset(cbuf.data() + p * phase_tile + m * ldt, 0, size_t(np) * sizeof(float));
+              std::memset(cbuf + p * phase_tile + m * ldt, 0, size_t(np) * sizeof(float));
         }
         if (gather_residual)
           for (int64_t m = 0; m < M; ++m) {
@@ -320,7 +319,7 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
               const int64_t Rp = std::min(R, ph.Qh - qy0);
               if (Rp <= 0 || g.Cin * ph.taps() == 0) continue;
               tile_segments(ph.Qw, qy0 * ph.Qw, Rp * ph.Qw, segs);
-              float* rb = rbuf.data() + p * phase_tile + m * ldt;
+              float* rb = rbuf + p * phase_tile + m * ldt;
               for (const Segment& s : segs) {
                 const float* src = rm + (ph.oy0 + g.ssy * s.qy) * g.Wout + ph.ox0 + g.ssx * s.qx0;
                 for (int64_t u = 0; u < s.len; ++u) rb[s.col + u] = src[u * g.ssx];
@@ -334,11 +333,11 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
         const int64_t iy0 = qy0 * g.sy + miny;
         if (kern.k_pack == 2)
           pack_patch_bf16_pairs(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq,
-                                cpitch, bbuf.data());
+                                cpitch, bbuf);
         else
           pack_patch(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq, cpitch,
-                     bbuf.data());
-        const float* patch = bbuf.data();
+                     bbuf);
+        const float* patch = bbuf;
         t.accumulate = kb > 0;
         // The tile kernel applies the epilogue on the last K block (a scattered output's
         // residual from its gathered tile).
@@ -347,8 +346,8 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
           const Phase& ph = phases[size_t(p)];
           const int64_t taps = ph.taps(), Rp = std::min(R, ph.Qh - qy0);
           if (taps == 0 || Rp <= 0) continue;
-          float* cp = dense ? c0 : cbuf.data() + p * phase_tile;
-          const float* rp = dense ? r0 : gather_residual ? rbuf.data() + p * phase_tile : nullptr;
+          float* cp = dense ? c0 : cbuf + p * phase_tile;
+          const float* rp = dense ? r0 : gather_residual ? rbuf + p * phase_tile : nullptr;
           t.a = ph.apack + (co0 / kern.mr) * Cin_k * taps * kern.mr + ci0 * taps * kern.mr;
           t.a_panel_stride = Cin_k * taps * kern.mr;
           t.boff = boff[size_t(p)].data();
@@ -374,7 +373,7 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
             const int64_t Rp = std::min(R, ph.Qh - qy0);
             if (Rp <= 0) continue;
             tile_segments(ph.Qw, qy0 * ph.Qw, Rp * ph.Qw, segs);
-            const float* cm = cbuf.data() + p * phase_tile + m * ldt;
+            const float* cm = cbuf + p * phase_tile + m * ldt;
             for (const Segment& s : segs) {
               const int64_t row = (ph.oy0 + g.ssy * s.qy) * g.Wout + ph.ox0 + g.ssx * s.qx0;
               scatter_run(t, g.Cin * ph.taps() > 0, cm + s.col, s.len, m, om + row,
