@@ -123,6 +123,9 @@ void pack_patch(const ConvGeometry& g, const float* x, int64_t ci0, int64_t nch,
         for (int64_t u = 0; u < lo; ++u) d[u] = 0.f;
         if (sx == 1) {
           std::memcpy(d + lo, src + first + lo, size_t(hi - lo) * sizeof(float));
+        } else if (sx == 2) {  // a constant stride: the compiler vectorizes this gather
+          const float* s2 = src + first;
+          for (int64_t u = lo; u < hi; ++u) d[u] = s2[2 * u];
         } else {
           for (int64_t u = lo; u < hi; ++u) d[u] = src[first + u * sx];
         }
