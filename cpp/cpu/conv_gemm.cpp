@@ -177,6 +177,19 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
          const std::vector<Phase>& phases, int64_t N, const float* x, const float* bias,
          const float* residual, float* out, const EpilogueParams& epi) {
   const int64_t nph = int64_t(phases.size());
+  // paired[p]: phases p and p+1 fill alternate columns of the same output rows (stride 2
+  // across, the same grid, both with taps), so their tiles interleave into output rows and
+  // the residual de-interleaves into them with constant-stride loops the compiler vectorizes
+  // (a stride-2 transposed conv: each output value costs a scalar strided store otherwise).
+  // 1: phase p has the first column, 2: phase p+1 has.
+  std::vector<char> paired(size_t(nph), 0);
+  for (int64_t p = 0; p + 1 < nph; ++p) {
+    const Phase &a = phases[size_t(p)], &b = phases[size_t(p + 1)];
+    const bool pair = g.ssx == 2 && a.oy0 == b.oy0 && a.Qh == b.Qh && a.Qw == b.Qw &&
+                      g.Cin * a.taps() > 0 && g.Cin * b.taps() > 0;
+    paired[size_t(p)] = !pair ? 0 : b.ox0 == a.ox0 + 1 ? 1 : a.ox0 == b.ox0 + 1 ? 2 : 0;
+    if (paired[size_t(p)]) ++p;
+  }
   int64_t Qh = 0, Qw = 0, macs_per_image = 0, taps_max = 0;
   for (const Phase& ph : phases) {
     Qh = std::max(Qh, ph.Qh);
@@ -325,8 +338,20 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
               float* rb = rbuf + p * phase_tile + m * ldt;
               for (const Segment& s : segs) {
                 const float* src = rm + (ph.oy0 + g.ssy * s.qy) * g.Wout + ph.ox0 + g.ssx * s.qx0;
-                for (int64_t u = 0; u < s.len; ++u) rb[s.col + u] = src[u * g.ssx];
+                if (paired[size_t(p)]) {
+                  const bool swap = paired[size_t(p)] == 2;  // phase p+1 has the first column
+                  float* r0 = rb + s.col + (swap ? phase_tile : 0);
+                  float* r1 = rb + s.col + (swap ? 0 : phase_tile);
+                  if (swap) --src;
+                  for (int64_t u = 0; u < s.len; ++u) {
+                    r0[u] = src[2 * u];
+                    r1[u] = src[2 * u + 1];
+                  }
+                } else {
+                  for (int64_t u = 0; u < s.len; ++u) rb[s.col + u] = src[u * g.ssx];
+                }
               }
+              if (paired[size_t(p)]) ++p;
             }
           }
       }
@@ -379,9 +404,21 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
             const float* cm = cbuf + p * phase_tile + m * ldt;
             for (const Segment& s : segs) {
               const int64_t row = (ph.oy0 + g.ssy * s.qy) * g.Wout + ph.ox0 + g.ssx * s.qx0;
-              scatter_run(t, g.Cin * ph.taps() > 0, cm + s.col, s.len, m, om + row,
-                          rm ? rm + row : nullptr, g.ssx);
+              if (paired[size_t(p)]) {
+                const bool swap = paired[size_t(p)] == 2;  // phase p+1 has the first column
+                const float* c0 = cm + s.col + (swap ? phase_tile : 0);
+                const float* c1 = cm + s.col + (swap ? 0 : phase_tile);
+                float* o = om + row - (swap ? 1 : 0);
+                for (int64_t u = 0; u < s.len; ++u) {
+                  o[2 * u] = c0[u];
+                  o[2 * u + 1] = c1[u];
+                }
+              } else {
+                scatter_run(t, g.Cin * ph.taps() > 0, cm + s.col, s.len, m, om + row,
+                            rm ? rm + row : nullptr, g.ssx);
+              }
             }
+            if (paired[size_t(p)]) ++p;
           }
         }
       }

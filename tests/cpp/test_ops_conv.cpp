@@ -229,6 +229,8 @@ const ConvTCase kConvTCases[] = {
     {1, 9, 3, 3, 17, 4, 2, 1, 0, 1, true},           // channel counts off the SIMD width
     {2, 6, 11, 37, 10, 4, 2, 1, 0, 1, true},         // several row tiles, masked column tails
     {1, 3, 4, 5, 2, 1, 3, 0, 0, 1, true},            // stride 3 > kernel: phases without taps
+    {1, 4, 6, 7, 5, 4, 2, 0, 0, 1, true},            // no padding: even columns first
+    {1, 3, 5, 6, 4, 3, 2, 0, 0, 1, true},            // odd output width: unequal phases
 };
 
 TEST_CASE(conv_transpose2d_fast_matches_reference) {
