@@ -17,8 +17,11 @@
 // table of row offsets. The epilogue (bias, residual, activation) is fused into the last K
 // block's stores. The phases of a transposed convolution run in the same work item: they
 // share one patch, and their outputs, computed into a tile buffer with the epilogue applied,
-// interleave into output rows that are still in cache. Threads take (image, row tile,
-// channel chunk) work items dynamically, which also balances a machine shared with others.
+// interleave into output rows that are still in cache (two phases of alternate columns
+// together, by vectorizable interleaving loops); a residual of such an output is gathered into
+// tiles first, so that the tile kernel applies the whole epilogue everywhere. Threads take
+// (image, row tile, channel chunk) work items dynamically, which also balances a machine shared
+// with others; their scratch comes from the Context (reused by a model's caching allocator).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
