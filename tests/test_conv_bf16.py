@@ -55,6 +55,7 @@ CONV_CASES = [
     (1, 128, 9, 50, 40, 1, 1, 0, 1),
     (1, 3, 20, 24, 32, 5, 1, 2, 1),
     (1, 300, 6, 70, 8, 3, 1, 1, 1),   # several K blocks
+    (2, 32, 9, 70, 3, 3, 1, 1, 1),    # few output channels (their own tile kernel)
 ]
 EPILOGUES = [(None, 0.01, False, False), ("leaky_relu", 0.1, True, False),
              ("leaky_relu", 0.2, True, True)]
@@ -109,6 +110,8 @@ TRANSPOSED_CASES = [
     (1, 64, 10, 21, 32, 4, 2, 1, 0),
     (2, 5, 7, 9, 11, 3, 2, 1, 1),
     (1, 32, 8, 40, 16, 3, 1, 1, 0),
+    (2, 6, 11, 37, 10, 4, 2, 1, 0),   # several row tiles, masked column tails
+    (1, 16, 9, 30, 3, 4, 2, 1, 0),    # few output channels (their own tile kernel)
 ]
 
 

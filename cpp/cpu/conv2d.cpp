@@ -54,7 +54,7 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
     run(ctx, kern, g, phases, p.N, x, bias, residual, out, p.epilogue);
     return;
   }
-  AlignedBuffer a(size_t(packed_size(kern, p.Cout, p.Cin, taps)));
+  Tensor a = ctx.empty({packed_size(kern, p.Cout, p.Cin, taps)});  // reused by caching allocators
   pack_conv2d_weights(kern, p.Cout, p.Cin, taps, w, a.data());
   ph.apack = a.data();
   run(ctx, kern, g, phases, p.N, x, bias, residual, out, p.epilogue);

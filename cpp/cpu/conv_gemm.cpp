@@ -17,8 +17,11 @@
 // table of row offsets. The epilogue (bias, residual, activation) is fused into the last K
 // block's stores. The phases of a transposed convolution run in the same work item: they
 // share one patch, and their outputs, computed into a tile buffer with the epilogue applied,
-// interleave into output rows that are still in cache. Threads take (image, row tile,
-// channel chunk) work items dynamically, which also balances a machine shared with others.
+// interleave into output rows that are still in cache (two phases of alternate columns
+// together, by vectorizable interleaving loops); a residual of such an output is gathered into
+// tiles first, so that the tile kernel applies the whole epilogue everywhere. Threads take
+// (image, row tile, channel chunk) work items dynamically, which also balances a machine shared
+// with others; their scratch comes from the Context (reused by a model's caching allocator).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -71,6 +74,11 @@ inline float epilogue_scalar(const TileArgs& t, float v, int64_t m, const float*
 // kTargetKC im2col rows (whole input channels), so the patch of a block (~100-300 KB) stays
 // in L2 and the weights of a block (Cout x KC) mostly in L1/L2.
 constexpr int64_t kTargetNC = 384;
+// With at most mr/2 output channels (the tile kernels' few-channel path, e.g. a last conv to
+// RGB) the output tile is small and the patch copy weighs as much as the GEMM: rows of ~4096
+// pixels copy each input row of a 3x3 conv ~1.7 times instead of 3 (1280-wide rows, 3 output
+// channels: 27 ms of CPU time per call instead of 37, R = 2 to 4 measured alike).
+constexpr int64_t kTargetNCFewChannels = 4096;
 constexpr int64_t kTargetKC = 128;
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr double kParallelMacs = 1 << 20;
@@ -118,6 +126,9 @@ void pack_patch(const ConvGeometry& g, const float* x, int64_t ci0, int64_t nch,
         for (int64_t u = 0; u < lo; ++u) d[u] = 0.f;
         if (sx == 1) {
           std::memcpy(d + lo, src + first + lo, size_t(hi - lo) * sizeof(float));
+        } else if (sx == 2) {  // a constant stride: the compiler vectorizes this gather
+          const float* s2 = src + first;
+          for (int64_t u = lo; u < hi; ++u) d[u] = s2[2 * u];
         } else {
           for (int64_t u = lo; u < hi; ++u) d[u] = src[first + u * sx];
         }
@@ -169,6 +180,19 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
          const std::vector<Phase>& phases, int64_t N, const float* x, const float* bias,
          const float* residual, float* out, const EpilogueParams& epi) {
   const int64_t nph = int64_t(phases.size());
+  // paired[p]: phases p and p+1 fill alternate columns of the same output rows (stride 2
+  // across, the same grid, both with taps), so their tiles interleave into output rows and
+  // the residual de-interleaves into them with constant-stride loops the compiler vectorizes
+  // (a stride-2 transposed conv: each output value costs a scalar strided store otherwise).
+  // 1: phase p has the first column, 2: phase p+1 has.
+  std::vector<char> paired(size_t(nph), 0);
+  for (int64_t p = 0; p + 1 < nph; ++p) {
+    const Phase &a = phases[size_t(p)], &b = phases[size_t(p + 1)];
+    const bool pair = g.ssx == 2 && a.oy0 == b.oy0 && a.Qh == b.Qh && a.Qw == b.Qw &&
+                      g.Cin * a.taps() > 0 && g.Cin * b.taps() > 0;
+    paired[size_t(p)] = !pair ? 0 : b.ox0 == a.ox0 + 1 ? 1 : a.ox0 == b.ox0 + 1 ? 2 : 0;
+    if (paired[size_t(p)]) ++p;
+  }
   int64_t Qh = 0, Qw = 0, macs_per_image = 0, taps_max = 0;
   for (const Phase& ph : phases) {
     Qh = std::max(Qh, ph.Qh);
@@ -184,7 +208,8 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
   const int64_t Cin_k = (g.Cin + kern.k_pack - 1) / kern.k_pack;
   const bool dense = nph == 1 && phases[0].dense_output(g) && any_k;
 
-  const int64_t R = std::min(Qh, std::max<int64_t>(1, kTargetNC / Qw));
+  const int64_t target_nc = 2 * g.Cout <= kern.mr ? kTargetNCFewChannels : kTargetNC;
+  const int64_t R = std::min(Qh, std::max<int64_t>(1, target_nc / Qw));
   const int64_t ntiles = (Qh + R - 1) / R;
 
   // Patch geometry (covering the taps of every phase) and the offset of each im2col row of
@@ -247,25 +272,30 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
   TileArgs base{};
   base.epi = epi;
 
-  // Each thread's buffers are allocated here, outside the parallel region: an allocation
-  // failure must reach the caller as an exception, which cannot leave an OpenMP region.
-  std::vector<AlignedBuffer> bbufs, cbufs;
-  bbufs.reserve(size_t(threads));
-  cbufs.reserve(size_t(threads));
-  for (int t = 0; t < threads; ++t) {
-    bbufs.emplace_back(size_t(bsize));
-    cbufs.emplace_back(dense ? 0 : size_t(nph * phase_tile));
-  }
+  // Each thread's scratch (its input patch, and for scattered outputs its output tile and
+  // gathered residual tile) comes from the Context, allocated here, outside the parallel
+  // region: an allocation failure must reach the caller as an exception, which cannot leave an
+  // OpenMP region. (A model's caching allocator hands the same blocks back every call; fresh
+  // host memory each call cost page faults, with transparent huge pages zeroing 2 MiB at a
+  // time.) A scattered output's residual is gathered into a tile laid out like the output tile,
+  // so that the tile kernel applies the whole epilogue there too.
+  const bool gather_residual = !dense && residual != nullptr;
+  const int64_t csize = dense ? 0 : nph * phase_tile, rsize = gather_residual ? csize : 0;
+  const int64_t per_thread = round_up(bsize, 16) + round_up(csize, 16) + round_up(rsize, 16);
+  Tensor scratch = ctx.empty({int64_t(threads), std::max<int64_t>(per_thread, 16)});
 
 #pragma omp parallel num_threads(threads)
   {
 #ifdef _OPENMP
-    const size_t me = size_t(omp_get_thread_num());
+    const int64_t me = omp_get_thread_num();
 #else
-    const size_t me = 0;
+    const int64_t me = 0;
 #endif
-    AlignedBuffer& bbuf = bbufs[me];
-    AlignedBuffer& cbuf = cbufs[me];
+    // Zeroed (every read of a buffer is written first; zero keeps a stray read harmless).
+    float* const bbuf = scratch.data() + me * std::max<int64_t>(per_thread, 16);
+    std::memset(bbuf, 0, size_t(per_thread) * sizeof(float));
+    float* const cbuf = bbuf + round_up(bsize, 16);
+    float* const rbuf = cbuf + round_up(csize, 16);
     std::vector<Segment> segs;
     segs.reserve(size_t(R));
 
@@ -298,8 +328,35 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
           const int64_t np = std::max<int64_t>(0, std::min(R, ph.Qh - qy0)) * ph.Qw;
           if (g.Cin * ph.taps() == 0)
             for (int64_t m = 0; m < M; ++m)
-              std::memset(cbuf.data() + p * phase_tile + m * ldt, 0, size_t(np) * sizeof(float));
+              std::memset(cbuf + p * phase_tile + m * ldt, 0, size_t(np) * sizeof(float));
         }
+        if (gather_residual)
+          for (int64_t m = 0; m < M; ++m) {
+            const float* rm = residual + n * out_image + (co0 + m) * out_plane;
+            for (int64_t p = 0; p < nph; ++p) {
+              const Phase& ph = phases[size_t(p)];
+              const int64_t Rp = std::min(R, ph.Qh - qy0);
+              if (Rp <= 0 || g.Cin * ph.taps() == 0) continue;
+              tile_segments(ph.Qw, qy0 * ph.Qw, Rp * ph.Qw, segs);
+              float* rb = rbuf + p * phase_tile + m * ldt;
+              for (const Segment& s : segs) {
+                const float* src = rm + (ph.oy0 + g.ssy * s.qy) * g.Wout + ph.ox0 + g.ssx * s.qx0;
+                if (paired[size_t(p)]) {
+                  const bool swap = paired[size_t(p)] == 2;  // phase p+1 has the first column
+                  float* r0 = rb + s.col + (swap ? phase_tile : 0);
+                  float* r1 = rb + s.col + (swap ? 0 : phase_tile);
+                  if (swap) --src;
+                  for (int64_t u = 0; u < s.len; ++u) {
+                    r0[u] = src[2 * u];
+                    r1[u] = src[2 * u + 1];
+                  }
+                } else {
+                  for (int64_t u = 0; u < s.len; ++u) rb[s.col + u] = src[u * g.ssx];
+                }
+              }
+              if (paired[size_t(p)]) ++p;
+            }
+          }
       }
 
       for (int64_t kb = 0; kb < nkb; ++kb) {
@@ -307,20 +364,21 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
         const int64_t iy0 = qy0 * g.sy + miny;
         if (kern.k_pack == 2)
           pack_patch_bf16_pairs(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq,
-                                cpitch, bbuf.data());
+                                cpitch, bbuf);
         else
           pack_patch(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq, cpitch,
-                     bbuf.data());
-        const float* patch = bbuf.data();
+                     bbuf);
+        const float* patch = bbuf;
         t.accumulate = kb > 0;
-        // The tile kernel applies the epilogue on the last K block, except where the residual
-        // of a scattered output is needed (it is read at the strided output positions).
-        t.last = (dense || !residual) && kb == nkb - 1;
+        // The tile kernel applies the epilogue on the last K block (a scattered output's
+        // residual from its gathered tile).
+        t.last = kb == nkb - 1;
         for (int64_t p = 0; p < nph; ++p) {
           const Phase& ph = phases[size_t(p)];
           const int64_t taps = ph.taps(), Rp = std::min(R, ph.Qh - qy0);
           if (taps == 0 || Rp <= 0) continue;
-          float* cp = dense ? c0 : cbuf.data() + p * phase_tile;
+          float* cp = dense ? c0 : cbuf + p * phase_tile;
+          const float* rp = dense ? r0 : gather_residual ? rbuf + p * phase_tile : nullptr;
           t.a = ph.apack + (co0 / kern.mr) * Cin_k * taps * kern.mr + ci0 * taps * kern.mr;
           t.a_panel_stride = Cin_k * taps * kern.mr;
           t.boff = boff[size_t(p)].data();
@@ -329,7 +387,7 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
           for (int64_t r = 0; r < Rp; ++r) {
             t.b = patch + r * rstep;
             t.c = cp + r * ph.Qw;
-            t.residual = r0 ? r0 + r * ph.Qw : nullptr;
+            t.residual = rp ? rp + r * ph.Qw : nullptr;
             kern.tile(t);
           }
         }
@@ -346,12 +404,24 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
             const int64_t Rp = std::min(R, ph.Qh - qy0);
             if (Rp <= 0) continue;
             tile_segments(ph.Qw, qy0 * ph.Qw, Rp * ph.Qw, segs);
-            const float* cm = cbuf.data() + p * phase_tile + m * ldt;
+            const float* cm = cbuf + p * phase_tile + m * ldt;
             for (const Segment& s : segs) {
               const int64_t row = (ph.oy0 + g.ssy * s.qy) * g.Wout + ph.ox0 + g.ssx * s.qx0;
-              scatter_run(t, !residual && g.Cin * ph.taps() > 0, cm + s.col, s.len, m, om + row,
-                          rm ? rm + row : nullptr, g.ssx);
+              if (paired[size_t(p)]) {
+                const bool swap = paired[size_t(p)] == 2;  // phase p+1 has the first column
+                const float* c0 = cm + s.col + (swap ? phase_tile : 0);
+                const float* c1 = cm + s.col + (swap ? 0 : phase_tile);
+                float* o = om + row - (swap ? 1 : 0);
+                for (int64_t u = 0; u < s.len; ++u) {
+                  o[2 * u] = c0[u];
+                  o[2 * u + 1] = c1[u];
+                }
+              } else {
+                scatter_run(t, g.Cin * ph.taps() > 0, cm + s.col, s.len, m, om + row,
+                            rm ? rm + row : nullptr, g.ssx);
+              }
             }
+            if (paired[size_t(p)]) ++p;
           }
         }
       }

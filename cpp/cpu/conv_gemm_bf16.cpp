@@ -86,7 +86,10 @@ void pack_patch_bf16_pairs(const ConvGeometry& g, const float* x, int64_t cp0, i
         const int64_t hi =
             std::max(lo, std::min(Wq, first >= g.W ? 0 : (g.W - 1 - first) / sx + 1));
         for (int64_t u = 0; u < lo; ++u) d[u] = 0;
-        if (src1) {
+        if (src1 && sx == 1) {  // contiguous: the compiler vectorizes the loads as well
+          const float *s0 = src0 + first, *s1 = src1 + first;
+          for (int64_t u = lo; u < hi; ++u) d[u] = bf16_pair(s0[u], s1[u]);
+        } else if (src1) {
           for (int64_t u = lo; u < hi; ++u)
             d[u] = bf16_pair(src0[first + u * sx], src1[first + u * sx]);
         } else {

@@ -24,15 +24,22 @@ namespace avx512bf16 {
 constexpr int kMR = 8;
 constexpr int kNV = 2;
 constexpr int kNR = kNV * 16;
+// At most kSmallMR output channels: a tile of exactly those rows over kSmallNV vectors, as in
+// the float kernel (conv_gemm_tile.h).
+constexpr int kSmallMR = kMR / 2;
+constexpr int kSmallNV = 4;
+constexpr int kSmallNR = kSmallNV * 16;
 
 // Pairs of bf16 as the dot-product instruction takes them.
 inline __m512bh as_pairs(__m512i v) { return (__m512bh)v; }
 
-template <int NV, bool kPartial>
+// Rows [0, mr) of the tile, computing ROWS rows (mr <= ROWS <= kMR); a: kc groups of kMR
+// weight pairs.
+template <int ROWS, int NV, bool kPartial>
 inline void micro(const convgemm::TileArgs& t, const float* a, const float* b, float* c,
                   const float* res, const float* bias, const float* scale, const float* shift,
                   int mr, const Vec::mask* mask) {
-  constexpr int MR = kMR, V = 16;
+  constexpr int MR = ROWS, V = 16;
   __m512 acc[MR][NV];
   const int64_t ldc = t.ldc;
 #pragma GCC unroll 8
@@ -51,7 +58,7 @@ inline void micro(const convgemm::TileArgs& t, const float* a, const float* b, f
     for (int v = 0; v < NV; ++v)
       bv[v] = as_pairs((kPartial && v == NV - 1) ? _mm512_maskz_loadu_epi32(mask[v], bk + V * v)
                                                  : _mm512_loadu_si512(bk + V * v));
-    const float* ak = a + k * MR;
+    const float* ak = a + k * kMR;
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       // The 32 bits of a weight pair broadcast as they are (a float load moves bits only).
@@ -78,23 +85,40 @@ inline void micro(const convgemm::TileArgs& t, const float* a, const float* b, f
   }
 }
 
-template <int NV>
+template <int ROWS, int NV>
 inline void micro_any(int nv, bool partial, const convgemm::TileArgs& t, const float* a,
                       const float* b, float* c, const float* res, const float* bias,
                       const float* scale, const float* shift, int mr, const Vec::mask* mask) {
   if (nv == NV) {
     if (partial)
-      micro<NV, true>(t, a, b, c, res, bias, scale, shift, mr, mask);
+      micro<ROWS, NV, true>(t, a, b, c, res, bias, scale, shift, mr, mask);
     else
-      micro<NV, false>(t, a, b, c, res, bias, scale, shift, mr, mask);
+      micro<ROWS, NV, false>(t, a, b, c, res, bias, scale, shift, mr, mask);
   } else if constexpr (NV > 1) {
-    micro_any<NV - 1>(nv, partial, t, a, b, c, res, bias, scale, shift, mr, mask);
+    micro_any<ROWS, NV - 1>(nv, partial, t, a, b, c, res, bias, scale, shift, mr, mask);
+  }
+}
+
+// The tile of a convolution with M <= kSmallMR output channels: exactly ROWS = M rows.
+template <int ROWS>
+void tile_small(const convgemm::TileArgs& t) {
+  if constexpr (ROWS > 1)
+    if (t.M < ROWS) return tile_small<ROWS - 1>(t);
+  constexpr int V = 16;
+  for (int64_t j0 = 0; j0 < t.n; j0 += kSmallNR) {
+    const int nr = static_cast<int>(t.n - j0 < kSmallNR ? t.n - j0 : kSmallNR);
+    Vec::mask mask[kSmallNV];
+    for (int v = 0; v < kSmallNV; ++v) mask[v] = Vec::tail_mask(nr - V * v);
+    micro_any<ROWS, kSmallNV>((nr + V - 1) / V, nr % V != 0, t, t.a, t.b + j0, t.c + j0,
+                              t.residual ? t.residual + j0 : nullptr, t.bias, t.scale, t.shift,
+                              ROWS, mask);
   }
 }
 
 // The tile kernel (convgemm::TileArgs, with a, b and kc in bf16 pairs).
 void conv_gemm_bf16_tile(const convgemm::TileArgs& t) {
   constexpr int MR = kMR, NR = kNR, V = 16;
+  if (t.M <= kSmallMR) return tile_small<kSmallMR>(t);
   for (int64_t j0 = 0; j0 < t.n; j0 += NR) {
     const int nr = static_cast<int>(t.n - j0 < NR ? t.n - j0 : NR);
     Vec::mask mask[kNV];
@@ -109,7 +133,7 @@ void conv_gemm_bf16_tile(const convgemm::TileArgs& t) {
       const float* bias = t.bias ? t.bias + i0 : nullptr;
       const float* scale = t.scale ? t.scale + i0 : nullptr;
       const float* shift = t.shift ? t.shift + i0 : nullptr;
-      micro_any<kNV>(nv, partial, t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
+      micro_any<kMR, kNV>(nv, partial, t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
     }
   }
 }

@@ -25,14 +25,24 @@ constexpr int kConvMR = Vec::V == 16 ? 8 : Vec::V == 8 ? 6 : 4;
 constexpr int kConvNV = Vec::V == 4 ? 4 : 2;
 constexpr int kConvNR = kConvNV * Vec::V;
 
-// Rows [0, mr) of a tile of NV vectors per row; kPartial: the last vector is masked.
-// a: kc groups of kConvMR weights; b: the pixel rows (through t.boff); c, res: row r at
-// r * t.ldc; bias, scale, shift: the tile's first row, or null.
-template <int NV, bool kPartial>
+// Convolutions with at most kSmallMR output channels (the models' last convolution has 3) run
+// a micro-kernel of exactly their rows and kSmallNV vectors of pixels instead: a full
+// kConvMR-row tile would mostly multiply the zero rows of the packed weights (5 of 8 for 3
+// channels). Its accumulators, pixel vectors and broadcast fit the registers (AVX-512: 4 x 4 of
+// 32 zmm, AVX2: 3 x 3 of 16 ymm).
+constexpr int kSmallMR = kConvMR / 2;
+constexpr int kSmallNV = Vec::V == 8 ? 3 : 4;
+constexpr int kSmallNR = kSmallNV * Vec::V;
+
+// Rows [0, mr) of a tile of NV vectors per row, computing ROWS rows (mr <= ROWS <= kConvMR);
+// kPartial: the last vector is masked. a: kc groups of kConvMR weights; b: the pixel rows
+// (through t.boff); c, res: row r at r * t.ldc; bias, scale, shift: the tile's first row, or
+// null.
+template <int ROWS, int NV, bool kPartial>
 inline void conv_micro(const convgemm::TileArgs& t, const float* a, const float* b, float* c,
                        const float* res, const float* bias, const float* scale, const float* shift,
                        int mr, const Vec::mask* mask) {
-  constexpr int MR = kConvMR, V = Vec::V;
+  constexpr int MR = ROWS, V = Vec::V;
   Vec::v acc[MR][NV];
   const int64_t ldc = t.ldc;
 #pragma GCC unroll 8
@@ -50,7 +60,7 @@ inline void conv_micro(const convgemm::TileArgs& t, const float* a, const float*
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
       bv[v] = (kPartial && v == NV - 1) ? Vec::load(bk + V * v, mask[v]) : Vec::load(bk + V * v);
-    const float* ak = a + k * MR;
+    const float* ak = a + k * kConvMR;
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const Vec::v av = Vec::set1(ak[r]);
@@ -77,23 +87,41 @@ inline void conv_micro(const convgemm::TileArgs& t, const float* a, const float*
 }
 
 // conv_micro for the nv (1..NV) vectors a row of the tile actually has.
-template <int NV>
+template <int ROWS, int NV>
 inline void conv_micro_any(int nv, bool partial, const convgemm::TileArgs& t, const float* a,
                            const float* b, float* c, const float* res, const float* bias,
                            const float* scale, const float* shift, int mr, const Vec::mask* mask) {
   if (nv == NV) {
     if (partial)
-      conv_micro<NV, true>(t, a, b, c, res, bias, scale, shift, mr, mask);
+      conv_micro<ROWS, NV, true>(t, a, b, c, res, bias, scale, shift, mr, mask);
     else
-      conv_micro<NV, false>(t, a, b, c, res, bias, scale, shift, mr, mask);
+      conv_micro<ROWS, NV, false>(t, a, b, c, res, bias, scale, shift, mr, mask);
   } else if constexpr (NV > 1) {
-    conv_micro_any<NV - 1>(nv, partial, t, a, b, c, res, bias, scale, shift, mr, mask);
+    conv_micro_any<ROWS, NV - 1>(nv, partial, t, a, b, c, res, bias, scale, shift, mr, mask);
+  }
+}
+
+// The tile of a convolution with M <= kSmallMR output channels: conv_micro of exactly
+// ROWS = M rows over kSmallNR pixels at a time.
+template <int ROWS>
+void conv_gemm_tile_small(const convgemm::TileArgs& t) {
+  if constexpr (ROWS > 1)
+    if (t.M < ROWS) return conv_gemm_tile_small<ROWS - 1>(t);
+  constexpr int V = Vec::V;
+  for (int64_t j0 = 0; j0 < t.n; j0 += kSmallNR) {
+    const int nr = static_cast<int>(t.n - j0 < kSmallNR ? t.n - j0 : kSmallNR);
+    Vec::mask mask[kSmallNV];
+    for (int v = 0; v < kSmallNV; ++v) mask[v] = Vec::tail_mask(nr - V * v);
+    conv_micro_any<ROWS, kSmallNV>((nr + V - 1) / V, nr % V != 0, t, t.a, t.b + j0, t.c + j0,
+                                   t.residual ? t.residual + j0 : nullptr, t.bias, t.scale,
+                                   t.shift, ROWS, mask);
   }
 }
 
 // The tile kernel (see convgemm::TileArgs).
 void conv_gemm_tile(const convgemm::TileArgs& t) {
   constexpr int MR = kConvMR, NR = kConvNR, V = Vec::V;
+  if (t.M <= kSmallMR) return conv_gemm_tile_small<kSmallMR>(t);
   for (int64_t j0 = 0; j0 < t.n; j0 += NR) {
     const int nr = static_cast<int>(t.n - j0 < NR ? t.n - j0 : NR);
     Vec::mask mask[kConvNV];
@@ -108,7 +136,8 @@ void conv_gemm_tile(const convgemm::TileArgs& t) {
       const float* bias = t.bias ? t.bias + i0 : nullptr;
       const float* scale = t.scale ? t.scale + i0 : nullptr;
       const float* shift = t.shift ? t.shift + i0 : nullptr;
-      conv_micro_any<kConvNV>(nv, partial, t, a, t.b + j0, c, res, bias, scale, shift, mr, mask);
+      conv_micro_any<kConvMR, kConvNV>(nv, partial, t, a, t.b + j0, c, res, bias, scale, shift, mr,
+                                       mask);
     }
   }
 }

@@ -43,7 +43,7 @@ void conv_transpose2d(const Context& ctx, const ConvTranspose2dParams& p, const 
   const ConvGeometry g{p.Cin, p.H, p.W, p.Cout, 1, 1, p.Hout, p.Wout, p.sh, p.sw};
   // All stride_h x stride_w phases run in one pass over the output (see run()).
   std::vector<Phase> phases;
-  std::vector<AlignedBuffer> packed;
+  std::vector<Tensor> packed;  // from the Context: a model's caching allocator reuses them
   packed.reserve(size_t(p.sh * p.sw));
   for (int64_t cy = 0; cy < p.sh; ++cy) {
     const PhaseDim py = phase_dim(cy, p.sh, p.ph, p.dh, p.kh, p.Hout);
@@ -58,8 +58,8 @@ void conv_transpose2d(const Context& ctx, const ConvTranspose2dParams& p, const 
 
       const int64_t taps = ph.taps();
       const int64_t Jy = int64_t(py.taps.size()), Jx = int64_t(px.taps.size());
-      packed.emplace_back(
-          size_t(round_up(p.Cout, kern.mr) * std::max<int64_t>(packed_k(kern, p.Cin, taps), 1)));
+      const int64_t k_rows = std::max<int64_t>(packed_k(kern, p.Cin, taps), 1);
+      packed.push_back(ctx.empty({round_up(p.Cout, kern.mr) * k_rows}));
       // Weight (Cin, Cout, kh, kw); tap jy*Jx + jx of the phase is (taps_y[jy], taps_x[jx]).
       std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
       for (int64_t jy = 0; jy < Jy; ++jy)

@@ -38,6 +38,8 @@ const ConvCase kConvCases[] = {
     {1, 2, 7, 9, 5, 3, 1, {2, 1}, {1, 0}, 1, true},  // non-square kernel and stride
     {1, 17, 5, 6, 33, 3, 3, 1, 1, 1, true},          // channel counts off the SIMD width
     {1, 3, 4, 4, 2, 3, 3, 1, 0, 1, true},            // no padding: 2x2 output
+    {2, 5, 7, 130, 3, 3, 3, 1, 1, 1, true},          // few output channels, wide rows with tails
+    {1, 6, 5, 70, 1, 3, 3, 2, 1, 1, false},          // one output channel, stride 2
 };
 
 Epilogue epilogue_variant(int which, const Tensor& residual) {
@@ -204,6 +206,7 @@ TEST_CASE(conv2d_bf16_direct_and_winograd_match_reference_and_prepared_weights) 
       {2, 17, 5, 6, 33, 3},    // batch, Cout past a panel
       {1, 16, 13, 70, 24, 3},  // several tile blocks
       {1, 32, 6, 40, 16, 1},   // 1x1 (direct only)
+      {2, 7, 5, 100, 3, 3},    // few output channels (their own tile kernel), tails
   };
   int index = 0;
   for (const Case& c : cases) {
@@ -264,6 +267,10 @@ const ConvTCase kConvTCases[] = {
     {1, 2, 5, 5, 4, 3, 1, 0, 0, 2, false},           // dilation 2, no bias
     {1, 5, 3, 7, 2, 3, {2, 1}, {0, 1}, 0, 1, true},  // per-axis stride and padding
     {1, 9, 3, 3, 17, 4, 2, 1, 0, 1, true},           // channel counts off the SIMD width
+    {2, 6, 11, 37, 10, 4, 2, 1, 0, 1, true},         // several row tiles, masked column tails
+    {1, 3, 4, 5, 2, 1, 3, 0, 0, 1, true},            // stride 3 > kernel: phases without taps
+    {1, 4, 6, 7, 5, 4, 2, 0, 0, 1, true},            // no padding: even columns first
+    {1, 3, 5, 6, 4, 3, 2, 0, 0, 1, true},            // odd output width: unequal phases
 };
 
 TEST_CASE(conv_transpose2d_fast_matches_reference) {
