@@ -1,7 +1,9 @@
-// A branch-free float exp the compiler vectorises, for the memory-bound kernels that need one
-// per element (sigmoid, softmax). The C library's expf is a call per element that no loop
-// vectorises; this one is a handful of multiplies and adds per lane (generic code only: see
-// README.md for what ISA files may include).
+// A branch-free float exp the compiler vectorises, for the kernels that need one per element
+// (sigmoid, softmax: exp_kernels_impl.h). The C library's expf is a call per element that no
+// loop vectorises; this one is a handful of multiplies and adds per lane. Like simd.h it is
+// compiled per instruction set, in namespace cpu::DEBLURCORE_ISA (the ODR rule of README.md).
+// No fused multiply-add is assumed (the library is compiled without contraction), so every
+// instruction set computes the same bits.
 //
 // exp(t) = 2^n * exp(r), n = round(t / ln 2), r = t - n ln 2 in [-ln2/2, ln2/2], with ln 2 split
 // into a high part of 9 significant bits (n * kLn2Hi is exact for |n| <= 2^15) and the rest
@@ -13,11 +15,16 @@
 // rounds to 0 (exp(-104) < 2^-150); above, it overflows to +inf. NaN stays NaN.
 #pragma once
 
+#ifndef DEBLURCORE_ISA
+#error "define DEBLURCORE_ISA (generic, avx2 or avx512) before including cpu/vector_exp.h"
+#endif
+
 #include <cstdint>
 #include <cstring>
 
 namespace deblurcore {
 namespace cpu {
+namespace DEBLURCORE_ISA {
 
 // 2^n for -126 <= n <= 127, by building the float's exponent field.
 inline float pow2i(int32_t n) {
@@ -64,5 +71,6 @@ inline float vector_exp(float t) {
   return (e * pow2i(half)) * pow2i(n - half);
 }
 
+}  // namespace DEBLURCORE_ISA
 }  // namespace cpu
 }  // namespace deblurcore
