@@ -34,9 +34,9 @@ void small_cout(const Context& ctx, const Conv2dParams& p, const float* x, const
 using BlockFn = void (*)(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                          const float* residual, float* out, int64_t n, int64_t begin, int64_t len);
 
-#define DEBLURCORE_DECLARE_CONV1X1(isa)                                                         \
-  namespace isa {                                                                               \
-  void small_cout_block(const Conv2dParams& p, const float* x, const float* w, const float* bias, \
+#define DEBLURCORE_DECLARE_CONV1X1(isa)                                                            \
+  namespace isa {                                                                                  \
+  void small_cout_block(const Conv2dParams& p, const float* x, const float* w, const float* bias,  \
                         const float* residual, float* out, int64_t n, int64_t begin, int64_t len); \
   }
 DEBLURCORE_DECLARE_CONV1X1(generic)
