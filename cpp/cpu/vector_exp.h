@@ -26,9 +26,10 @@ namespace deblurcore {
 namespace cpu {
 namespace DEBLURCORE_ISA {
 
-// 2^n for -126 <= n <= 127, by building the float's exponent field.
+// 2^n for -126 <= n <= 127, by building the float's exponent field (unsigned arithmetic: for a
+// NaN argument n is meaningless and the result is multiplied into a NaN anyway).
 inline float pow2i(int32_t n) {
-  const int32_t bits = (n + 127) << 23;
+  const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
   float f;
   std::memcpy(&f, &bits, sizeof f);
   return f;
@@ -55,7 +56,8 @@ inline float vector_exp(float t) {
   constexpr float kRound = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer
   t = select_bits(t < -104.f, -104.f, t);  // comparisons false for NaN: NaN passes through
   t = select_bits(t > 89.f, 89.f, t);
-  const float nf = (t * kLog2e + kRound) - kRound;
+  const float shifted = t * kLog2e + kRound;  // n in the low bits of its significand
+  const float nf = shifted - kRound;
   float r = t - nf * kLn2Hi;
   r = r - nf * kLn2Lo;
   const float r2 = r * r;
@@ -66,7 +68,11 @@ inline float vector_exp(float t) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float e = (p * r2 + r) + 1.f;
-  const int32_t n = static_cast<int32_t>(nf);
+  // n from the bits rather than by a float-to-int conversion, which would be undefined for NaN.
+  int32_t shifted_bits, round_bits;
+  std::memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+  std::memcpy(&round_bits, &kRound, sizeof round_bits);
+  const int32_t n = shifted_bits - round_bits;
   const int32_t half = n >> 1;
   return (e * pow2i(half)) * pow2i(n - half);
 }
