@@ -70,9 +70,13 @@ def op_flops(op, shapes):
 
 
 def op_bytes(op, shapes):
-    """Bytes read and written once: the arguments and the output (concat: every input)."""
+    """Bytes read and written once: the arguments and the output (concat: every input;
+    weighted_sum: every input, not only the `first` one its record names)."""
     if op == "concat":
         return 2 * 4 * numel(shapes["out"])
+    if op == "weighted_sum":  # weights (N, B, H, W): B inputs shaped like `first`
+        b = shapes["weights"][1]
+        return 4 * (b * numel(shapes["first"]) + numel(shapes["weights"]) + numel(shapes["out"]))
     return 4 * sum(numel(s) for s in shapes.values())
 
 

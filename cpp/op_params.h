@@ -59,6 +59,14 @@ struct SoftmaxParams {
   int64_t outer, C, inner;
 };
 
+// Concatenation along channels: input i, (N, input_channels[i], plane), goes to output channels
+// [sum of the input_channels before it, + input_channels[i]) of out (N, channels, plane). Each
+// batch item of an input is one contiguous row of input_channels[i] * plane floats.
+struct ConcatParams {
+  int64_t N, plane, channels;
+  std::vector<int64_t> input_channels;
+};
+
 // Modulated deformable convolution (DCNv2, torchvision.ops.deform_conv2d / mmcv
 // ModulatedDeformConv2d). Input channels are split into `offset_groups` equal groups; group g
 // reads offset channels [g*2*kh*kw, (g+1)*2*kh*kw) as (dy, dx) pairs per tap k = ky*kw + kx and

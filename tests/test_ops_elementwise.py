@@ -73,6 +73,22 @@ def test_sigmoid(shape, reference):
 
 
 @REF
+def test_sigmoid_sweep(reference):
+    """Every 1024th float32 in [-88.7, 104], where 1 / (1 + exp(-x)) neither overflows nor
+    rounds to 1, and a dense run around 0: the bound of test_sigmoid (4 units of roundoff)."""
+    def magnitudes(top):  # every 1024th float32 in [0, top)
+        return np.arange(0, np.float32(top).view(np.int32), 1024, dtype=np.int32).view(np.float32)
+
+    x = np.concatenate([-magnitudes(88.7), magnitudes(104.0),
+                        np.linspace(-1, 1, 100_001, dtype=np.float32)])
+    assert x.size > 2_000_000
+    ours = ops.sigmoid(x, reference=reference).astype(np.float64)
+    ref = torch.sigmoid(t64(x)).numpy()
+    err = np.abs(ours - ref)
+    assert np.all(err <= 4 * 2.0**-24 * np.abs(ref) + 1e-44), (err / ref).max() / 2.0**-24
+
+
+@REF
 @pytest.mark.parametrize("shape", [(2, 5, 3, 4), (1, 1, 2, 3), (1, 64, 1, 1), (3, 7, 1, 9)],
                          ids=str)
 def test_softmax(shape, reference):

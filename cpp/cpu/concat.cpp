@@ -1,6 +1,14 @@
-// Fast CPU kernel of concat (copy_rows): memcpy in large contiguous chunks split across
-// threads (plain portable C++, no ISA variants).
+// Fast CPU kernel of concat: memcpy in large contiguous pieces split across threads in one
+// parallel region for all inputs (plain portable C++, no ISA variants).
+//
+// Each batch item of an input is one contiguous row (up to hundreds of MB for batch 1), so
+// rows are cut into pieces of about equal length, at least 64 Ki floats (long runs for the
+// prefetcher), at least 4 per thread when the data allows. One region for the whole op rather
+// than one per input: waking the thread team is the fixed cost of a parallel region (a few
+// microseconds on an idle machine, but milliseconds when the cores are busy with other work
+// and a woken thread waits for a time slice).
 #include <cstring>
+#include <vector>
 
 #include "backends.h"
 #include "cpu/parallel.h"
@@ -8,28 +16,44 @@
 namespace deblurcore {
 namespace cpu {
 
-void copy_rows(const Context& ctx, const float* src, int64_t src_stride, float* dst,
-               int64_t dst_stride, int64_t row_floats, int64_t count) {
-  // A batch-1 concat is one row per input (up to hundreds of MB): splitting only over rows
-  // would leave it to one thread, so each row is cut into pieces of at least 64 Ki floats
-  // (long enough runs for the prefetcher) and the (row, piece) items are shared out.
-  const int threads = threads_for(ctx, row_floats * count);
+namespace {
+
+struct Piece {
+  const float* src;
+  float* dst;
+  int64_t len;
+};
+
+}  // namespace
+
+void concat(const Context& ctx, const ConcatParams& p, const float* const* inputs, float* out) {
+  const int64_t total = p.N * p.channels * p.plane;
+  const int threads = threads_for(ctx, total);
   constexpr int64_t kMinPiece = int64_t(1) << 16;
-  int64_t pieces = 1;
-  if (threads > 1 && count < 4 * threads) {
-    pieces = (4 * threads + count - 1) / count;
-    const int64_t most = row_floats / kMinPiece;
-    if (pieces > most) pieces = most < 1 ? 1 : most;
+  int64_t piece = total;
+  if (threads > 1) {
+    piece = (total + 4 * threads - 1) / (4 * threads);
+    if (piece < kMinPiece) piece = kMinPiece;
   }
-  const int64_t piece = (row_floats + pieces - 1) / pieces;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t item = 0; item < count * pieces; ++item) {
-    const int64_t r = item / pieces, begin = (item % pieces) * piece;
-    const int64_t end = begin + piece < row_floats ? begin + piece : row_floats;
-    if (begin < end)
-      std::memcpy(dst + r * dst_stride + begin, src + r * src_stride + begin,
-                  size_t(end - begin) * sizeof(float));
+  std::vector<Piece> pieces;
+  int64_t offset = 0;  // in channels
+  for (size_t i = 0; i < p.input_channels.size(); ++i) {
+    const int64_t row = p.input_channels[i] * p.plane;
+    for (int64_t n = 0; n < p.N; ++n) {
+      const float* src = inputs[i] + n * row;
+      float* dst = out + (n * p.channels + offset) * p.plane;
+      // Equal cuts of the row, none longer than `piece`.
+      const int64_t cuts = row > piece ? (row + piece - 1) / piece : 1;
+      const int64_t len = (row + cuts - 1) / cuts;
+      for (int64_t begin = 0; begin < row; begin += len)
+        pieces.push_back({src + begin, dst + begin, begin + len < row ? len : row - begin});
+    }
+    offset += p.input_channels[i];
   }
+  const int64_t count = static_cast<int64_t>(pieces.size());
+#pragma omp parallel for num_threads(count > 1 ? threads : 1) schedule(static)
+  for (int64_t k = 0; k < count; ++k)
+    std::memcpy(pieces[k].dst, pieces[k].src, size_t(pieces[k].len) * sizeof(float));
 }
 
 }  // namespace cpu

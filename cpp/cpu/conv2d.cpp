@@ -5,6 +5,7 @@
 
 #include "backends.h"
 #include "cpu/conv_gemm.h"
+#include "cpu/conv1x1_small_cout.h"
 #include "cpu/conv_gemm_bf16.h"
 #include "cpu/conv_winograd.h"
 
@@ -33,6 +34,10 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
             const float* bias, const float* residual, float* out) {
   const bool bf16 = ctx.precision() == Precision::BF16;
   const ConvAlgorithm algo = ctx.conv_algorithm();
+  if (!bf16 && conv1x1::small_cout_applies(p)) {  // a memory-bound pass of its own
+    conv1x1::small_cout(ctx, p, x, w, bias, residual, out);
+    return;
+  }
   if (winograd::applies(p) && algo != ConvAlgorithm::Direct &&
       (algo == ConvAlgorithm::Winograd ||
        (bf16 ? winograd::faster_bf16(p) : winograd::faster(p)))) {

@@ -1,4 +1,4 @@
-// concat (copy_rows) on CUDA: one thread per element in a grid-stride loop with 64-bit indices.
+// concat on CUDA: per input, one thread per element in a grid-stride loop with 64-bit indices.
 #include "backends.h"
 #include "cuda/cuda_check.h"
 
@@ -20,13 +20,19 @@ __global__ void copy_rows_kernel(const float* __restrict__ src, int64_t src_stri
 
 }  // namespace
 
-void copy_rows(const Context& ctx, const float* src, int64_t src_stride, float* dst,
-               int64_t dst_stride, int64_t row_floats, int64_t count) {
-  if (row_floats <= 0 || count <= 0) return;
-  const dim3 grid(grid_for(row_floats), static_cast<unsigned>(std::min<int64_t>(count, 65535)));
-  copy_rows_kernel<<<grid, kThreads, 0, stream_of(ctx)>>>(src, src_stride, dst, dst_stride,
-                                                          row_floats, count);
-  check_launch("copy_rows");
+void concat(const Context& ctx, const ConcatParams& p, const float* const* inputs, float* out) {
+  int64_t offset = 0;  // in channels
+  for (size_t i = 0; i < p.input_channels.size(); ++i) {
+    // Each batch item of input i is one row of input_channels[i] * plane floats.
+    const int64_t row = p.input_channels[i] * p.plane;
+    float* dst = out + offset * p.plane;
+    offset += p.input_channels[i];
+    if (row <= 0 || p.N <= 0) continue;
+    const dim3 grid(grid_for(row), static_cast<unsigned>(std::min<int64_t>(p.N, 65535)));
+    copy_rows_kernel<<<grid, kThreads, 0, stream_of(ctx)>>>(inputs[i], row, dst,
+                                                            p.channels * p.plane, row, p.N);
+    check_launch("concat");
+  }
 }
 
 }  // namespace cuda

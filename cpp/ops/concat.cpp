@@ -21,19 +21,22 @@ Tensor concat(const Context& ctx, const std::vector<Tensor>& tensors, int dim) {
           tensors[0].shape_str(), " outside dim 1");
     channels += t.size(1);
   }
-  const int64_t N = tensors[0].size(0), plane = tensors[0].size(2) * tensors[0].size(3);
-  Tensor out = ctx.empty({N, channels, tensors[0].size(2), tensors[0].size(3)});
-  const ProfileScope prof(ctx, op, {{"first", &tensors[0]}, {"out", &out}});
-  int64_t offset = 0;  // in channels
+  ConcatParams p{tensors[0].size(0), tensors[0].size(2) * tensors[0].size(3), channels, {}};
+  std::vector<const float*> inputs;
   for (const Tensor& t : tensors) {
-    // Each batch item of t is one contiguous row of C_t * plane floats.
-    const int64_t row = t.size(1) * plane;
-    float* dst = out.data() + offset * plane;
-    switch (ctx.device()) {
-      case Device::CPU: cpu::copy_rows(ctx, t.data(), row, dst, channels * plane, row, N); break;
-      case Device::CUDA: cuda::copy_rows(ctx, t.data(), row, dst, channels * plane, row, N); break;
-    }
-    offset += t.size(1);
+    p.input_channels.push_back(t.size(1));
+    inputs.push_back(t.data());
+  }
+  Tensor out = ctx.empty({p.N, channels, tensors[0].size(2), tensors[0].size(3)});
+  const ProfileScope prof(ctx, op, {{"first", &tensors[0]}, {"out", &out}});
+  switch (ctx.device()) {
+    case Device::CPU:
+      if (ctx.reference_kernels())
+        cpu::ref::concat(ctx, p, inputs.data(), out.data());
+      else
+        cpu::concat(ctx, p, inputs.data(), out.data());
+      break;
+    case Device::CUDA: cuda::concat(ctx, p, inputs.data(), out.data()); break;
   }
   return out;
 }

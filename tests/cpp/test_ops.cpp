@@ -122,8 +122,9 @@ Tensor special_values(uint64_t seed, const Shape& shape) {
 
 TEST_CASE(elementwise_fast_match_reference) {
   const Context ref = reference_ctx();
-  // 83 elements: a SIMD body and a tail; 1 element: only a tail.
-  for (const Shape& shape : {Shape{1, 83}, Shape{2, 3, 5, 7}, Shape{1}}) {
+  // 83 elements: a SIMD body and a tail; 1 element: only a tail; 2 x 20011: split across
+  // threads, each part with a tail.
+  for (const Shape& shape : {Shape{1, 83}, Shape{2, 3, 5, 7}, Shape{1}, Shape{2, 20011}}) {
     const Tensor x = special_values(600 + shape.size(), shape);
     Rng rng(650);
     const Tensor y = rand_tensor(rng, shape, -3.f, 3.f);
@@ -155,7 +156,9 @@ TEST_CASE(elementwise_fast_match_reference) {
 
 TEST_CASE(softmax_fast_matches_reference) {
   const Context ref = reference_ctx();
-  for (const Shape& shape : {Shape{2, 5, 3, 4}, Shape{1, 1, 2, 3}, Shape{1, 37, 2, 2}}) {
+  // The last two: several blocks of positions per batch item, the last one partial.
+  for (const Shape& shape : {Shape{2, 5, 3, 4}, Shape{1, 1, 2, 3}, Shape{1, 37, 2, 2},
+                             Shape{1, 4, 23, 45}, Shape{2, 3, 17, 61}}) {
     Rng rng(700 + shape[1]);
     Tensor x = rand_tensor(rng, shape, -8.f, 8.f);
     x.data()[0] = 60.f;  // a large logit must not overflow (the maximum is subtracted first)
@@ -168,6 +171,24 @@ TEST_CASE(softmax_fast_matches_reference) {
                        __LINE__);
     }
   }
+}
+
+TEST_CASE(weighted_sum_fast_matches_reference) {
+  // Products rounded, then summed left to right in float32 by both kernels: bit-exact. HW
+  // 5 x 7 (one short block), 45 x 101 (several blocks of positions, the last partial); B = 4
+  // (the fused path) and 1, 3, 5; N = 1 and 2.
+  const Context ref = reference_ctx();
+  Rng rng(750);
+  for (const Shape& shape : {Shape{2, 3, 5, 7}, Shape{1, 6, 45, 101}, Shape{2, 2, 45, 101}})
+    for (int64_t B : {1, 3, 4, 5}) {
+      std::vector<Tensor> inputs;
+      for (int64_t b = 0; b < B; ++b) inputs.push_back(rand_tensor(rng, shape, -3.f, 3.f));
+      const Tensor w = rand_tensor(rng, {shape[0], B, shape[2], shape[3]}, -1.f, 1.f);
+      const Tensor want = weighted_sum(ref, inputs, w);
+      for (const Context& ctx : fast_contexts())
+        EXPECT_BITWISE(weighted_sum(ctx, inputs, w), want,
+                       label("weighted_sum B=" + std::to_string(B) + " " + shape_str(shape), ctx));
+    }
 }
 
 TEST_CASE(pad_and_concat_fast_match_reference) {

@@ -466,3 +466,36 @@ TEST_CASE(deform_conv2d_backward_fast_matches_reference) {
 }
 
 int main() { return testing::run_all(); }
+
+// The 1x1 convolutions with few output channels (Cout <= 8) run a path of their own
+// (cpu/conv1x1_small_cout.h): Cout 1, 3, 4 and 8, batch 1 and 2, planes shorter than one SIMD
+// vector, off the vector width, and longer than one block of pixels; every epilogue.
+TEST_CASE(conv2d_1x1_small_cout_fast_matches_reference) {
+  const Context ref = reference_ctx();
+  struct Case {
+    int64_t n, cin, h, w, cout;
+    bool bias;
+  };
+  const Case cases[] = {{1, 128, 3, 5, 4, true},   {2, 5, 23, 45, 3, true}, {1, 7, 1, 3, 1, false},
+                        {2, 16, 17, 61, 8, true}, {1, 3, 40, 40, 4, false}};
+  int index = 0;
+  for (const Case& c : cases) {
+    Rng rng(300 + index++);
+    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
+    const Tensor wt = rand_tensor(rng, {c.cout, c.cin, 1, 1});
+    const Tensor b = c.bias ? rand_tensor(rng, {c.cout}) : Tensor();
+    const Tensor plain = conv2d(ref, x, wt, b);
+    const Tensor residual = rand_tensor(rng, plain.shape());
+    const Tensor abs_sum = conv2d(ref, abs_of(x), abs_of(wt), abs_of(b));
+    for (int e = 0; e < 6; ++e) {
+      const Epilogue epi = epilogue_variant(e, residual);
+      const Tensor want = conv2d(ref, x, wt, b, 1, 0, 1, epi);
+      const Tensor scale = add_abs(abs_sum, epi.residual);
+      for (const Context& ctx : fast_contexts())
+        EXPECT_SUM_CLOSE(conv2d(ctx, x, wt, b, 1, 0, 1, epi), want, scale,
+                         label("conv2d 1x1 Cout=" + std::to_string(c.cout) + " " +
+                                   shape_str(x.shape()) + " epilogue " + std::to_string(e),
+                               ctx));
+    }
+  }
+}

@@ -1,4 +1,4 @@
-// Scalar reference kernel of concat (copy_rows): the executable spec (see cpp/cpu/README.md). Written
+// Scalar reference kernel of concat: the executable spec (see cpp/cpu/README.md). Written
 // for clarity, accumulating in double where it sums; parallel only over its outer loops.
 #include "backends.h"
 
@@ -6,11 +6,17 @@ namespace deblurcore {
 namespace cpu {
 namespace ref {
 
-void copy_rows(const Context& ctx, const float* src, int64_t src_stride, float* dst,
-               int64_t dst_stride, int64_t row_floats, int64_t count) {
+void concat(const Context& ctx, const ConcatParams& p, const float* const* inputs, float* out) {
   (void)ctx;
-  for (int64_t r = 0; r < count; ++r)
-    for (int64_t i = 0; i < row_floats; ++i) dst[r * dst_stride + i] = src[r * src_stride + i];
+  int64_t offset = 0;  // in channels
+  for (size_t i = 0; i < p.input_channels.size(); ++i) {
+    const int64_t C = p.input_channels[i];
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t j = 0; j < p.plane; ++j)
+          out[(n * p.channels + offset + c) * p.plane + j] = inputs[i][(n * C + c) * p.plane + j];
+    offset += C;
+  }
 }
 
 }  // namespace ref
