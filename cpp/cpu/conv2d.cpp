@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "backends.h"
-#include "cpu/conv_gemm.h"
 #include "cpu/conv1x1_small_cout.h"
+#include "cpu/conv_gemm.h"
 #include "cpu/conv_gemm_bf16.h"
 #include "cpu/conv_winograd.h"
 

@@ -366,8 +366,7 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
           pack_patch_bf16_pairs(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq,
                                 cpitch, bbuf);
         else
-          pack_patch(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq, cpitch,
-                     bbuf);
+          pack_patch(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq, cpitch, bbuf);
         const float* patch = bbuf;
         t.accumulate = kb > 0;
         // The tile kernel applies the epilogue on the last K block (a scattered output's

@@ -113,8 +113,8 @@ void conv_gemm_tile_small(const convgemm::TileArgs& t) {
     Vec::mask mask[kSmallNV];
     for (int v = 0; v < kSmallNV; ++v) mask[v] = Vec::tail_mask(nr - V * v);
     conv_micro_any<ROWS, kSmallNV>((nr + V - 1) / V, nr % V != 0, t, t.a, t.b + j0, t.c + j0,
-                                   t.residual ? t.residual + j0 : nullptr, t.bias, t.scale,
-                                   t.shift, ROWS, mask);
+                                   t.residual ? t.residual + j0 : nullptr, t.bias, t.scale, t.shift,
+                                   ROWS, mask);
   }
 }
 

@@ -14,8 +14,7 @@ constexpr int64_t kSoftmaxBlock = 512;
 // out[i] = 1 / (1 + exp(-x[i])) for i < n.
 using SigmoidSpanFn = void (*)(const float* x, float* out, int64_t n);
 // Softmax over C channels, `stride` floats apart, of positions [0, len) (len <= kSoftmaxBlock).
-using SoftmaxBlockFn = void (*)(const float* x, float* out, int64_t C, int64_t stride,
-                                int64_t len);
+using SoftmaxBlockFn = void (*)(const float* x, float* out, int64_t C, int64_t stride, int64_t len);
 
 #define DEBLURCORE_DECLARE_EXP_KERNELS(isa)                                               \
   namespace isa {                                                                         \

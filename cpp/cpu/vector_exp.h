@@ -53,7 +53,7 @@ inline float vector_exp(float t) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693359375f;
   constexpr float kLn2Lo = -2.12194440e-4f;
-  constexpr float kRound = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer
+  constexpr float kRound = 12582912.f;     // 1.5 * 2^23: adding it rounds to an integer
   t = select_bits(t < -104.f, -104.f, t);  // comparisons false for NaN: NaN passes through
   t = select_bits(t > 89.f, 89.f, t);
   const float shifted = t * kLog2e + kRound;  // n in the low bits of its significand

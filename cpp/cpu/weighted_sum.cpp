@@ -31,8 +31,7 @@ void blend_block(const float* const* x, const float* const* w, int64_t B, float*
     const float* __restrict w2 = w[2];
     const float* __restrict w3 = w[3];
     for (int64_t i = 0; i < len; ++i) {
-      const float p0 = w0[i] * x0[i], p1 = w1[i] * x1[i], p2 = w2[i] * x2[i],
-                  p3 = w3[i] * x3[i];
+      const float p0 = w0[i] * x0[i], p1 = w1[i] * x1[i], p2 = w2[i] * x2[i], p3 = w3[i] * x3[i];
       o[i] = ((p0 + p1) + p2) + p3;
     }
     return;

@@ -476,8 +476,11 @@ TEST_CASE(conv2d_1x1_small_cout_fast_matches_reference) {
     int64_t n, cin, h, w, cout;
     bool bias;
   };
-  const Case cases[] = {{1, 128, 3, 5, 4, true},   {2, 5, 23, 45, 3, true}, {1, 7, 1, 3, 1, false},
-                        {2, 16, 17, 61, 8, true}, {1, 3, 40, 40, 4, false}};
+  const Case cases[] = {{1, 128, 3, 5, 4, true},
+                        {2, 5, 23, 45, 3, true},
+                        {1, 7, 1, 3, 1, false},
+                        {2, 16, 17, 61, 8, true},
+                        {1, 3, 40, 40, 4, false}};
   int index = 0;
   for (const Case& c : cases) {
     Rng rng(300 + index++);
