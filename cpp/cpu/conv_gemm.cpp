@@ -49,17 +49,6 @@ const TileKernel& select_tile_kernel(const Context& ctx) {
   return *select_isa(ctx, table);
 }
 
-AlignedBuffer::AlignedBuffer(size_t n) {
-  try {
-    storage_.assign(n + 16, 0.f);
-  } catch (const std::bad_alloc&) {
-    fail<OutOfMemoryError>("out of host memory allocating a working buffer of ", n * sizeof(float),
-                           " bytes");
-  }
-  const auto addr = reinterpret_cast<uintptr_t>(storage_.data());
-  data_ = storage_.data() + ((64 - addr % 64) % 64) / sizeof(float);
-}
-
 namespace {
 
 // The epilogue of one value of tile row m (channel co0 + m of the tile's image), for outputs

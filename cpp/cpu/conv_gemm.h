@@ -86,17 +86,6 @@ struct Phase {
   }
 };
 
-// 64-byte aligned float scratch, zero-initialised.
-class AlignedBuffer {
- public:
-  explicit AlignedBuffer(size_t n);
-  float* data() { return data_; }
-
- private:
-  std::vector<float> storage_;
-  float* data_;
-};
-
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // Packs A (Cout x K, element weight(co, k)) into mr-row panels: panel i holds, for each k, the

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends.h"
+#include "cpu/parallel.h"
 
 namespace deblurcore {
 namespace cpu {
@@ -57,7 +58,7 @@ void weighted_sum(const Context& ctx, const WeightedSumParams& p, const float* c
                   const float* weights, float* out) {
   const int64_t blocks = (p.HW + kBlock - 1) / kBlock;
   const int64_t items = p.N * p.C * blocks;
-  const int threads = items > 1 ? ctx.num_threads() : 1;
+  const int threads = items > 1 ? threads_for(ctx, p.N * p.C * p.HW * (p.B + 1)) : 1;
 #pragma omp parallel num_threads(threads)
   {
     // Per-thread pointer arrays for the block at hand (B is small: the models use 4).
