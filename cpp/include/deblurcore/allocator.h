@@ -48,4 +48,14 @@ DEBLURCORE_API std::shared_ptr<Allocator> make_caching_allocator(std::shared_ptr
                                                                  size_t max_idle_bytes = size_t(1)
                                                                                          << 31);
 
+// The allocator of a model's frames on the host: blocks of 64 KiB and more are carved, best
+// fit, out of one reserved address range whose pages stay mapped when blocks are freed, so the
+// next frame's blocks of other sizes reuse them instead of faulting in fresh pages (blocks of
+// 8 MiB and more in whole, aligned 2 MiB huge pages). It keeps at most 1.5 times the most
+// bytes ever live at once (dropping the pages of free ranges beyond that). Tiny blocks, and
+// all blocks where the range cannot be reserved, go to make_caching_allocator over `base`.
+// release_idle() drops the pages of the free ranges. Thread-safe.
+DEBLURCORE_API std::shared_ptr<Allocator> make_host_arena_allocator(
+    std::shared_ptr<Allocator> base);
+
 }  // namespace deblurcore

@@ -61,10 +61,14 @@ class DEBLURCORE_API Model {
   const Context& context() const { return ctx_; }
 
  protected:
-  // The model's context allocates through a cache in front of the given allocator: each
-  // frame reuses the blocks of the previous one instead of faulting in fresh memory.
+  // The model's context allocates through a cache in front of the given allocator (on the
+  // host's default allocator: an arena that keeps its pages): each frame reuses the memory of
+  // the previous one instead of faulting in fresh pages.
   Model(const Context& ctx, const ImageFormat& format) : ctx_(ctx), format_(format) {
-    ctx_.set_allocator(make_caching_allocator(ctx.allocator_ptr()));
+    const bool host_default =
+        ctx.device() == Device::CPU && ctx.allocator_ptr() == default_allocator(Device::CPU);
+    ctx_.set_allocator(host_default ? make_host_arena_allocator(ctx.allocator_ptr())
+                                    : make_caching_allocator(ctx.allocator_ptr()));
   }
   // ValueError/TypeError unless `in` is an image this model takes (size at least
   // min_image_size()) and `out` has its size and pixel type.
