@@ -116,6 +116,7 @@ CASES = [
     (1, 40, 65, 12, 12, 1),         # Cout past a panel of 8, Cin > one cache line of panels
     (2, 7, 10, 23, 19, 1),          # odd everything, batch
     (1, 64, 64, 20, 36, 1),         # the models' channel counts
+    (1, 16, 24, 6, 205, 1),         # 52 tiles a row: a last block of 20 (AVX-512) or 4 (AVX2)
 ]
 
 

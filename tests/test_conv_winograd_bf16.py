@@ -41,6 +41,7 @@ CASES = [
     (1, 33, 20, 9, 70, (0, 1, 0, 1)),  # per-side padding, odd Cin
     (1, 40, 65, 12, 12, 1),            # Cout past a panel of 8
     (2, 7, 10, 23, 19, 1),             # odd everything, batch
+    (1, 16, 24, 6, 205, 1),            # 52 tiles a row: a last block of 20 tiles
 ]
 
 

@@ -28,43 +28,50 @@ inline __m512i bf16_pairs(__m512 lo, __m512 hi) {
   return _mm512_permutexvar_epi16(order, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
-// M[xi][co][t] = sum_c U[xi][co][c] . V[xi][c][t] over channel pairs c (see the top).
-inline void gemm_bf16(const winograd::Block& b) {
+// M[xi][co][t] = sum_c U[xi][co][c] . V[xi][c][t] over channel pairs c (see the top), for
+// the first NV vectors of tiles.
+template <int NV>
+inline void gemm_bf16_vectors(const winograd::Block& b) {
   constexpr int T = kBlockTiles;
-  static_assert(V == 16 && kRows == kPanel && kCols == T, "the AVX-512 blocking");
+  static_assert(V == 16 && kRows == kPanel && kCols == T && NV <= kNV, "the AVX-512 blocking");
   const int64_t panels = (b.Cout + kPanel - 1) / kPanel, pairs = (b.Cin + 1) / 2;
   for (int xi = 0; xi < kPoints; ++xi) {
     const float* vx = b.v + xi * (pairs * T + kSkew);
     for (int64_t p = 0; p < panels; ++p) {
       const float* up = b.u + (xi * panels + p) * pairs * kPanel;
-      __m512 acc[kRows][kNV];
+      __m512 acc[kRows][NV];
 #pragma GCC unroll 8
       for (int r = 0; r < kRows; ++r)
 #pragma GCC unroll 2
-        for (int v = 0; v < kNV; ++v) acc[r][v] = _mm512_setzero_ps();
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
 #pragma GCC unroll 2
       for (int64_t c = 0; c < pairs; ++c) {
         const float* bk = vx + c * T;
-        __m512bh bv[kNV];
+        __m512bh bv[NV];
 #pragma GCC unroll 2
-        for (int v = 0; v < kNV; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(bk + V * v);
+        for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(bk + V * v);
         const float* ak = up + c * kPanel;
 #pragma GCC unroll 8
         for (int r = 0; r < kRows; ++r) {
           // The 32 bits of a weight pair broadcast as they are (a float load moves bits only).
           const __m512bh av = (__m512bh)_mm512_castps_si512(_mm512_set1_ps(ak[r]));
 #pragma GCC unroll 2
-          for (int v = 0; v < kNV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
+          for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
         }
       }
       float* mo = b.m + xi * (panels * kPanel * T + kSkew) + p * kPanel * T;
 #pragma GCC unroll 8
       for (int r = 0; r < kRows; ++r)
 #pragma GCC unroll 2
-        for (int v = 0; v < kNV; ++v) _mm512_storeu_ps(mo + r * T + V * v, acc[r][v]);
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(mo + r * T + V * v, acc[r][v]);
     }
   }
 }
+
+template <int NV>
+struct Bf16Gemm {
+  static void run(const winograd::Block& b) { gemm_bf16_vectors<NV>(b); }
+};
 
 inline void run_block_bf16(const winograd::Block& b) {
   constexpr int T = kBlockTiles;
@@ -82,7 +89,7 @@ inline void run_block_bf16(const winograd::Block& b) {
     const __m512 hi = (ci & 1) ? value : _mm512_setzero_ps();
     _mm512_storeu_si512(vw + xi * vstride + (ci / 2) * T + t0, bf16_pairs(lo, hi));
   });
-  gemm_bf16(b);
+  for_block_width<Bf16Gemm>(b);
   transform_output(b);
   if (b.stream_out) Vec::stream_fence();
 }

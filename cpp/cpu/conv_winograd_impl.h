@@ -79,6 +79,9 @@ inline void output_transform6(const Vec::v* z, Vec::v* y) {
 template <class Sink>
 inline void transform_input(const winograd::Block& b, Sink&& sink) {
   constexpr int T = kBlockTiles;
+  // Vectors of tiles that hold the block's nt tiles (a narrower last block of a row computes
+  // only those).
+  const int tiles = int((b.nt + V - 1) / V) * V;
   // One input row of the block, input columns ix0 .. ix0 + kRowFloats - 1 (and zeros up to
   // the one extra group of V tiles that columns 4 and 5 of the last tiles need).
   alignas(64) float row[kTile * (T + V)];
@@ -107,13 +110,13 @@ inline void transform_input(const winograd::Block& b, Sink&& sink) {
           for (int64_t i = hi; i < kTile * (T + V); ++i) row[i] = 0.f;
         }
       }
-      for (int t0 = 0; t0 <= T; t0 += V) {
+      for (int t0 = 0; t0 <= tiles; t0 += V) {
         Vec::v ph[kTile];
         Vec::deinterleave4(rp + kTile * t0, ph);
         for (int c = 0; c < kTile; ++c) Vec::store(&phase[r][c][t0], ph[c]);
       }
     }
-    for (int t0 = 0; t0 < T; t0 += V) {
+    for (int t0 = 0; t0 < tiles; t0 += V) {
       Vec::v z[kAlpha][kAlpha];
       for (int r = 0; r < kAlpha; ++r) {
         for (int c = 0; c < kAlpha; ++c) z[r][c] = Vec::load(&phase[r][c % kTile][t0 + c / kTile]);
@@ -129,45 +132,64 @@ inline void transform_input(const winograd::Block& b, Sink&& sink) {
   }
 }
 
-// Step 2: M[xi][co][t] = sum_ci U[xi][co][ci] V[xi][ci][t] for all 36 xi.
-inline void gemm(const winograd::Block& b) {
+// Step 2: M[xi][co][t] = sum_ci U[xi][co][ci] V[xi][ci][t] for all 36 xi, over the first NV
+// vectors of tiles (kBlockTiles = kNV vectors is one register block).
+template <int NV>
+inline void gemm_vectors(const winograd::Block& b) {
   constexpr int T = kBlockTiles;
+  static_assert(kCols == T && NV >= 1 && NV <= kNV, "one register block per block of tiles");
   const int64_t panels = (b.Cout + kPanel - 1) / kPanel, Cin = b.Cin;
   for (int xi = 0; xi < kPoints; ++xi) {
     const float* vx = b.v + xi * (Cin * T + kSkew);
     for (int64_t p = 0; p < panels; ++p) {
       const float* up = b.u + (xi * panels + p) * Cin * kPanel;
       for (int half = 0; half < kPanel; half += kRows) {
-        for (int j0 = 0; j0 < T; j0 += kCols) {
-          Vec::v acc[kRows][kNV];
+        Vec::v acc[kRows][NV];
 #pragma GCC unroll 8
-          for (int r = 0; r < kRows; ++r)
+        for (int r = 0; r < kRows; ++r)
 #pragma GCC unroll 4
-            for (int v = 0; v < kNV; ++v) acc[r][v] = Vec::zero();
+          for (int v = 0; v < NV; ++v) acc[r][v] = Vec::zero();
 #pragma GCC unroll 2
-          for (int64_t ci = 0; ci < Cin; ++ci) {
-            const float* bk = vx + ci * T + j0;
-            Vec::v bv[kNV];
+        for (int64_t ci = 0; ci < Cin; ++ci) {
+          const float* bk = vx + ci * T;
+          Vec::v bv[NV];
 #pragma GCC unroll 4
-            for (int v = 0; v < kNV; ++v) bv[v] = Vec::load(bk + V * v);
-            const float* ak = up + ci * kPanel + half;
+          for (int v = 0; v < NV; ++v) bv[v] = Vec::load(bk + V * v);
+          const float* ak = up + ci * kPanel + half;
 #pragma GCC unroll 8
-            for (int r = 0; r < kRows; ++r) {
-              const Vec::v av = Vec::set1(ak[r]);
+          for (int r = 0; r < kRows; ++r) {
+            const Vec::v av = Vec::set1(ak[r]);
 #pragma GCC unroll 4
-              for (int v = 0; v < kNV; ++v) acc[r][v] = Vec::fmadd(av, bv[v], acc[r][v]);
-            }
+            for (int v = 0; v < NV; ++v) acc[r][v] = Vec::fmadd(av, bv[v], acc[r][v]);
           }
-          float* mo = b.m + xi * (panels * kPanel * T + kSkew) + (p * kPanel + half) * T + j0;
-#pragma GCC unroll 8
-          for (int r = 0; r < kRows; ++r)
-#pragma GCC unroll 4
-            for (int v = 0; v < kNV; ++v) Vec::store(mo + r * T + V * v, acc[r][v]);
         }
+        float* mo = b.m + xi * (panels * kPanel * T + kSkew) + (p * kPanel + half) * T;
+#pragma GCC unroll 8
+        for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) Vec::store(mo + r * T + V * v, acc[r][v]);
       }
     }
   }
 }
+
+// Runs `Gemm<NV>` with the fewest vectors NV <= kNV that hold the block's nt tiles: the last
+// block of a tile row is often narrower (a 320-pixel row is 80 tiles, 2.5 blocks of 32 on
+// AVX-512), and computing its empty columns was up to a third of such a layer's GEMM work.
+template <template <int> class Gemm, int NV = kNV>
+inline void for_block_width(const winograd::Block& b) {
+  if constexpr (NV > 1) {
+    if (b.nt <= int64_t(NV - 1) * V) return for_block_width<Gemm, NV - 1>(b);
+  }
+  Gemm<NV>::run(b);
+}
+
+template <int NV>
+struct FloatGemm {
+  static void run(const winograd::Block& b) { gemm_vectors<NV>(b); }
+};
+
+inline void gemm(const winograd::Block& b) { for_block_width<FloatGemm>(b); }
 
 // Step 3: output tiles A^T M A, the epilogue, and the stores (rows and columns past the
 // output are dropped).
