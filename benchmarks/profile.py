@@ -126,7 +126,7 @@ def profile(args):
         weights = write_random_weights(Path(tmp) / "m.safetensors", arch=args.model, seed=0)
         prof = _core.OpProfiler()
         rss0 = rss_mb()
-        model = _core.load_model_profiled(str(weights), "cpu", args.threads, prof)
+        model = _core.load_model_profiled(str(weights), "cpu", args.threads, prof, args.precision)
         rss_loaded = rss_mb()
         frames = [rng.random((h, w, 3), dtype=np.float32) for _ in range(2)]
         for i in range(args.warmup):
@@ -215,6 +215,7 @@ def main(argv=None):
     p.add_argument("--model", default="stfan", choices=["stfan", "ifan", "aspdc"])
     p.add_argument("--size", default="1280x720", help="WxH (default: %(default)s)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--warmup", type=int, default=1, help="frames before the profiled one")
     p.add_argument("--top", type=int, default=40, help="rows to print (default: %(default)s)")
     p.add_argument("--calls", action="store_true", help="also print every call in order")
@@ -236,6 +237,7 @@ def main(argv=None):
         args.model, args.size, args.threads = saved["model"], saved["size"], saved["threads"]
         bw, gflops, load0, load1 = saved["bw"], saved["gflops"], saved["load0"], saved["load1"]
         records, frame_s, rss0, rss_loaded, rss_after, peak_rss = saved["run"]
+        args.precision = saved.get("precision", "fp32")
     else:
         load0 = os.getloadavg()
         bw, gflops = stream_probe(args.threads), gemm_probe(args.threads)
@@ -243,13 +245,14 @@ def main(argv=None):
         load1 = os.getloadavg()
     if args.save:
         Path(args.save).write_text(json.dumps({
-            "model": args.model, "size": args.size, "threads": args.threads, "bw": bw,
+            "model": args.model, "size": args.size, "precision": args.precision,
+            "threads": args.threads, "bw": bw,
             "gflops": gflops, "load0": load0, "load1": load1,
             "run": [records, frame_s, rss0, rss_loaded, rss_after, peak_rss],
         }))
 
     print(
-        f"{args.model} {args.size} threads={args.threads}: frame {frame_s:.3f} s; "
+        f"{args.model} {args.size} {args.precision} threads={args.threads}: frame {frame_s:.3f} s; "
         f"probes: {bw:.1f} GB/s (torch add), {gflops:.0f} GFLOP/s (torch mm); "
         f"load {'/'.join(f'{v:.2f}' for v in load0)} -> {'/'.join(f'{v:.2f}' for v in load1)}"
     )

@@ -32,12 +32,14 @@ void bind_profiling(py::module_& m) {
   m.def(
       "load_model_profiled",
       [](const std::string& path, const std::string& device, int threads,
-         std::shared_ptr<OpProfiler> profiler) {
+         std::shared_ptr<OpProfiler> profiler, const std::string& precision) {
         Context ctx(parse_device(device), threads);
+        ctx.set_precision(parse_precision(precision));
         ctx.set_profiler(std::move(profiler));
         py::gil_scoped_release nogil;
         return load_model(path, ctx);
       },
       py::arg("path"), py::arg("device"), py::arg("num_threads"), py::arg("profiler"),
-      "load_model whose context records every op into `profiler`");
+      py::arg("precision") = "fp32",
+      "load_model (in 'fp32' or 'bf16') whose context records every op into `profiler`");
 }

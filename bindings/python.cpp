@@ -311,8 +311,9 @@ PYBIND11_MODULE(_core, m) {
                             const std::optional<FloatArray>& b, std::pair<int, int> stride,
                             std::pair<int, int> padding, std::pair<int, int> dilation,
                             const std::optional<FloatArray>& mask, const std::string& device,
-                            int threads, bool reference) {
+                            int threads, bool reference, const std::string& precision) {
     Context ctx = make_context(device, threads, reference);
+    ctx.set_precision(parse_precision(precision));
     Tensor tx = to_tensor(ctx, x), to = to_tensor(ctx, offset), tw = to_tensor(ctx, w);
     Tensor tb = optional_tensor(ctx, b), tm = optional_tensor(ctx, mask), out;
     {

@@ -25,5 +25,13 @@ DEBLURCORE_DECLARE_DEFORM(avx2)
 DEBLURCORE_DECLARE_DEFORM(avx512)
 #undef DEBLURCORE_DECLARE_DEFORM
 
+// The same for a Precision::BF16 context: float sampling, products with bf16 operands
+// (deform_conv2d_bf16_avx512bf16.cpp; AVX-512 with AVX512_BF16 only).
+namespace avx512bf16 {
+void deform_conv2d_bf16(int threads, const DeformConv2dParams& p, const float* x, float* xt,
+                        const float* offset, const float* mask, const float* weight,
+                        const float* bias, const float* residual, float* out);
+}
+
 }  // namespace cpu
 }  // namespace deblurcore

@@ -141,26 +141,20 @@ void to_channels_last(int threads, const DeformConv2dParams& p, const float* x, 
 // (kTile x K floats, 442 KB for ASPDC's K = 1152) stays in the core's L2 cache, so unlike
 // mmcv's im2col (265 MB at 720p) nothing large is built. Tiles are independent and spread
 // over the threads; every output is summed in the same order whatever the thread count.
-void deform_conv2d_isa(int threads, const DeformConv2dParams& p, const float* x, float* xt,
-                       const float* offset, const float* mask, const float* weight,
-                       const float* bias, const float* residual, float* out) {
+//
+// The product of a tile is `gemm` (FloatTileGemm below, or the bf16 one of
+// deform_conv2d_bf16_avx512bf16.cpp): gemm(samples, rows, ctile, scratch) fills
+// ctile[0 .. rows)[0 .. Coutp) from samples[0 .. rows)[0 .. K), rows a multiple of kMR;
+// gemm.scratch_floats() floats of per-thread scratch are its own.
+template <class TileGemm>
+void deform_conv2d_tiles(int threads, const DeformConv2dParams& p, const float* x, float* xt,
+                         const float* offset, const float* mask, const TileGemm& gemm,
+                         const float* bias, const float* residual, float* out) {
   const int64_t taps = p.kh * p.kw, G = p.offset_groups, cpg = p.Cin / G, C = p.Cin;
   const int64_t K = C * taps;
   const int64_t HWo = p.Hout * p.Wout, plane = p.H * p.W;
   const int64_t n_panels = (p.Cout + kNB - 1) / kNB, Coutp = n_panels * kNB;
   const int64_t tiles = (HWo + kTile - 1) / kTile;
-
-  // Weight panels: wp[nb][t*C + c][j] = weight[nb*kNB + j][c][t], zero columns past Cout.
-  Scratch wpack(n_panels * K * kNB);
-  float* wp = wpack.ptr;
-#pragma omp parallel for num_threads(threads)
-  for (int64_t nb = 0; nb < n_panels; ++nb)
-    for (int64_t t = 0; t < taps; ++t)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t j = 0; j < kNB; ++j) {
-          const int64_t co = nb * kNB + j;
-          wp[(nb * K + t * C + c) * kNB + j] = co < p.Cout ? weight[(co * C + c) * taps + t] : 0.f;
-        }
 
   // Channels-last copy of the input, followed by one row of C zeros that corners outside the
   // image point at (they contribute exactly 0, whatever the input holds).
@@ -173,6 +167,7 @@ void deform_conv2d_isa(int threads, const DeformConv2dParams& p, const float* x,
   {
     Scratch samples(kTile * K);    // [kTile][K]
     Scratch ctile(kTile * Coutp);  // [kTile][Coutp]
+    Scratch gemm_scratch(gemm.scratch_floats());
 
 #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < p.N * tiles; ++task) {
@@ -218,17 +213,13 @@ void deform_conv2d_isa(int threads, const DeformConv2dParams& p, const float* x,
         }
       }
       // Rows past the end of the image: zeros, so the register tiles read defined values.
-      if (valid < kTile) {
-        const int64_t rows = (valid + kMR - 1) / kMR * kMR;
+      const int64_t rows = (valid + kMR - 1) / kMR * kMR;
+      if (valid < rows)
         std::memset(samples.ptr + valid * K, 0,
                     static_cast<size_t>((rows - valid) * K) * sizeof(float));
-      }
 
       // ctile[tile pixels][Cout] = samples @ W^T.
-      for (int64_t nb = 0; nb < n_panels; ++nb)
-        for (int64_t i0 = 0; i0 < valid; i0 += kMR)
-          micro_kernel(K, samples.ptr + i0 * K, K, wp + nb * K * kNB,
-                       ctile.ptr + i0 * Coutp + nb * kNB, Coutp);
+      gemm(samples.ptr, rows, ctile.ptr, gemm_scratch.ptr);
 
       // Bias, epilogue, and back to NCHW.
       for (int64_t co = 0; co < p.Cout; ++co) {
@@ -241,6 +232,39 @@ void deform_conv2d_isa(int threads, const DeformConv2dParams& p, const float* x,
       }
     }
   }
+}
+
+// The float product of a tile: weight panels wp[nb][k][j] = weight[nb*kNB + j][c][t] with
+// k = t*C + c (zero columns past Cout), through the MR x kNB register tile.
+struct FloatTileGemm {
+  const float* wp;
+  int64_t K, n_panels, Coutp;
+  int64_t scratch_floats() const { return 0; }
+  void operator()(const float* samples, int64_t rows, float* ctile, float*) const {
+    for (int64_t nb = 0; nb < n_panels; ++nb)
+      for (int64_t i0 = 0; i0 < rows; i0 += kMR)
+        micro_kernel(K, samples + i0 * K, K, wp + nb * K * kNB, ctile + i0 * Coutp + nb * kNB,
+                     Coutp);
+  }
+};
+
+void deform_conv2d_isa(int threads, const DeformConv2dParams& p, const float* x, float* xt,
+                       const float* offset, const float* mask, const float* weight,
+                       const float* bias, const float* residual, float* out) {
+  const int64_t taps = p.kh * p.kw, C = p.Cin, K = C * taps;
+  const int64_t n_panels = (p.Cout + kNB - 1) / kNB;
+  Scratch wpack(n_panels * K * kNB);
+  float* wp = wpack.ptr;
+#pragma omp parallel for num_threads(threads)
+  for (int64_t nb = 0; nb < n_panels; ++nb)
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t j = 0; j < kNB; ++j) {
+          const int64_t co = nb * kNB + j;
+          wp[(nb * K + t * C + c) * kNB + j] = co < p.Cout ? weight[(co * C + c) * taps + t] : 0.f;
+        }
+  deform_conv2d_tiles(threads, p, x, xt, offset, mask,
+                      FloatTileGemm{wp, K, n_panels, n_panels * kNB}, bias, residual, out);
 }
 
 }  // namespace DEBLURCORE_ISA

@@ -371,6 +371,7 @@ def deform_conv2d(
     device: str = "cpu",
     num_threads: Optional[int] = None,
     reference: bool = False,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Modulated deformable convolution (DCNv2), like ``torchvision.ops.deform_conv2d``.
 
@@ -393,6 +394,9 @@ def deform_conv2d(
         bias: ``(Cout,)`` or None.
         stride, padding, dilation: int or (h, w), of the regular sampling grid.
         mask: ``(N, G*kh*kw, Hout, Wout)`` modulation (applied as given), or None for all ones.
+        precision: 'fp32', or 'bf16': the samples (interpolated and modulated in float) and
+            the weights rounded to bfloat16 for the products, accumulated in float (CPUs with
+            AVX512_BF16 only, ``ValueError`` elsewhere; ignored by ``reference``).
 
     Returns:
         ``(N, Cout, Hout, Wout)``, ``Hout = (H + 2p - d(kh-1) - 1) // s + 1``. Offset and
@@ -400,7 +404,8 @@ def deform_conv2d(
     """
     run = run_opts(device, num_threads, reference)
     return _core.deform_conv2d(
-        *_deform_args(x, offset, weight, bias, stride, padding, dilation, mask), *run
+        *_deform_args(x, offset, weight, bias, stride, padding, dilation, mask), *run,
+        _precision(precision),
     )
 
 
