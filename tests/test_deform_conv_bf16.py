@@ -24,7 +24,7 @@ import deblurcore
 from deblurcore import ops
 from tests.helpers.numerics import assert_sum_close, case_rng, pair
 from tests.test_conv_bf16 import gamma, to_bf16
-from tests.test_deform_conv import deform_conv2d_torch
+from tests.test_deform_conv import _case, deform_conv2d_torch
 
 HAS_BF16 = deblurcore.cpu_supports_bf16()
 needs_bf16 = pytest.mark.skipif(not HAS_BF16, reason="this CPU has no AVX512_BF16")
@@ -42,20 +42,11 @@ CASES = [
 def _inputs(case, integer_offsets):
     N, Cin, Cout, H, W, k, s, p, d, g = case
     rng = case_rng(case, integer_offsets)
-    kh, kw = pair(k)
-    (sh, sw), (ph, pw), (dh, dw) = pair(s), pair(p), pair(d)
-    Hout = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    Wout = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    x = rng.standard_normal((N, Cin, H, W)).astype(np.float32)
-    w = (rng.standard_normal((Cout, Cin, kh, kw)) / np.sqrt(Cin * kh * kw)).astype(np.float32)
-    b = rng.standard_normal(Cout).astype(np.float32)
-    shape = (N, 2 * g * kh * kw, Hout, Wout)
+    # Offsets in [-3, 3): rounded, every sample is an input value (and no mask).
+    x, off, w, b, m = _case(rng, N, Cin, Cout, H, W, k, s, p, d, g, with_mask=not integer_offsets)
     if integer_offsets:
-        off = rng.integers(-3, 4, shape).astype(np.float32)
-        m = None
-    else:
-        off = rng.uniform(-3, 3, shape).astype(np.float32)
-        m = rng.uniform(0, 1, (N, g * kh * kw, Hout, Wout)).astype(np.float32)
+        off = np.round(off)
+    kh, kw = pair(k)
     return x, off, w, b, m, Cin * kh * kw
 
 

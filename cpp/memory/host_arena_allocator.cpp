@@ -23,7 +23,6 @@
 #include <mutex>
 #include <set>
 #include <utility>
-#include <vector>
 
 #include "deblurcore/allocator.h"
 #include "deblurcore/error.h"
@@ -92,9 +91,7 @@ class HostArenaAllocator final : public Allocator {
     std::lock_guard<std::mutex> lock(state_->mutex);
     // Drop the pages of every free range (they fault in again when next used) and give the
     // free range at the top back to the reservation, so the footprint is what is live.
-    std::vector<std::pair<size_t, size_t>> ranges(state_->free_by_offset.begin(),
-                                                  state_->free_by_offset.end());
-    for (const auto& [offset, length] : ranges) state_->drop(offset, length);
+    for (const auto& [offset, length] : state_->free_by_offset) state_->drop(offset, length);
     state_->trim_top();
   }
 
