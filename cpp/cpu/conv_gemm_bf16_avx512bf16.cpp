@@ -125,6 +125,13 @@ void conv_gemm_bf16_tile(const convgemm::TileArgs& t) {
     for (int v = 0; v < kNV; ++v) mask[v] = Vec::tail_mask(nr - V * v);
     const int nv = (nr + V - 1) / V;
     const bool partial = nr % V != 0;
+    // The next column panel's residual into L2, as the float tile kernel does
+    // (conv_gemm_tile.h).
+    if (t.last && t.residual && j0 + NR < t.n) {
+      const int64_t end = t.n - j0 - NR < NR ? t.n : j0 + 2 * NR;
+      for (int64_t m = 0; m < t.M; ++m)
+        prefetch_l2(t.residual + m * t.ldc + j0 + NR, t.residual + m * t.ldc + end);
+    }
     for (int64_t i0 = 0; i0 < t.M; i0 += MR) {
       const int mr = static_cast<int>(t.M - i0 < MR ? t.M - i0 : MR);
       const float* a = t.a + (i0 / MR) * t.a_panel_stride;

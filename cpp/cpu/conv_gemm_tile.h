@@ -127,6 +127,13 @@ void conv_gemm_tile(const convgemm::TileArgs& t) {
     Vec::mask mask[kConvNV];
     for (int v = 0; v < kConvNV; ++v) mask[v] = Vec::tail_mask(nr - V * v);
     const int nv = (nr + V - 1) / V;
+    // The residual of the next column panel, read by the epilogue of every row of it: M short
+    // runs of NR floats, ldc apart, which the hardware prefetcher does not see coming.
+    if (t.last && t.residual && j0 + NR < t.n) {
+      const int64_t end = t.n - j0 - NR < NR ? t.n : j0 + 2 * NR;
+      for (int64_t m = 0; m < t.M; ++m)
+        prefetch_l2(t.residual + m * t.ldc + j0 + NR, t.residual + m * t.ldc + end);
+    }
     const bool partial = nr % V != 0;
     for (int64_t i0 = 0; i0 < t.M; i0 += MR) {
       const int mr = static_cast<int>(t.M - i0 < MR ? t.M - i0 : MR);

@@ -36,6 +36,7 @@ inline void gemm_bf16_vectors(const winograd::Block& b) {
   static_assert(V == 16 && kRows == kPanel && kCols == T && NV <= kNV, "the AVX-512 blocking");
   const int64_t panels = (b.Cout + kPanel - 1) / kPanel, pairs = (b.Cin + 1) / 2;
   for (int xi = 0; xi < kPoints; ++xi) {
+    prefetch_residual(b, xi);
     const float* vx = b.v + xi * (pairs * T + kSkew);
     for (int64_t p = 0; p < panels; ++p) {
       const float* up = b.u + (xi * panels + p) * pairs * kPanel;

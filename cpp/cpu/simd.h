@@ -18,6 +18,8 @@
 #error "define DEBLURCORE_ISA (generic, avx2 or avx512) before including cpu/simd.h"
 #endif
 
+#include <cstdint>
+
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -38,6 +40,9 @@ struct Vec {
   static v add(v a, v b) { return _mm512_add_ps(a, b); }
   static v mul(v a, v b) { return _mm512_mul_ps(a, b); }
   static v fmadd(v a, v b, v c) { return _mm512_fmadd_ps(a, b, c); }
+  static v sub(v a, v b) { return _mm512_sub_ps(a, b); }
+  static v fmsub(v a, v b, v c) { return _mm512_fmsub_ps(a, b, c); }    // a b - c
+  static v fnmadd(v a, v b, v c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a b
   // Lanes [0, n) of a vector (n may be <= 0 or >= V).
   static mask tail_mask(int n) {
     return n >= V ? mask(0xFFFF) : n <= 0 ? mask(0) : mask((1u << n) - 1u);
@@ -103,6 +108,9 @@ struct Vec {
   static v add(v a, v b) { return _mm256_add_ps(a, b); }
   static v mul(v a, v b) { return _mm256_mul_ps(a, b); }
   static v fmadd(v a, v b, v c) { return _mm256_fmadd_ps(a, b, c); }
+  static v sub(v a, v b) { return _mm256_sub_ps(a, b); }
+  static v fmsub(v a, v b, v c) { return _mm256_fmsub_ps(a, b, c); }    // a b - c
+  static v fnmadd(v a, v b, v c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a b
   static mask tail_mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
@@ -174,6 +182,20 @@ struct Vec {
     for (int i = 0; i < 4; ++i) r.a[i] = a.a[i] * b.a[i] + c.a[i];
     return r;
   }
+  static v sub(v a, v b) {
+    for (int i = 0; i < 4; ++i) a.a[i] -= b.a[i];
+    return a;
+  }
+  static v fmsub(v a, v b, v c) {  // a b - c
+    v r;
+    for (int i = 0; i < 4; ++i) r.a[i] = a.a[i] * b.a[i] - c.a[i];
+    return r;
+  }
+  static v fnmadd(v a, v b, v c) {  // c - a b
+    v r;
+    for (int i = 0; i < 4; ++i) r.a[i] = c.a[i] - a.a[i] * b.a[i];
+    return r;
+  }
   static mask tail_mask(int n) { return {n}; }
   static v load(const float* p, mask m) {
     v r = zero();
@@ -215,6 +237,19 @@ struct VecResidual {
   bool present() const { return ptr != nullptr; }
   Vec::v load() const { return Vec::load(ptr, m); }
 };
+
+// Asks for the cache lines of [begin, end) to be brought into L2, for data a kernel reads
+// later from memory in runs too short for the hardware prefetcher (e.g. the rows of a residual
+// read by an epilogue). The empty asm keeps the loop: GCC otherwise deletes a loop of
+// prefetches alone as one without effects.
+inline void prefetch_l2(const float* begin, const float* end) {
+  const char* p =
+      reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(begin) & ~uintptr_t(63));
+  for (; p < reinterpret_cast<const char*>(end); p += 64) {
+    __builtin_prefetch(p, 0, 2);
+    asm volatile("" : : "r"(p));
+  }
+}
 
 }  // namespace DEBLURCORE_ISA
 }  // namespace cpu
