@@ -180,35 +180,36 @@ PYBIND11_MODULE(_core, m) {
     return to_numpy(out);
   });
 
-  m.def("conv_transpose2d",
-        [](const FloatArray& x, const FloatArray& w, const std::optional<FloatArray>& b,
-           std::pair<int, int> stride, const std::vector<int>& padding,
-           std::pair<int, int> output_padding, std::pair<int, int> dilation,
-           const std::string& activation, float slope, const std::optional<FloatArray>& residual,
-           bool residual_before, const std::optional<FloatArray>& scale,
-           const std::optional<FloatArray>& shift, const std::string& device, int threads,
-           bool reference, const std::string& isa, const std::string& precision) {
-          Context ctx = make_context(device, threads, reference);
-          apply_isa(ctx, isa);
-          ctx.set_precision(parse_precision(precision));
-          Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
-          Epilogue e =
-              make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
-          const bool sides = is_per_side(padding);
-          check(!sides || (output_padding.first == 0 && output_padding.second == 0),
-                "conv_transpose2d: output_padding must be 0 when padding is given per side "
-                "(top, bottom, left, right), got (",
-                output_padding.first, ", ", output_padding.second, ")");
-          Tensor out;
-          {
-            py::gil_scoped_release nogil;
-            const Pair s{stride.first, stride.second}, d{dilation.first, dilation.second};
-            out = sides ? conv_transpose2d(ctx, tx, tw, tb, s, per_side(padding), d, e)
-                        : conv_transpose2d(ctx, tx, tw, tb, s, Pair{padding[0], padding[1]},
-                                           {output_padding.first, output_padding.second}, d, e);
-          }
-          return to_numpy(out);
-        });
+  m.def("conv_transpose2d", [](const FloatArray& x, const FloatArray& w,
+                               const std::optional<FloatArray>& b, std::pair<int, int> stride,
+                               const std::vector<int>& padding, std::pair<int, int> output_padding,
+                               std::pair<int, int> dilation, const std::string& activation,
+                               float slope, const std::optional<FloatArray>& residual,
+                               bool residual_before, const std::optional<FloatArray>& scale,
+                               const std::optional<FloatArray>& shift, const std::string& device,
+                               int threads, bool reference, const std::string& isa,
+                               const std::string& precision, const std::string& algorithm) {
+    Context ctx = make_context(device, threads, reference);
+    apply_isa(ctx, isa);
+    ctx.set_precision(parse_precision(precision));
+    apply_conv_algorithm(ctx, algorithm);
+    Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
+    Epilogue e = make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
+    const bool sides = is_per_side(padding);
+    check(!sides || (output_padding.first == 0 && output_padding.second == 0),
+          "conv_transpose2d: output_padding must be 0 when padding is given per side "
+          "(top, bottom, left, right), got (",
+          output_padding.first, ", ", output_padding.second, ")");
+    Tensor out;
+    {
+      py::gil_scoped_release nogil;
+      const Pair s{stride.first, stride.second}, d{dilation.first, dilation.second};
+      out = sides ? conv_transpose2d(ctx, tx, tw, tb, s, per_side(padding), d, e)
+                  : conv_transpose2d(ctx, tx, tw, tb, s, Pair{padding[0], padding[1]},
+                                     {output_padding.first, output_padding.second}, d, e);
+    }
+    return to_numpy(out);
+  });
 
   m.def("fac", [](const FloatArray& x, const FloatArray& kernel, int k, const std::string& device,
                   int threads, bool reference, const std::string& isa) {

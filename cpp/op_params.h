@@ -39,6 +39,9 @@ struct ConvTranspose2dParams {
   // already applied): kernels never derive it from ph / pw.
   int64_t Hout, Wout;
   EpilogueParams epilogue;
+  // The CPU's Winograd transform of the weight's phase convolution (conv_transpose2d_prepare),
+  // or null: the CPU backend builds it itself when it runs the layer that way.
+  const float* winograd_weight = nullptr;
 };
 
 struct FacParams {

@@ -106,11 +106,12 @@ struct Conv2d {
 };
 
 // nn.ConvTranspose2d(cin, cout, k, stride, padding, output_padding, bias=True): weight (cin,
-// cout, k, k) as in PyTorch.
+// cout, k, k) as in PyTorch. Prepared once at load like Conv2d (conv_transpose2d_prepare).
 struct ConvTranspose2d {
   Tensor weight, bias;
   int stride = 1, padding = 0, output_padding = 0;
   Epilogue activation;
+  PreparedConvTranspose2dWeight prepared;
 
   ConvTranspose2d() = default;
   ConvTranspose2d(const Scope& s, int64_t cin, int64_t cout, int k, int stride_ = 1,
@@ -119,14 +120,24 @@ struct ConvTranspose2d {
         bias(s.get("bias", {cout})),
         stride(stride_),
         padding(padding_),
-        output_padding(output_padding_) {}
+        output_padding(output_padding_),
+        prepared(conv_transpose2d_prepare(s.context(), weight)) {}
 
   Tensor operator()(const Context& ctx, const Tensor& x) const {
-    return conv_transpose2d(ctx, x, weight, bias, stride, padding, output_padding, 1, activation);
+    return conv_transpose2d(ctx, x, prepared_weight(), bias, stride, padding, output_padding, 1,
+                            activation);
   }
   Tensor operator()(const Context& ctx, const Tensor& x, const Plus& p) const {
-    return conv_transpose2d(ctx, x, weight, bias, stride, padding, output_padding, 1,
+    return conv_transpose2d(ctx, x, prepared_weight(), bias, stride, padding, output_padding, 1,
                             p.after(activation));
+  }
+
+ private:
+  // `prepared` while it still belongs to `weight`.
+  PreparedConvTranspose2dWeight prepared_weight() const {
+    if (prepared.weight.data() == weight.data() && prepared.weight.shape() == weight.shape())
+      return prepared;
+    return {weight, Tensor()};
   }
 };
 

@@ -183,6 +183,7 @@ def conv_transpose2d(
     reference: bool = False,
     isa: Optional[str] = None,
     precision: str = "fp32",
+    algorithm: Optional[str] = None,
 ) -> np.ndarray:
     """2-D transposed convolution, like ``F.conv_transpose2d`` (groups=1).
 
@@ -197,6 +198,9 @@ def conv_transpose2d(
             kernel is (1, 2, 1, 2)); output_padding must then be 0.
         activation, negative_slope, residual, residual_before_activation, scale, shift, isa,
             precision: as in :func:`conv2d`.
+        algorithm: as in :func:`conv2d`, for the 4x4 stride-2 padding-1 transposed
+            convolutions of upsampling layers (output 2H x 2W, fp32): their four output phases
+            run as one 3x3 convolution by Winograd F(4x4, 3x3) or as direct phases.
 
     Returns:
         ``(N, Cout, Hout, Wout)`` with ``Hout = (H-1)s - 2p + d(kh-1) + output_padding + 1``,
@@ -211,7 +215,7 @@ def conv_transpose2d(
     return _core.conv_transpose2d(
         x, weight, bias, as_pair(stride, "stride"), list(as_padding(padding)),
         as_pair(output_padding, "output_padding"), as_pair(dilation, "dilation"), *epi, *run,
-        _isa(isa), _precision(precision),
+        _isa(isa), _precision(precision), _algorithm(algorithm),
     )
 
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <iterator>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "deblurcore/deblurcore.h"
@@ -303,6 +304,80 @@ TEST_CASE(conv_transpose2d_fast_matches_reference) {
     }
     ++index;
   }
+}
+
+// The upsampling layer (4x4, stride 2, padding 1) by Winograd: its four output phases as one
+// 3x3 convolution (cpu/conv_transpose2d.cpp), forced here on every shape; tolerance as for
+// conv2d's Winograd above. Prepared weights give bit-identical results to the plain weight,
+// and parameters the phase convolution does not cover run the direct phases even when
+// Winograd is asked for.
+TEST_CASE(conv_transpose2d_winograd_matches_reference_and_prepared_weights) {
+  const Context ref = reference_ctx();
+  struct Case {
+    int64_t n, cin, h, w, cout;
+  };
+  const Case cases[] = {
+      {1, 4, 5, 6, 3},     // partial tiles both ways, 12 phase channels (a panel and a half)
+      {2, 9, 3, 3, 17},    // batch, less than a tile
+      {2, 6, 11, 37, 10},  // several tile rows, masked column tails
+      {1, 16, 13, 70, 8},  // several tile blocks in a row
+      {1, 3, 1, 1, 2},     // one input pixel
+  };
+  int index = 0;
+  for (const Case& c : cases) {
+    Rng rng(400 + index);
+    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
+    const Tensor wt = rand_tensor(rng, {c.cin, c.cout, 4, 4});
+    const Tensor b = index % 2 ? Tensor() : rand_tensor(rng, {c.cout});
+    const Tensor plain = conv_transpose2d(ref, x, wt, b, 2, 1);
+    const Tensor residual = rand_tensor(rng, plain.shape());
+    const Tensor abs_sum = conv_transpose2d(ref, abs_of(x), abs_of(wt), abs_of(b), 2, 1);
+    for (int e = 0; e < 6; ++e) {
+      const Epilogue epi = epilogue_variant(e, residual);
+      const Tensor want = conv_transpose2d(ref, x, wt, b, 2, 1, 0, 1, epi);
+      const Tensor scale = add_abs(abs_sum, epi.residual);
+      for (Context ctx : fast_contexts()) {
+        ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
+        const std::string what = "conv_transpose2d winograd case " + std::to_string(index) +
+                                 " epilogue " + std::to_string(e);
+        const Tensor got = conv_transpose2d(ctx, x, wt, b, 2, 1, 0, 1, epi);
+        expect_sum_close(got, want, scale, 2e-5, label(what, ctx), __FILE__, __LINE__);
+        const PreparedConvTranspose2dWeight prepared = conv_transpose2d_prepare(ctx, wt);
+        CHECK(prepared.winograd.defined() == (4 * c.cout >= 8));
+        EXPECT_BITWISE(conv_transpose2d(ctx, x, prepared, b, 2, 1, 0, 1, epi), got,
+                       label(what + " prepared", ctx));
+      }
+    }
+    ++index;
+  }
+  // Padding 0, output_padding 1, stride 1: not the phase convolution's geometry.
+  Rng rng(450);
+  const Tensor x = rand_tensor(rng, {1, 5, 6, 7});
+  const Tensor wt = rand_tensor(rng, {5, 4, 4, 4});
+  for (Context ctx : fast_contexts()) {
+    const PreparedConvTranspose2dWeight prepared = conv_transpose2d_prepare(ctx, wt);
+    for (const auto& [stride, padding, output_padding] :
+         {std::tuple<int, int, int>{2, 0, 0}, {2, 1, 1}, {1, 1, 0}}) {
+      ctx.set_conv_algorithm(ConvAlgorithm::Direct);
+      const Tensor direct = conv_transpose2d(ctx, x, wt, Tensor(), stride, padding, output_padding);
+      ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
+      EXPECT_BITWISE(conv_transpose2d(ctx, x, prepared, Tensor(), stride, padding, output_padding),
+                     direct, label("conv_transpose2d not the phase geometry", ctx));
+    }
+  }
+}
+
+TEST_CASE(conv_transpose2d_prepared_weight_of_another_shape_is_refused) {
+  Rng rng(10);
+  const Context ctx(Device::CPU, 1);
+  const PreparedConvTranspose2dWeight prepared =
+      conv_transpose2d_prepare(ctx, rand_tensor(rng, {16, 8, 4, 4}));
+  CHECK(prepared.winograd.defined());
+  PreparedConvTranspose2dWeight wrong = prepared;
+  wrong.weight = rand_tensor(rng, {16, 4, 4, 4});
+  CHECK_THROWS(ValueError,
+               conv_transpose2d(ctx, rand_tensor(rng, {1, 16, 8, 8}), wrong, Tensor(), 2, 1),
+               "prepared weight");
 }
 
 // ---- per-sample affine epilogue and per-side padding ------------------------------------

@@ -24,9 +24,11 @@ enum class Isa : int { Generic = 0, AVX2 = 1, AVX512 = 2 };
 
 DEBLURCORE_API const char* isa_name(Isa isa);
 
-// How the fast CPU conv2d runs 3x3 stride-1 convolutions: Auto picks Winograd F(4x4, 3x3) or
-// the direct convolution per layer by a rule measured on x86 (cpu/conv_winograd.cpp);
-// Direct and Winograd force one (Winograd where it applies: 3x3, stride 1, dilation 1). The
+// How the fast CPU conv2d runs 3x3 stride-1 convolutions, and conv_transpose2d the 4x4
+// stride-2 padding-1 ones (their four output phases as one 3x3 convolution): Auto picks
+// Winograd F(4x4, 3x3) or the direct convolution per layer by a rule measured on x86
+// (cpu/conv_winograd.cpp); Direct and Winograd force one (Winograd where it applies: 3x3,
+// stride 1, dilation 1; 4x4 transposed, stride 2, padding 1, output 2H x 2W, in fp32). The
 // default is Auto, or the environment variable DEBLURCORE_CONV_ALGO ("auto", "direct",
 // "winograd") for A/B measurements of whole programs.
 enum class ConvAlgorithm : int { Auto = 0, Direct = 1, Winograd = 2 };

@@ -93,6 +93,24 @@ DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x, cons
                                        const Tensor& bias = {}, Pair stride = 1, Pair padding = 0,
                                        Pair output_padding = 0, Pair dilation = 1,
                                        const Epilogue& epilogue = {});
+// A conv_transpose2d weight prepared once (at load), as conv2d_prepare does for conv2d: the
+// weight and, where the CPU conv_transpose2d may run it by Winograd (a 4x4 weight, used with
+// stride 2 and padding 1 as in an upsampling layer, on a CPU context in float), the transform
+// of its phase convolution. Treat it as an opaque handle built by conv_transpose2d_prepare.
+// The results equal those of conv_transpose2d with the plain weight.
+struct PreparedConvTranspose2dWeight {
+  Tensor weight;    // (Cin, Cout, kh, kw)
+  Tensor winograd;  // undefined where not used
+};
+// weight (Cin, Cout, kh, kw) -> its prepared form (shares the weight's memory).
+DEBLURCORE_API PreparedConvTranspose2dWeight conv_transpose2d_prepare(const Context& ctx,
+                                                                      const Tensor& weight);
+// conv_transpose2d with a prepared weight (the arguments otherwise as above).
+DEBLURCORE_API Tensor conv_transpose2d(const Context& ctx, const Tensor& x,
+                                       const PreparedConvTranspose2dWeight& weight,
+                                       const Tensor& bias, Pair stride, Pair padding,
+                                       Pair output_padding = 0, Pair dilation = 1,
+                                       const Epilogue& epilogue = {});
 // The same with the padding given per side as the crop of the full transposed-convolution
 // output (Keras Conv2DTranspose 'same' with stride 2 and a 5x5 kernel crops (1, 2, 1, 2)):
 // Hout = (H-1)*stride.h - top - bottom + dilation.h*(kh-1) + 1 (no output_padding).
