@@ -16,7 +16,6 @@
 //     see Block::stream_out).
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -146,7 +145,8 @@ inline void prefetch_residual(const winograd::Block& b, int xi) {
   if (!b.residual) return;
   const int64_t rows = b.Cout * kTile;
   const int64_t oy0 = b.ty * kTile, ox0 = b.tx0 * kTile;
-  const int64_t width = std::min<int64_t>(b.Wout - ox0, kTile * b.nt);
+  const int64_t width0 = b.Wout - ox0, wmax = kTile * b.nt;
+  const int64_t width = width0 < wmax ? width0 : wmax;  // no std::min here (ODR rule, README)
   for (int64_t row = rows * xi / kPoints; row < rows * (xi + 1) / kPoints; ++row) {
     const int64_t oy = oy0 + row % kTile;
     if (oy >= b.Hout) continue;
