@@ -44,23 +44,25 @@ constexpr int kCols = kNV * V;
 constexpr int kBlockTiles = kCols;  // measured: 2 * kCols ran 25% slower (L2 misses on V and M)
 constexpr int kRowFloats = kTile * kBlockTiles + 2;  // input columns a block reads
 
-// z -> B^T z for six vectors (in place). Written for the two kinds of floating-point pipes
-// (on Zen 4 two for multiplies and FMAs, two for adds): 5 multiplies/FMAs and 8 adds. The
-// same sums written with FMAs only (a - b as -1 * b + a) ran every op on the first two and
-// made the input transform a third of a 32-channel layer.
+// z -> B^T z for six vectors (in place). Written for both kinds of floating-point pipes (on
+// Zen 4 two for multiplies and FMAs, two for adds): 7 multiplies/FMAs and 6 adds, where the
+// same sums with a - b written as -1 * b + a ran all 14 ops on the first two. Every output
+// is rounded as before (4 z is exact, so 4 z4 - z2 rounds once either way); rows 0 and 5 keep
+// their two FMAs, as a third rounding there measurably raised IFAN's error at 720p
+// (1.2e-4 -> 1.5e-4 on uniform-noise frames against PyTorch).
 inline void input_transform6(Vec::v* z) {
-  const Vec::v four = Vec::set1(4.f), two = Vec::set1(2.f);
+  const Vec::v four = Vec::set1(4.f), m5 = Vec::set1(-5.f), two = Vec::set1(2.f);
   const Vec::v z0 = z[0], z1 = z[1], z2 = z[2], z3 = z[3], z4 = z[4], z5 = z[5];
   const Vec::v p = Vec::fmsub(four, z4, z2);         // 4 z4 - z2
   const Vec::v q = Vec::fmsub(four, z3, z1);         // 4 z3 - z1
   const Vec::v e = Vec::sub(z1, z3);                 // z1 - z3
   const Vec::v f = Vec::mul(two, Vec::sub(z2, z4));  // 2 (z2 - z4)
-  z[0] = Vec::fnmadd(four, z2, Vec::add(z0, p));     // z0 - 5 z2 + 4 z4
+  z[0] = Vec::fmadd(four, z4, Vec::fmadd(m5, z2, z0));
   z[1] = Vec::add(p, q);
   z[2] = Vec::sub(p, q);
   z[3] = Vec::add(f, e);
   z[4] = Vec::sub(f, e);
-  z[5] = Vec::fmsub(four, z5, Vec::add(z3, q));  // z1 - 5 z3 + 4 z5
+  z[5] = Vec::fmadd(four, z5, Vec::fmadd(m5, z3, z1));
 }
 
 // Six vectors z -> the four A^T z.

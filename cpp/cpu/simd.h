@@ -41,8 +41,7 @@ struct Vec {
   static v mul(v a, v b) { return _mm512_mul_ps(a, b); }
   static v fmadd(v a, v b, v c) { return _mm512_fmadd_ps(a, b, c); }
   static v sub(v a, v b) { return _mm512_sub_ps(a, b); }
-  static v fmsub(v a, v b, v c) { return _mm512_fmsub_ps(a, b, c); }    // a b - c
-  static v fnmadd(v a, v b, v c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a b
+  static v fmsub(v a, v b, v c) { return _mm512_fmsub_ps(a, b, c); }  // a b - c
   // Lanes [0, n) of a vector (n may be <= 0 or >= V).
   static mask tail_mask(int n) {
     return n >= V ? mask(0xFFFF) : n <= 0 ? mask(0) : mask((1u << n) - 1u);
@@ -109,8 +108,7 @@ struct Vec {
   static v mul(v a, v b) { return _mm256_mul_ps(a, b); }
   static v fmadd(v a, v b, v c) { return _mm256_fmadd_ps(a, b, c); }
   static v sub(v a, v b) { return _mm256_sub_ps(a, b); }
-  static v fmsub(v a, v b, v c) { return _mm256_fmsub_ps(a, b, c); }    // a b - c
-  static v fnmadd(v a, v b, v c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a b
+  static v fmsub(v a, v b, v c) { return _mm256_fmsub_ps(a, b, c); }  // a b - c
   static mask tail_mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
@@ -189,11 +187,6 @@ struct Vec {
   static v fmsub(v a, v b, v c) {  // a b - c
     v r;
     for (int i = 0; i < 4; ++i) r.a[i] = a.a[i] * b.a[i] - c.a[i];
-    return r;
-  }
-  static v fnmadd(v a, v b, v c) {  // c - a b
-    v r;
-    for (int i = 0; i < 4; ++i) r.a[i] = c.a[i] - a.a[i] * b.a[i];
     return r;
   }
   static mask tail_mask(int n) { return {n}; }

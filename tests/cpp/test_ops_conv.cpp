@@ -307,10 +307,13 @@ TEST_CASE(conv_transpose2d_fast_matches_reference) {
 }
 
 // The upsampling layer (4x4, stride 2, padding 1) by Winograd: its four output phases as one
-// 3x3 convolution (cpu/conv_transpose2d.cpp), forced here on every shape; tolerance as for
-// conv2d's Winograd above. Prepared weights give bit-identical results to the plain weight,
-// and parameters the phase convolution does not cover run the direct phases even when
-// Winograd is asked for.
+// 3x3 convolution (cpu/conv_transpose2d.cpp), forced here on every shape. Tolerance: relative
+// to the sum of |terms| S its error is larger than a 3x3 conv's (4 of the 9 taps of a phase
+// weight are non-zero, so the transforms' growth weighs on fewer terms): at most 2.2e-5 * S
+// measured on these shapes, so 1e-4 * S here (the rigorous bound is checked in
+// tests/test_conv_transpose_winograd.py). Prepared weights give bit-identical results to the
+// plain weight, and parameters the phase convolution does not cover run the direct phases even
+// when Winograd is asked for.
 TEST_CASE(conv_transpose2d_winograd_matches_reference_and_prepared_weights) {
   const Context ref = reference_ctx();
   struct Case {
@@ -341,7 +344,7 @@ TEST_CASE(conv_transpose2d_winograd_matches_reference_and_prepared_weights) {
         const std::string what = "conv_transpose2d winograd case " + std::to_string(index) +
                                  " epilogue " + std::to_string(e);
         const Tensor got = conv_transpose2d(ctx, x, wt, b, 2, 1, 0, 1, epi);
-        expect_sum_close(got, want, scale, 2e-5, label(what, ctx), __FILE__, __LINE__);
+        expect_sum_close(got, want, scale, 1e-4, label(what, ctx), __FILE__, __LINE__);
         const PreparedConvTranspose2dWeight prepared = conv_transpose2d_prepare(ctx, wt);
         CHECK(prepared.winograd.defined() == (4 * c.cout >= 8));
         EXPECT_BITWISE(conv_transpose2d(ctx, x, prepared, b, 2, 1, 0, 1, epi), got,
