@@ -10,6 +10,7 @@
 #include "blocks/streamed_filters.h"
 #include "deblurcore/error.h"
 #include "deblurcore/safetensors.h"
+#include "memory/device_memory.h"
 #include "models/metadata.h"
 #include "models/precision_policy.h"
 #include "models/registry.h"
@@ -252,10 +253,20 @@ class DeblurNet final : public Model {
     Tensor output_fea = conv3;
 
     // State for the next frame (core/test.py): the output is carried clamped, the feature as is.
+    // The two images are copied into buffers of their own, outside the frame's arena, reused
+    // from frame to frame: held in the arena until the next frame ends, they sat among that
+    // frame's blocks wherever this one had left them and shifted its layout (at 720p the
+    // second frame faulted in ~120 MB of fresh pages for it).
     Tensor clamped = clamp(ctx, output_img, 0.f, 1.f);
+    Tensor blur_slot = carried_slot(last_img_blur_, img_blur);
+    Tensor img_slot = carried_slot(output_last_img_, clamped);
     // Only now, with nothing left that can fail, does the state change.
-    last_img_blur_ = img_blur;
-    output_last_img_ = std::move(clamped);
+    memory::copy(blur_slot.data(), blur_slot.device(), img_blur.data(), img_blur.device(),
+                 img_blur.nbytes());
+    memory::copy(img_slot.data(), img_slot.device(), clamped.data(), clamped.device(),
+                 clamped.nbytes());
+    last_img_blur_ = std::move(blur_slot);
+    output_last_img_ = std::move(img_slot);
     output_last_fea_ = std::move(output_fea);
     clip_height_ = img_blur.size(2);
     clip_width_ = img_blur.size(3);
@@ -275,6 +286,12 @@ class DeblurNet final : public Model {
   FilterHead fac_warp;
   blocks::ConcatConv2d kconv4;
   FilterHead fac_deblur;
+
+  // The buffer `slot` when it can hold a copy of t, else a new one (not from the Context).
+  static Tensor carried_slot(const Tensor& slot, const Tensor& t) {
+    if (slot.defined() && slot.shape() == t.shape() && slot.device() == t.device()) return slot;
+    return Tensor::empty(t.shape(), t.device());
+  }
 
   Tensor last_img_blur_, output_last_img_, output_last_fea_;
   int64_t clip_height_ = 0, clip_width_ = 0;  // real (unpadded) size of the clip's frames
