@@ -57,8 +57,8 @@ void apply_isa(Context& ctx, const std::string& isa) {
     fail<ValueError>("isa must be 'avx512', 'avx2' or 'generic', got '", isa, "'");
 }
 
-// Selects the CPU conv2d algorithm of 3x3 stride-1 convolutions ("" keeps the Context's
-// default: DEBLURCORE_CONV_ALGO or auto).
+// Selects the CPU algorithm of conv2d's 3x3 stride-1 convolutions and conv_transpose2d's
+// upsampling layers ("" keeps the Context's default: DEBLURCORE_CONV_ALGO or auto).
 void apply_conv_algorithm(Context& ctx, const std::string& algorithm) {
   if (algorithm.empty()) return;
   if (algorithm == "auto")
@@ -69,6 +69,16 @@ void apply_conv_algorithm(Context& ctx, const std::string& algorithm) {
     ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
   else
     fail<ValueError>("algorithm must be 'auto', 'direct' or 'winograd', got '", algorithm, "'");
+}
+
+// The context of a convolution op binding (conv2d, conv_transpose2d).
+Context conv_context(const std::string& device, int threads, bool reference, const std::string& isa,
+                     const std::string& precision, const std::string& algorithm) {
+  Context ctx = make_context(device, threads, reference);
+  apply_isa(ctx, isa);
+  ctx.set_precision(parse_precision(precision));
+  apply_conv_algorithm(ctx, algorithm);
+  return ctx;
 }
 
 // Copies a numpy array into a tensor on the context's device (host memory is 64-byte aligned).
@@ -163,10 +173,7 @@ PYBIND11_MODULE(_core, m) {
                      const std::optional<FloatArray>& scale, const std::optional<FloatArray>& shift,
                      const std::string& device, int threads, bool reference, const std::string& isa,
                      const std::string& precision, const std::string& algorithm) {
-    Context ctx = make_context(device, threads, reference);
-    apply_isa(ctx, isa);
-    ctx.set_precision(parse_precision(precision));
-    apply_conv_algorithm(ctx, algorithm);
+    Context ctx = conv_context(device, threads, reference, isa, precision, algorithm);
     Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
     Epilogue e = make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
     const bool sides = is_per_side(padding);
@@ -189,10 +196,7 @@ PYBIND11_MODULE(_core, m) {
                                const std::optional<FloatArray>& shift, const std::string& device,
                                int threads, bool reference, const std::string& isa,
                                const std::string& precision, const std::string& algorithm) {
-    Context ctx = make_context(device, threads, reference);
-    apply_isa(ctx, isa);
-    ctx.set_precision(parse_precision(precision));
-    apply_conv_algorithm(ctx, algorithm);
+    Context ctx = conv_context(device, threads, reference, isa, precision, algorithm);
     Tensor tx = to_tensor(ctx, x), tw = to_tensor(ctx, w), tb = optional_tensor(ctx, b);
     Epilogue e = make_epilogue(ctx, activation, slope, residual, residual_before, scale, shift);
     const bool sides = is_per_side(padding);

@@ -17,7 +17,7 @@ import pytest
 import deblurcore
 from deblurcore import ops
 from tests.helpers.numerics import case_rng, torch_epilogue
-from tests.test_conv_winograd import ISAS, _gamma, winograd_abs_sum
+from tests.test_conv_winograd import ISAS, _gamma, assert_within, winograd_abs_sum
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -97,11 +97,7 @@ def test_upsampling_winograd_matches_float64(case):
         ours = ops.conv_transpose2d(x, w, b, 2, 1, activation=act, negative_slope=slope,
                                     residual=res, residual_before_activation=before, isa=isa,
                                     algorithm=algorithm)
-        assert ours.shape == want.shape and ours.dtype == np.float32
-        err = np.abs(ours.astype(np.float64) - want)
-        worst = np.unravel_index(np.argmax(err - tol), err.shape)
-        assert np.all(err <= tol), (
-            f"{isa}: |diff| {err[worst]:.3g} > tolerance {tol[worst]:.3g} at {worst}")
+        assert_within(ours, want, tol, isa)
 
 
 def test_winograd_and_direct_phases_agree():

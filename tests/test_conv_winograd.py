@@ -92,6 +92,16 @@ def winograd_float64(x, w, padding, Hout, Wout):
     return y.reshape(N, Co, 4 * th, 4 * tw)[:, :, :Hout, :Wout]
 
 
+def assert_within(ours, want, tol, what):
+    """float32 `ours` has want's shape and is within `tol` (elementwise) of float64 `want`."""
+    assert ours.shape == want.shape and ours.dtype == np.float32
+    err = np.abs(ours.astype(np.float64) - want)
+    if err.size:
+        worst = np.unravel_index(np.argmax(err - tol), err.shape)
+        assert np.all(err <= tol), (
+            f"{what}: |diff| {err[worst]:.3g} > tolerance {tol[worst]:.3g} at {worst}")
+
+
 EPILOGUES = [
     # (activation, negative_slope, residual, residual_before_activation, scale/shift)
     (None, 0.01, False, False, False),
@@ -164,12 +174,7 @@ def test_winograd_matches_float64(case):
         ours = ops.conv2d(x, w, b, 1, padding, activation=act, negative_slope=slope,
                           residual=res, residual_before_activation=before, scale=scale,
                           shift=shift, isa=isa, algorithm="winograd")
-        assert ours.shape == y.shape and ours.dtype == np.float32
-        err = np.abs(ours.astype(np.float64) - y)
-        if err.size:
-            worst = np.unravel_index(np.argmax(err - tol), err.shape)
-            assert np.all(err <= tol), (
-                f"{isa}: |diff| {err[worst]:.3g} > tolerance {tol[worst]:.3g} at {worst}")
+        assert_within(ours, y, tol, isa)
 
 
 def test_direct_and_auto_agree_with_torch():

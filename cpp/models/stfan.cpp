@@ -192,10 +192,11 @@ class DeblurNet final : public Model {
     // memory held at 720p).
     // Every later frame starts with the previous conv3 (output_last_fea_) live below this
     // one; the first frame holds a stand-in of its size there, so that the frames after it
-    // find its layout and the pages under it. Measured at 720p: the third frame faulted in
-    // ~100 MB of fresh pages without it, none with it; releasing the stand-in once kconv_warp
-    // is done (as below) kept every later frame at 8 faults and the peak RSS at 818 MB,
-    // holding it to the end of the frame did not (faults again in the fifth, 842 MB).
+    // find its layout and the pages under it. Measured at 720p (before the carried images
+    // below left the arena): the third frame faulted in ~100 MB of fresh pages without it,
+    // none with it; releasing the stand-in once kconv_warp is done (as below) kept every later
+    // frame at 8 faults, holding it to the end of the frame did not (faults again in the fifth
+    // frame, and 3 % more peak memory).
     const int64_t h4 = img_blur.size(2) / 4, w4 = img_blur.size(3) / 4;
     Tensor first_frame_stand_in;
     if (!output_last_fea_.defined()) first_frame_stand_in = ctx.empty({1, 2 * ch3, h4, w4});
