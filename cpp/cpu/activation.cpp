@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "backends.h"
+#include "cpu/leaky_relu.h"
 #include "cpu/parallel.h"
 
 namespace deblurcore {
@@ -22,7 +23,7 @@ void activation(const Context& ctx, Activation act, float slope, const float* x,
     return;
   }
 #pragma omp parallel for simd num_threads(threads_for(ctx, n)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.f ? x[i] : x[i] * slope;
+  for (int64_t i = 0; i < n; ++i) out[i] = leaky_relu(x[i], slope);
 }
 
 }  // namespace cpu

@@ -8,6 +8,7 @@
 #include "backends.h"
 #include "cpu/conv_gemm.h"
 #include "cpu/conv_winograd.h"
+#include "cpu/leaky_relu.h"
 #include "cpu/parallel.h"
 
 namespace deblurcore {
@@ -104,8 +105,7 @@ void add_residual(float* dst, const float* res, int64_t n, const EpilogueParams&
     case Activation::ReLU:
       return add_residual(dst, res, n, before, [](float v) { return v > 0.f ? v : 0.f; });
     case Activation::LeakyReLU:
-      return add_residual(dst, res, n, before,
-                          [slope](float v) { return v > 0.f ? v : v * slope; });
+      return add_residual(dst, res, n, before, [slope](float v) { return leaky_relu(v, slope); });
   }
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "backends.h"
+#include "cpu/leaky_relu.h"
 
 namespace deblurcore {
 namespace cpu {
@@ -95,7 +96,7 @@ inline void horizontal_row(const float* __restrict vp, const float* __restrict f
 }
 
 inline void leaky_row(float* __restrict z, int64_t W, float slope) {
-  for (int64_t x = 0; x < W; ++x) z[x] = z[x] > 0.f ? z[x] : z[x] * slope;
+  for (int64_t x = 0; x < W; ++x) z[x] = leaky_relu(z[x], slope);
 }
 
 // One iteration, one row: out_row = act(horizontal(vertical(in)) + b).

@@ -17,8 +17,14 @@
 //   IFAN, one block in bf16 (256x192): features 1.64 / 64.3 (but 2.69 / 65.9 at 640x360),
 //     filter encoder 5.10 / 54.8, filter predictor 2.43 / 62.0, filter head 1.99 / 65.1,
 //     reconstructor 7.61 / 52.6
-// so IFAN still keeps every block in float. All of these use random weights in the official
-// layouts (no trained checkpoint was at hand); trained weights may behave differently.
+// so IFAN still keeps every block in float. Rounding the weights alone moves it that far: with
+// only IFAN's conv weights rounded to bf16 and everything else in fp32
+// (benchmarks/bf16_weight_floor.py, 640x360, natural image) the output moves by 13.6 levels /
+// 49.1 dB, and by 2.2 - 15.7 levels with one block's weights rounded (features 5.6, filter
+// encoder 15.7, filter predictor 3.4, filter head 2.2, reconstructor 2.2). A perturbation of
+// 2^-9 relative is amplified to several levels by these weights, whatever rounds it.
+// All of these use random weights in the official layouts (no trained checkpoint was at
+// hand); trained weights may behave differently.
 // IFAN's output goes through 17 recursive IAC passes whose filters come from the filter
 // encoder, and every one of its blocks alone exceeds 2 levels in bf16: it stays in float. The
 // synthesis network of Analysis-Synthesis works on 0..255 values modulated per channel by the
