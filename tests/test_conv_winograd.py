@@ -127,6 +127,9 @@ CASES = [
     (2, 7, 10, 23, 19, 1),          # odd everything, batch
     (1, 64, 64, 20, 36, 1),         # the models' channel counts
     (1, 16, 24, 6, 205, 1),         # 52 tiles a row: a last block of 20 (AVX-512) or 4 (AVX2)
+    (1, 8, 16, 10, 160, 1),         # 40 tiles (IFAN's 160-pixel rows): last blocks of 8 in
+                                    # pairs of tile rows (AVX-512), the third row alone
+    (2, 6, 9, 7, 130, 1),           # 33 tiles: last blocks of 1 paired on every ISA, batch
 ]
 
 

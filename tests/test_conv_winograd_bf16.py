@@ -42,6 +42,7 @@ CASES = [
     (1, 40, 65, 12, 12, 1),            # Cout past a panel of 8
     (2, 7, 10, 23, 19, 1),             # odd everything, batch
     (1, 16, 24, 6, 205, 1),            # 52 tiles a row: a last block of 20 tiles
+    (1, 8, 16, 10, 160, 1),            # 40 tiles: last blocks of 8 shared by two tile rows
 ]
 
 

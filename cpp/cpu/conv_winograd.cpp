@@ -159,10 +159,19 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
   if (p.N == 0 || tiles_h == 0 || tiles_w == 0) return;
   // Blocks of T tiles along a tile row, the last one narrower: the kernel computes a block
   // in whole vectors of tiles, so 80 tiles (a 320-pixel row) as 32 + 32 + 16 on AVX-512 cost
-  // 80 tiles of work, where an even split, 27 + 27 + 26, cost 96.
-  const int64_t xblocks = (tiles_w + T - 1) / T;
-  const int64_t bt = T;
-  const int64_t items = p.N * tiles_h * xblocks;
+  // 80 tiles of work, where an even split, 27 + 27 + 26, cost 96. A last block that fills at
+  // most half a vector shares one with the last block of the next tile row: 40 tiles (IFAN's
+  // 160-pixel rows at 720p) cost 32 + 16 per row alone, 32 + 8 paired.
+  const int64_t full = tiles_w / T, rem = tiles_w % T;
+  const bool pair = rem > 0 && 2 * rem <= kern.vector_tiles && tiles_h > 1;
+  // Items come in groups of rows_per_group tile rows: their full blocks row by row, then the
+  // (shared) last block; the last group may have one row fewer.
+  const int64_t rows_per_group = pair ? 2 : 1;
+  const int64_t groups = (tiles_h + rows_per_group - 1) / rows_per_group;
+  const int64_t per_group = rows_per_group * full + (rem > 0 ? 1 : 0);
+  const int64_t last_rows = tiles_h - (groups - 1) * rows_per_group;
+  const int64_t per_image = (groups - 1) * per_group + last_rows * full + (rem > 0 ? 1 : 0);
+  const int64_t items = p.N * per_image;
   const int threads = int(std::min<int64_t>(ctx.num_threads(), items));
 
   const int64_t v_size = kPoints * (p.Cin * T + kSkew);
@@ -189,11 +198,17 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
     b.m = b.v + v_size;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
-      const int64_t n = item / (tiles_h * xblocks);
-      const int64_t rest = item % (tiles_h * xblocks);
-      b.ty = rest / xblocks;
-      b.tx0 = (rest % xblocks) * bt;
-      b.nt = std::min(bt, tiles_w - b.tx0);
+      const int64_t n = item / per_image, in_image_item = item % per_image;
+      const int64_t g = std::min(in_image_item / per_group, groups - 1);
+      const int64_t j = in_image_item - g * per_group;
+      const int64_t rows = std::min(rows_per_group, tiles_h - g * rows_per_group);
+      b.nt2 = 0;
+      if (j < rows * full) {
+        b.ty = g * rows_per_group + j / full, b.tx0 = (j % full) * T, b.nt = T;
+      } else {
+        b.ty = g * rows_per_group, b.tx0 = full * T, b.nt = rem;
+        if (rows == 2) b.ty2 = b.ty + 1, b.tx02 = b.tx0, b.nt2 = rem;
+      }
       b.x = x + n * in_image;
       b.out = out + n * out_image;
       b.residual = residual ? residual + n * out_image : nullptr;

@@ -79,16 +79,20 @@ bool worth_preparing_bf16(int64_t Cout, int64_t Cin);
 void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
             const float* u, const float* bias, const float* residual, float* out);
 
-// One work item: tiles [tx0, tx0 + nt) of tile row ty of one image, all output channels.
+// One work item: tiles [tx0, tx0 + nt) of tile row ty of one image, all output channels; with
+// nt2 > 0 also tiles [tx02, tx02 + nt2) of tile row ty2, in the lanes after the first run's.
 struct Block {
   const float* x;  // the image (Cin, H, W)
   int64_t Cin, H, W, Cout, Hout, Wout;
   int64_t pad_top, pad_left;
-  int64_t ty, tx0, nt;  // nt <= the kernel's block_tiles
-  const float* u;       // transformed weights (transformed_weight_size)
-  float* v;             // scratch: kPoints matrices (Cin x block_tiles), kSkew floats apart
-  float* m;    // scratch: kPoints matrices (round_up(Cout, kPanel) x block_tiles), likewise
-  float* out;  // the image's output (Cout, Hout, Wout)
+  int64_t ty, tx0, nt;  // nt + nt2 <= the kernel's block_tiles
+  // The second run: only with nt + nt2 <= Kernel::vector_tiles (one vector of tiles), which the
+  // scheduler uses to pair the short last blocks of two tile rows.
+  int64_t ty2, tx02, nt2;
+  const float* u;  // transformed weights (transformed_weight_size)
+  float* v;        // scratch: kPoints matrices (Cin x block_tiles), kSkew floats apart
+  float* m;        // scratch: kPoints matrices (round_up(Cout, kPanel) x block_tiles), likewise
+  float* out;      // the image's output (Cout, Hout, Wout)
   const float* residual;  // laid out like out, or null
   const float* bias;      // Cout values or null
   const float* scale;     // this image's Cout values or null
@@ -104,6 +108,7 @@ struct Block {
 struct Kernel {
   int block_tiles;  // tiles per work item (a multiple of the GEMM's columns)
   void (*run)(const Block& b);
+  int vector_tiles;  // tiles per vector (the lanes of one register)
 };
 
 }  // namespace winograd

@@ -98,7 +98,8 @@ inline void run_block_bf16(const winograd::Block& b) {
 }  // namespace wino
 
 // The dispatch entry (conv_winograd.h).
-extern const winograd::Kernel conv_winograd_bf16_kernel{wino::kBlockTiles, &wino::run_block_bf16};
+extern const winograd::Kernel conv_winograd_bf16_kernel{wino::kBlockTiles, &wino::run_block_bf16,
+                                                        wino::V};
 
 }  // namespace avx512bf16
 }  // namespace cpu

@@ -2,8 +2,9 @@
 // traits of cpu/simd.h and compiled per instruction set by conv_winograd_generic.cpp,
 // conv_winograd_avx2.cpp and conv_winograd_avx512.cpp (see cpp/cpu/README.md).
 //
-// A block is up to kBlockTiles horizontally adjacent 4x4 output tiles of one tile row. Vector
-// lanes run over tiles throughout:
+// A block is up to kBlockTiles horizontally adjacent 4x4 output tiles of one tile row, or two
+// such runs of two tile rows that fit in one vector together (the short last blocks of two
+// rows, see Block). Vector lanes run over tiles throughout:
 //  1. input transform: per input channel, the 6 input rows under the tile row are copied with
 //     their zero border and split into the 4 column phases (phase c holds columns c, c+4, ...),
 //     so that input column c of every tile of a vector is one contiguous load (columns 4 and 5
@@ -78,62 +79,104 @@ inline void output_transform6(const Vec::v* z, Vec::v* y) {
   y[3] = Vec::add(Vec::fmadd(Vec::set1(0.125f), d34, d12), z[5]);
 }
 
-// Step 1: the transformed input of the block's tiles (tiles past nt see zeros or real input;
-// their results are never stored), handed to `sink(ci, xi, t0, value)`: value holds
+// Where a run of tiles (tiles [tx0, ...) of tile row ty) reads its input rows.
+struct TileRun {
+  int64_t iy0, ix0;  // input row and column of the run's first tile (with the padding)
+  int64_t lo, hi;    // columns [lo, hi) of its row buffer lie inside the image
+  bool inside;       // the whole row buffer can be read in place from the image
+  TileRun(const winograd::Block& b, int64_t ty, int64_t tx0) {
+    constexpr int T = kBlockTiles;
+    iy0 = ty * kTile - b.pad_top, ix0 = tx0 * kTile - b.pad_left;
+    lo = ix0 < 0 ? -ix0 : 0;
+    const int64_t hi0 = b.W - ix0;
+    hi = hi0 < lo ? lo : hi0 > kRowFloats ? kRowFloats : hi0;
+    inside = ix0 >= 0 && ix0 + kTile * (T + V) <= b.W;
+  }
+};
+
+// phase[r][c][t] = the input of channel ci at (row r, column 4t + c) of the run, for t <= tiles
+// (a multiple of V), zeros outside the image; `row` is scratch for one input row.
+inline void load_phases(const winograd::Block& b, const TileRun& run, int64_t ci, int tiles,
+                        float* row, float (*phase)[kTile][kBlockTiles + V]) {
+  constexpr int T = kBlockTiles;
+  for (int r = 0; r < kAlpha; ++r) {
+    const int64_t iy = run.iy0 + r;
+    const float* rp = row;
+    if (iy < 0 || iy >= b.H || run.hi <= run.lo) {
+      std::memset(row, 0, sizeof(float) * kTile * (T + V));
+    } else {
+      const float* src = b.x + (ci * b.H + iy) * b.W + run.ix0;
+      if (run.inside) {
+        rp = src;
+      } else {
+        for (int64_t i = 0; i < run.lo; ++i) row[i] = 0.f;
+        std::memcpy(row + run.lo, src + run.lo, size_t(run.hi - run.lo) * sizeof(float));
+        for (int64_t i = run.hi; i < kTile * (T + V); ++i) row[i] = 0.f;
+      }
+    }
+    for (int t0 = 0; t0 <= tiles; t0 += V) {
+      Vec::v ph[kTile];
+      Vec::deinterleave4(rp + kTile * t0, ph);
+      for (int c = 0; c < kTile; ++c) Vec::store(&phase[r][c][t0], ph[c]);
+    }
+  }
+}
+
+// B^T d B of the vector of tiles whose 6x6 inputs are z (z[r][c]: row r, column c), handed to
+// the sink as the 36 points.
+template <class Sink>
+inline void transform_tiles(Vec::v (*z)[kAlpha], int64_t ci, int t0, Sink& sink) {
+  for (int r = 0; r < kAlpha; ++r) input_transform6(z[r]);  // d B along the row
+  for (int c = 0; c < kAlpha; ++c) {
+    Vec::v col[kAlpha];
+    for (int r = 0; r < kAlpha; ++r) col[r] = z[r][c];
+    input_transform6(col);  // B^T along the column
+    for (int r = 0; r < kAlpha; ++r) sink(ci, r * kAlpha + c, t0, col[r]);
+  }
+}
+
+// Step 1: the transformed input of the block's tiles (tiles past its lanes see zeros or real
+// input; their results are never stored), handed to `sink(ci, xi, t0, value)`: value holds
 // (B^T d B)[xi] of input channel ci for tiles t0 .. t0 + V - 1. Channels come in order, and
 // all of a channel before the next one.
 template <class Sink>
 inline void transform_input(const winograd::Block& b, Sink&& sink) {
   constexpr int T = kBlockTiles;
-  // Vectors of tiles that hold the block's nt tiles (a narrower last block of a row computes
-  // only those).
-  const int tiles = int((b.nt + V - 1) / V) * V;
-  // One input row of the block, input columns ix0 .. ix0 + kRowFloats - 1 (and zeros up to
-  // the one extra group of V tiles that columns 4 and 5 of the last tiles need).
   alignas(64) float row[kTile * (T + V)];
   // phase[r][c][t] = input (row r, column 4t + c) of the block, t <= T.
   alignas(64) float phase[kAlpha][kTile][T + V];
-  const int64_t iy0 = b.ty * kTile - b.pad_top, ix0 = b.tx0 * kTile - b.pad_left;
-  // Input columns [lo, hi) of the row buffer lie inside the image.
-  const int64_t lo = ix0 < 0 ? -ix0 : 0;
-  const int64_t hi0 = b.W - ix0;
-  const int64_t hi = hi0 < lo ? lo : hi0 > kRowFloats ? kRowFloats : hi0;
-  // Whether the whole row buffer can be read in place from the image.
-  const bool inside = ix0 >= 0 && ix0 + kTile * (T + V) <= b.W;
-  for (int64_t ci = 0; ci < b.Cin; ++ci) {
-    for (int r = 0; r < kAlpha; ++r) {
-      const int64_t iy = iy0 + r;
-      const float* rp = row;
-      if (iy < 0 || iy >= b.H || hi <= lo) {
-        std::memset(row, 0, sizeof(row));
-      } else {
-        const float* src = b.x + (ci * b.H + iy) * b.W + ix0;
-        if (inside) {
-          rp = src;
-        } else {
-          for (int64_t i = 0; i < lo; ++i) row[i] = 0.f;
-          std::memcpy(row + lo, src + lo, size_t(hi - lo) * sizeof(float));
-          for (int64_t i = hi; i < kTile * (T + V); ++i) row[i] = 0.f;
+  const TileRun run(b, b.ty, b.tx0);
+  if (b.nt2 > 0) {
+    // Two runs in one vector of tiles: the first run's tiles in lanes [0, nt), the second's
+    // from lane nt on. Their 6 input columns are gathered per lane (column 4 and 5 of a tile are
+    // the next tile's phases 0 and 1, which across the seam belong to the other run).
+    alignas(64) float phase2[kAlpha][kTile][T + V];
+    alignas(64) float cols[kAlpha][kAlpha][2 * V];
+    const TileRun run2(b, b.ty2, b.tx02);
+    for (int64_t ci = 0; ci < b.Cin; ++ci) {
+      load_phases(b, run, ci, V, row, phase);
+      load_phases(b, run2, ci, V, row, phase2);
+      Vec::v z[kAlpha][kAlpha];
+      for (int r = 0; r < kAlpha; ++r)
+        for (int c = 0; c < kAlpha; ++c) {
+          Vec::store(&cols[r][c][0], Vec::load(&phase[r][c % kTile][c / kTile]));
+          Vec::store(&cols[r][c][b.nt], Vec::load(&phase2[r][c % kTile][c / kTile]));
+          z[r][c] = Vec::load(&cols[r][c][0]);
         }
-      }
-      for (int t0 = 0; t0 <= tiles; t0 += V) {
-        Vec::v ph[kTile];
-        Vec::deinterleave4(rp + kTile * t0, ph);
-        for (int c = 0; c < kTile; ++c) Vec::store(&phase[r][c][t0], ph[c]);
-      }
+      transform_tiles(z, ci, 0, sink);
     }
+    return;
+  }
+  // Vectors of tiles that hold the block's nt tiles (a narrower last block of a row computes
+  // only those).
+  const int tiles = int((b.nt + V - 1) / V) * V;
+  for (int64_t ci = 0; ci < b.Cin; ++ci) {
+    load_phases(b, run, ci, tiles, row, phase);
     for (int t0 = 0; t0 < tiles; t0 += V) {
       Vec::v z[kAlpha][kAlpha];
-      for (int r = 0; r < kAlpha; ++r) {
+      for (int r = 0; r < kAlpha; ++r)
         for (int c = 0; c < kAlpha; ++c) z[r][c] = Vec::load(&phase[r][c % kTile][t0 + c / kTile]);
-        input_transform6(z[r]);  // d B along the row
-      }
-      for (int c = 0; c < kAlpha; ++c) {
-        Vec::v col[kAlpha];
-        for (int r = 0; r < kAlpha; ++r) col[r] = z[r][c];
-        input_transform6(col);  // B^T along the column
-        for (int r = 0; r < kAlpha; ++r) sink(ci, r * kAlpha + c, t0, col[r]);
-      }
+      transform_tiles(z, ci, t0, sink);
     }
   }
 }
@@ -143,11 +186,11 @@ inline void transform_input(const winograd::Block& b, Sink&& sink) {
 // hardware prefetcher, and the epilogue waited on each. Measured (2 threads, a C++ loop over
 // the 720p 32->32 conv with a residual two layers old, as in a ResnetBlock): 45.5 -> 40.4 ms,
 // the time without a residual; prefetching into L1 instead: 42 ms.
-inline void prefetch_residual(const winograd::Block& b, int xi) {
-  if (!b.residual) return;
+inline void prefetch_residual_run(const winograd::Block& b, int xi, int64_t ty, int64_t tx0,
+                                  int64_t nt) {
   const int64_t rows = b.Cout * kTile;
-  const int64_t oy0 = b.ty * kTile, ox0 = b.tx0 * kTile;
-  const int64_t width0 = b.Wout - ox0, wmax = kTile * b.nt;
+  const int64_t oy0 = ty * kTile, ox0 = tx0 * kTile;
+  const int64_t width0 = b.Wout - ox0, wmax = kTile * nt;
   const int64_t width = width0 < wmax ? width0 : wmax;  // no std::min here (ODR rule, README)
   for (int64_t row = rows * xi / kPoints; row < rows * (xi + 1) / kPoints; ++row) {
     const int64_t oy = oy0 + row % kTile;
@@ -155,6 +198,12 @@ inline void prefetch_residual(const winograd::Block& b, int xi) {
     const float* r = b.residual + (row / kTile * b.Hout + oy) * b.Wout + ox0;
     prefetch_l2(r, r + width);
   }
+}
+
+inline void prefetch_residual(const winograd::Block& b, int xi) {
+  if (!b.residual) return;
+  prefetch_residual_run(b, xi, b.ty, b.tx0, b.nt);
+  if (b.nt2 > 0) prefetch_residual_run(b, xi, b.ty2, b.tx02, b.nt2);
 }
 
 // Step 2: M[xi][co][t] = sum_ci U[xi][co][ci] V[xi][ci][t] for all 36 xi, over the first NV
@@ -205,7 +254,7 @@ inline void gemm_vectors(const winograd::Block& b) {
 template <template <int> class Gemm, int NV = kNV>
 inline void for_block_width(const winograd::Block& b) {
   if constexpr (NV > 1) {
-    if (b.nt <= int64_t(NV - 1) * V) return for_block_width<Gemm, NV - 1>(b);
+    if (b.nt + b.nt2 <= int64_t(NV - 1) * V) return for_block_width<Gemm, NV - 1>(b);
   }
   Gemm<NV>::run(b);
 }
@@ -217,19 +266,41 @@ struct FloatGemm {
 
 inline void gemm(const winograd::Block& b) { for_block_width<FloatGemm>(b); }
 
-// Step 3: output tiles A^T M A, the epilogue, and the stores (rows and columns past the
-// output are dropped).
+// The epilogue and the stores of output channel co for a run of nt tiles (tile row ty, tiles
+// from tx0) whose transformed rows start at column `first` of `rows` (rows and columns past
+// the output are dropped).
+inline void store_run(const winograd::Block& b, int64_t co, int64_t ty, int64_t tx0, int64_t nt,
+                      const float (*rows)[kTile * kBlockTiles], int64_t first, Vec::v bias,
+                      Vec::v scale, Vec::v shift) {
+  const int64_t oy0 = ty * kTile, ox0 = tx0 * kTile;
+  const int64_t width0 = b.Wout - ox0, wmax = kTile * nt;
+  const int64_t width = width0 < wmax ? width0 : wmax;  // output columns of the run
+  const int64_t plane = b.Hout * b.Wout;
+  for (int i = 0; i < kTile; ++i) {
+    const int64_t oy = oy0 + i;
+    if (oy >= b.Hout) break;
+    float* orow = b.out + co * plane + oy * b.Wout + ox0;
+    const float* rrow = b.residual ? b.residual + co * plane + oy * b.Wout + ox0 : nullptr;
+    for (int64_t x = 0; x < width; x += V) {
+      const Vec::mask mask = Vec::tail_mask(int(width - x));
+      const Vec::v val = apply_epilogue<Vec>(b.epi, Vec::load(&rows[i][first + x]), bias, scale,
+                                             shift, VecResidual{rrow ? rrow + x : nullptr, mask});
+      if (b.stream_out && width - x >= V &&
+          reinterpret_cast<uintptr_t>(orow + x) % Vec::kStreamAlign == 0)
+        Vec::stream(orow + x, val);
+      else
+        Vec::store(orow + x, mask, val);
+    }
+  }
+}
+
+// Step 3: output tiles A^T M A, the epilogue, and the stores.
 inline void transform_output(const winograd::Block& b) {
   constexpr int T = kBlockTiles;
   alignas(64) float rows[kTile][kTile * T];
   const int64_t panels = (b.Cout + kPanel - 1) / kPanel;
   const int64_t xi_stride = panels * kPanel * T + kSkew;
-  const int64_t oy0 = b.ty * kTile, ox0 = b.tx0 * kTile;
-  const int64_t width0 = b.Wout - ox0;
-  const int64_t wmax = kTile * b.nt;
-  const int64_t width = width0 < wmax ? width0 : wmax;  // output columns of the block
-  const int64_t plane = b.Hout * b.Wout;
-  const int tvecs = int((b.nt + V - 1) / V);
+  const int tvecs = int((b.nt + b.nt2 + V - 1) / V);
   for (int64_t co = 0; co < b.Cout; ++co) {
     const float* mc = b.m + co * T;
     for (int tv = 0; tv < tvecs; ++tv) {
@@ -250,30 +321,19 @@ inline void transform_output(const winograd::Block& b) {
     const Vec::v bias = Vec::set1(b.bias ? b.bias[co] : 0.f);
     const Vec::v scale = Vec::set1(b.scale ? b.scale[co] : 1.f);
     const Vec::v shift = Vec::set1(b.shift ? b.shift[co] : 0.f);
-    for (int i = 0; i < kTile; ++i) {
-      const int64_t oy = oy0 + i;
-      if (oy >= b.Hout) break;
-      float* orow = b.out + co * plane + oy * b.Wout + ox0;
-      const float* rrow = b.residual ? b.residual + co * plane + oy * b.Wout + ox0 : nullptr;
-      for (int64_t x = 0; x < width; x += V) {
-        const Vec::mask mask = Vec::tail_mask(int(width - x));
-        const Vec::v val = apply_epilogue<Vec>(b.epi, Vec::load(&rows[i][x]), bias, scale, shift,
-                                               VecResidual{rrow ? rrow + x : nullptr, mask});
-        if (b.stream_out && width - x >= V &&
-            reinterpret_cast<uintptr_t>(orow + x) % Vec::kStreamAlign == 0)
-          Vec::stream(orow + x, val);
-        else
-          Vec::store(orow + x, mask, val);
-      }
-    }
+    store_run(b, co, b.ty, b.tx0, b.nt, rows, 0, bias, scale, shift);
+    if (b.nt2 > 0) store_run(b, co, b.ty2, b.tx02, b.nt2, rows, kTile * b.nt, bias, scale, shift);
   }
 }
 
 inline void run_block(const winograd::Block& b) {
   // V[xi][ci][t]: the 36 matrices (Cin x T), kSkew floats apart.
   const int64_t vstride = b.Cin * kBlockTiles + kSkew;
-  transform_input(b, [&](int64_t ci, int xi, int t0, Vec::v value) {
-    Vec::store(b.v + xi * vstride + ci * kBlockTiles + t0, value);
+  // The pointer is captured by value: a store through b.v might, for all the compiler knows,
+  // change b itself, and it reloaded b.v before every store.
+  float* const v = b.v;
+  transform_input(b, [v, vstride](int64_t ci, int xi, int t0, Vec::v value) {
+    Vec::store(v + xi * vstride + ci * kBlockTiles + t0, value);
   });
   gemm(b);
   transform_output(b);
@@ -284,7 +344,7 @@ inline void run_block(const winograd::Block& b) {
 
 #ifndef DEBLURCORE_WINOGRAD_NO_FP32_ENTRY
 // This instruction set's entry of the dispatch table (conv_winograd.h).
-extern const winograd::Kernel conv_winograd_kernel{wino::kBlockTiles, &wino::run_block};
+extern const winograd::Kernel conv_winograd_kernel{wino::kBlockTiles, &wino::run_block, wino::V};
 #endif
 
 }  // namespace DEBLURCORE_ISA
