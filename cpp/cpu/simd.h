@@ -82,6 +82,11 @@ struct Vec {
     transpose_lanes(a, b, c, d);
     store(p, a), store(p + 16, b), store(p + 32, c), store(p + 48, d);
   }
+  // Lanes 1 .. V-1 of lo, then lane 0 of hi (the vector one lane further on).
+  static v next_lane(v lo, v hi) {
+    return _mm512_castsi512_ps(
+        _mm512_alignr_epi32(_mm512_castps_si512(hi), _mm512_castps_si512(lo), 1));
+  }
   static void deinterleave4(const float* p, v* out) {
     v a = load(p), b = load(p + 16), c = load(p + 32), d = load(p + 48);
     transpose_lanes(a, b, c, d);
@@ -136,6 +141,12 @@ struct Vec {
     store(p + 8, _mm256_permute2f128_ps(c, d, 0x20));
     store(p + 16, _mm256_permute2f128_ps(a, b, 0x31));
     store(p + 24, _mm256_permute2f128_ps(c, d, 0x31));
+  }
+  // See the AVX-512 Vec. Within each 128-bit half: [lo1 lo2 lo3 lo4] and [lo5 lo6 lo7 hi0].
+  static v next_lane(v lo, v hi) {
+    const v mid = _mm256_permute2f128_ps(lo, hi, 0x21);  // [lo 4..7, hi 0..3]
+    return _mm256_castsi256_ps(
+        _mm256_alignr_epi8(_mm256_castps_si256(mid), _mm256_castps_si256(lo), 4));
   }
   static void deinterleave4(const float* p, v* out) {
     const v f0 = load(p), f1 = load(p + 8), f2 = load(p + 16), f3 = load(p + 24);
@@ -211,6 +222,7 @@ struct Vec {
     for (int t = 0; t < 4; ++t)
       for (int j = 0; j < 4; ++j) p[4 * t + j] = in[j].a[t];
   }
+  static v next_lane(v lo, v hi) { return {{lo.a[1], lo.a[2], lo.a[3], hi.a[0]}}; }
   static void deinterleave4(const float* p, v* out) {
     for (int t = 0; t < 4; ++t)
       for (int j = 0; j < 4; ++j) out[j].a[t] = p[4 * t + j];
