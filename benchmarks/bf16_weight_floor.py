@@ -14,7 +14,7 @@ Images: the natural-looking ones of benchmarks/bf16_accuracy.py (tests/helpers/n
 STFAN runs a clip of --frames frames, the worst frame counts) and the uniform-noise frames of
 benchmarks/models.py (its `err` column: STFAN's second frame, one image for the others).
 Weights: random, in the official layout, as both of those benchmarks use them. With
---blocks, IFAN's weights are also rounded one block at a time (the blocks of
+--blocks, IFAN's and STFAN's weights are also rounded one part at a time (IFAN: the blocks of
 cpp/models/precision_policy.h), the rest kept in fp32.
 
 Prints max abs on [0, 1], the same in 8-bit levels, and the PSNR against the fp32 output
@@ -35,6 +35,15 @@ from safetensors.numpy import load_file, save_file
 import deblurcore
 from benchmarks.bf16_accuracy import MODELS, _weights
 from tests.helpers.natural import natural_clip, natural_image
+
+# STFAN's weights by part of the network (state_dict key prefixes).
+STFAN_BLOCKS = {
+    "encoder conv1_*..conv3_*": r"^conv[1-3]_",
+    "filter branch kconv*, fac_warp, fac_deblur": r"^(kconv|fac_)",
+    "fea (after the FAC)": r"^fea\.",
+    "decoder upconv*": r"^upconv",
+    "last conv img_prd": r"^img_prd\.",
+}
 
 # IFAN's weights by block (state_dict key prefixes; cpp/models/precision_policy.h).
 IFAN_BLOCKS = {
@@ -101,7 +110,7 @@ def main(argv=None):
     p.add_argument("--sizes", default="640x360", help="WxH, comma-separated")
     p.add_argument("--frames", type=int, default=10, help="STFAN clip length")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--blocks", action="store_true", help="also IFAN block by block")
+    p.add_argument("--blocks", action="store_true", help="also IFAN and STFAN part by part")
     args = p.parse_args(argv)
     print(f"{'weights rounded to bf16, fp32 otherwise':52} {'size':>9}"
           f" {'natural: max abs':>17} {'levels':>7} {'PSNR':>7} {'noise: max abs':>9}"
@@ -111,8 +120,8 @@ def main(argv=None):
         for arch in args.models.split(","):
             path = _weights(arch, folder)
             blocks = {"all": None}
-            if arch == "ifan" and args.blocks:
-                blocks.update(IFAN_BLOCKS)
+            if args.blocks:
+                blocks.update({"ifan": IFAN_BLOCKS, "stfan": STFAN_BLOCKS}.get(arch, {}))
             for label, pattern in blocks.items():
                 rounded = rounded_copy(path, folder / f"{arch}.bf16w.safetensors", pattern)
                 for size in args.sizes.split(","):
