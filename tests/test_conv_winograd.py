@@ -180,6 +180,66 @@ def test_winograd_matches_float64(case):
         assert_within(ours, y, tol, isa)
 
 
+def dilated_abs_sum(x, w, d):
+    """S_w of a 3x3 conv with dilation d and padding d, run as the undilated Winograd of each
+    polyphase sub-image x[:, :, a::d, b::d] (padding 1)."""
+    N, _, H, W = x.shape
+    s = np.zeros((N, w.shape[0], H, W))
+    for a in range(min(d, H)):
+        for b in range(min(d, W)):
+            sub = x[:, :, a::d, b::d]
+            s[:, :, a::d, b::d] = winograd_abs_sum(sub, w, (1, 1, 1, 1), *sub.shape[2:])
+    return s
+
+
+# (N, Cin, Cout, H, W, dilation); padding = dilation ("same" size).
+DILATED_CASES = [
+    (1, 8, 27, 20, 37, 2),   # ASPDC's predictor width, sub-images of unequal sizes
+    (2, 5, 9, 17, 23, 4),    # batch, dilation 4
+    (1, 16, 16, 9, 70, 3),   # an odd dilation, several blocks of tiles per sub-image row
+    (1, 3, 8, 3, 5, 4),      # dilation beyond the image: empty sub-images
+]
+
+
+@pytest.mark.parametrize("case", range(len(DILATED_CASES)))
+def test_dilated_winograd_matches_float64(case):
+    """A dilated 3x3 conv with padding = dilation by Winograd on the polyphase sub-images."""
+    N, Cin, Cout, H, W, d = DILATED_CASES[case]
+    act, slope = [(None, 0.01), ("relu", 0.01), ("leaky_relu", 0.1)][case % 3]
+    rng = case_rng("winograd-dilated", case)
+    x = rng.standard_normal((N, Cin, H, W), dtype=np.float32)
+    w = rng.standard_normal((Cout, Cin, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(Cout, dtype=np.float32)
+    y = F.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(),
+                 torch.from_numpy(b).double(), 1, d, d)
+    y = torch_epilogue(y, act, slope, None, False).numpy()
+    tol = _gamma(Cin + 24) * (dilated_abs_sum(x, w, d) + np.abs(b)[None, :, None, None])
+    for isa in ISAS:
+        ours = ops.conv2d(x, w, b, 1, d, d, activation=act, negative_slope=slope, isa=isa,
+                          algorithm="winograd")
+        assert_within(ours, y, tol, isa)
+        # Winograd indeed ran (the direct conv rounds differently).
+        direct = ops.conv2d(x, w, b, 1, d, d, activation=act, negative_slope=slope, isa=isa,
+                            algorithm="direct")
+        assert not np.array_equal(ours, direct), isa
+
+
+def test_dilated_winograd_falls_back_with_a_residual_or_affine():
+    """The polyphase path takes no residual, scale or shift: those run the direct conv."""
+    rng = case_rng("winograd-dilated-fallback")
+    x = rng.standard_normal((1, 8, 12, 20), dtype=np.float32)
+    w = rng.standard_normal((8, 8, 3, 3), dtype=np.float32)
+    res = rng.standard_normal((1, 8, 12, 20), dtype=np.float32)
+    scale = rng.uniform(-2, 2, (1, 8)).astype(np.float32)
+    for kw in ({"residual": res}, {"scale": scale, "shift": scale}):
+        want = ops.conv2d(x, w, None, 1, 2, 2, algorithm="direct", **kw)
+        np.testing.assert_array_equal(ops.conv2d(x, w, None, 1, 2, 2, algorithm="winograd", **kw),
+                                      want)
+    # And padding other than the dilation is the direct conv too.
+    np.testing.assert_array_equal(ops.conv2d(x, w, None, 1, 1, 2, algorithm="winograd"),
+                                  ops.conv2d(x, w, None, 1, 1, 2, algorithm="direct"))
+
+
 def test_direct_and_auto_agree_with_torch():
     """'direct' and 'auto' give the conv too (auto may pick either algorithm)."""
     rng = case_rng("winograd-auto")
@@ -192,7 +252,8 @@ def test_direct_and_auto_agree_with_torch():
 
 
 def test_winograd_falls_back_where_it_does_not_apply():
-    """Forcing Winograd on a stride-2, dilated or 5x5 conv runs the direct algorithm."""
+    """Forcing Winograd on a stride-2, dilated (padding other than the dilation) or 5x5 conv
+    runs the direct algorithm."""
     rng = case_rng("winograd-fallback")
     x = rng.standard_normal((1, 8, 15, 17), dtype=np.float32)
     for k, s, d in ((3, 2, 1), (3, 1, 2), (5, 1, 1)):

@@ -23,7 +23,14 @@ import pytest
 import deblurcore
 from deblurcore import ops
 from tests.helpers.numerics import case_rng, torch_epilogue
-from tests.test_conv_winograd import EPILOGUES, _gamma, _torch_padding, winograd_abs_sum
+from tests.test_conv_winograd import (
+    DILATED_CASES,
+    EPILOGUES,
+    _gamma,
+    _torch_padding,
+    dilated_abs_sum,
+    winograd_abs_sum,
+)
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -93,6 +100,25 @@ def test_winograd_bf16_matches_float64(case):
                              residual=res, residual_before_activation=before, scale=scale,
                              shift=shift, algorithm="winograd")
             assert np.abs(ours - f32).max() > 0
+
+
+@needs_bf16
+@pytest.mark.parametrize("case", range(len(DILATED_CASES)))
+def test_dilated_winograd_bf16_matches_float64(case):
+    """Dilation d, padding d: the bf16 Winograd of the polyphase sub-images, same bound."""
+    N, Cin, Cout, H, W, d = DILATED_CASES[case]
+    rng = case_rng("winograd-bf16-dilated", case)
+    x = rng.standard_normal((N, Cin, H, W), dtype=np.float32)
+    w = rng.standard_normal((Cout, Cin, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(Cout, dtype=np.float32)
+    y = F.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(),
+                 torch.from_numpy(b).double(), 1, d, d).numpy()
+    tol = (1.01 * 2.0**-8 + _gamma(Cin + 24)) * (dilated_abs_sum(x, w, d)
+                                                 + np.abs(b)[None, :, None, None])
+    ours = ops.conv2d(x, w, b, 1, d, d, precision="bf16", algorithm="winograd")
+    assert np.all(np.abs(ours.astype(np.float64) - y) <= tol)
+    f32 = ops.conv2d(x, w, b, 1, d, d, algorithm="winograd")
+    assert np.abs(ours - f32).max() > 0  # the bf16 kernel ran
 
 
 @needs_bf16

@@ -45,6 +45,12 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
                      residual, out);
     return;
   }
+  if (!residual && winograd::dilated_applies(p) && algo != ConvAlgorithm::Direct &&
+      (algo == ConvAlgorithm::Winograd || winograd::dilated_faster(p, bf16))) {
+    winograd::conv2d_dilated(ctx, p, x, w, bf16 ? p.winograd_bf16_weight : p.winograd_weight, bias,
+                             out);
+    return;
+  }
   const TileKernel& kern = select_tile_kernel(ctx);
   const ConvGeometry g{p.Cin, p.H, p.W, p.Cout, p.sh, p.sw, p.Hout, p.Wout, 1, 1};
   std::vector<Phase> phases(1);

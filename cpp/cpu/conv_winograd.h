@@ -79,6 +79,15 @@ bool worth_preparing_bf16(int64_t Cout, int64_t Cin);
 void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
             const float* u, const float* bias, const float* residual, float* out);
 
+// Dilated 3x3 convolutions (conv_winograd_dilated.cpp): stride 1, dilation d > 1 both ways
+// and padding d on every side, without a residual or a per-image scale / shift, are d*d
+// undilated ones on the polyphase sub-images, run as one batched Winograd conv2d above.
+bool dilated_applies(const Conv2dParams& p);  // (the residual is checked by the caller)
+// Whether that pays for these parameters (faster()'s rule applied to the sub-image batch).
+bool dilated_faster(const Conv2dParams& p, bool bf16);
+void conv2d_dilated(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
+                    const float* u, const float* bias, float* out);
+
 // One work item: tiles [tx0, tx0 + nt) of tile row ty of one image, all output channels; with
 // nt2 > 0 also tiles [tx02, tx02 + nt2) of tile row ty2, in the lanes after the first run's.
 struct Block {

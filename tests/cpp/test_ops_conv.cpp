@@ -147,6 +147,48 @@ TEST_CASE(conv2d_winograd_matches_reference_and_prepared_weights) {
   }
 }
 
+// A dilated 3x3 conv with padding = dilation by Winograd on its polyphase sub-images
+// (conv_winograd_dilated.cpp), forced, against the reference; the epilogues with a residual
+// run the direct conv instead, which must match as well. Same bound as above.
+TEST_CASE(conv2d_dilated_winograd_matches_reference_and_prepared_weights) {
+  const Context ref = reference_ctx();
+  struct Case {
+    int64_t n, cin, h, w, cout, d;
+  };
+  const Case cases[] = {
+      {1, 8, 20, 37, 27, 2},  // sub-images of unequal sizes
+      {2, 5, 17, 23, 9, 4},   // batch, dilation 4
+      {1, 3, 3, 5, 8, 4},     // dilation beyond the image
+  };
+  int index = 0;
+  for (const Case& c : cases) {
+    Rng rng(350 + index);
+    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
+    const Tensor wt = rand_tensor(rng, {c.cout, c.cin, 3, 3});
+    const Tensor b = rand_tensor(rng, {c.cout});
+    const Padding2d pad = Padding2d::symmetric(c.d);
+    const Tensor plain = conv2d(ref, x, wt, b, 1, pad, c.d);
+    const Tensor residual = rand_tensor(rng, plain.shape());
+    const Tensor abs_sum = conv2d(ref, abs_of(x), abs_of(wt), abs_of(b), 1, pad, c.d);
+    for (int e = 0; e < 6; ++e) {
+      const Epilogue epi = epilogue_variant(e, residual);
+      const Tensor want = conv2d(ref, x, wt, b, 1, pad, c.d, epi);
+      const Tensor scale = add_abs(abs_sum, epi.residual);
+      for (Context ctx : fast_contexts()) {
+        ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
+        const std::string what =
+            "dilated winograd case " + std::to_string(index) + " epilogue " + std::to_string(e);
+        const Tensor got = conv2d(ctx, x, wt, b, 1, pad, c.d, epi);
+        expect_sum_close(got, want, scale, 2e-5, label(what, ctx), __FILE__, __LINE__);
+        const PreparedConv2dWeight prepared = conv2d_prepare(ctx, wt);
+        EXPECT_BITWISE(conv2d(ctx, x, prepared, b, 1, pad, c.d, epi), got,
+                       label(what + " prepared", ctx));
+      }
+    }
+    ++index;
+  }
+}
+
 // A Winograd output of 32 MB or more is written with non-temporal stores where whole aligned
 // vectors allow (conv_winograd.cpp), the rest with ordinary ones: the same values. A batch of two
 // images over the threshold against each image alone (under it), bitwise; an odd width puts row
