@@ -49,11 +49,7 @@ def _ov_session(onnx_path, threads, precision):
 def _ours(path, frames, threads, precision):
     model = deblurcore.load_model(path, num_threads=threads, precision=precision)
     model._core.reset()
-    return [_image01_of(model, model._core.forward(x)) for x in frames]
-
-
-def _image01_of(model, raw):
-    return _image01(model.architecture, raw)
+    return [_image01(model.architecture, model._core.forward(x)) for x in frames]
 
 
 def _graph_outputs(arch, sess, frames, path):

@@ -83,7 +83,7 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
 // and padding d on every side, without a residual or a per-image scale / shift, are d*d
 // undilated ones on the polyphase sub-images, run as one batched Winograd conv2d above.
 bool dilated_applies(const Conv2dParams& p);  // (the residual is checked by the caller)
-// Whether that pays for these parameters (faster()'s rule applied to the sub-image batch).
+// Whether that pays for these parameters (the measured rule in conv_winograd_dilated.cpp).
 bool dilated_faster(const Conv2dParams& p, bool bf16);
 void conv2d_dilated(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
                     const float* u, const float* bias, float* out);

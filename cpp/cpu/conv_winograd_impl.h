@@ -5,10 +5,11 @@
 // A block is up to kBlockTiles horizontally adjacent 4x4 output tiles of one tile row, or two
 // such runs of two tile rows that fit in one vector together (the short last blocks of two
 // rows, see Block). Vector lanes run over tiles throughout:
-//  1. input transform: per input channel, the 6 input rows under the tile row are copied with
-//     their zero border and split into the 4 column phases (phase c holds columns c, c+4, ...),
-//     so that input column c of every tile of a vector is one contiguous load (columns 4 and 5
-//     are phases 0 and 1 one tile on); B^T d B then gives V[xi][ci][tile];
+//  1. input transform: per input channel, each of the 6 input rows under the tile row (read in
+//     place, or copied with its zero border at the image's edges) is split in registers into
+//     the 4 column phases (phase c holds columns c, c+4, ...), so that input column c of every
+//     tile of a vector is one vector (columns 4 and 5 are phases 0 and 1 shifted by a tile);
+//     B^T d B then gives V[xi][ci][tile];
 //  2. 36 GEMMs M[xi] = U[xi] V[xi]: kRows output channels x kNV vectors of tiles in
 //     registers, the whole Cin reduction in one pass (no partial sums in memory);
 //  3. output transform: A^T M A per output channel and vector of tiles, transposed back into

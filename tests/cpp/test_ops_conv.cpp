@@ -105,19 +105,25 @@ TEST_CASE(conv2d_thread_count_does_not_change_the_result) {
 // transformed values; see tests/test_conv_winograd.py for the rigorous bound, checked
 // there): at most 3.8e-6 * S measured on random data of these shapes, so 2e-5 * S here.
 // Weights prepared by conv2d_prepare give bit-identical results to the plain weight, which
-// the CPU path transforms itself.
+// the CPU path transforms itself. A dilated conv with padding = dilation runs by Winograd on
+// its polyphase sub-images (conv_winograd_dilated.cpp), except with a residual (epilogues
+// 3-5), which runs the direct conv; both must match.
 TEST_CASE(conv2d_winograd_matches_reference_and_prepared_weights) {
   const Context ref = reference_ctx();
   struct Case {
     int64_t n, cin, h, w, cout;
     Padding2d padding;
+    int64_t dilation;
   };
   const Case cases[] = {
-      {1, 3, 9, 11, 5, Padding2d::symmetric(1)},   // partial tiles both ways
-      {2, 17, 5, 6, 33, Padding2d::symmetric(1)},  // batch, Cout past a panel
-      {1, 16, 13, 70, 24, {0, 1, 0, 1}},           // per-side padding, several tile blocks
-      {1, 20, 8, 8, 16, Padding2d::symmetric(2)},  // padding beyond the kernel radius
-      {1, 4, 3, 3, 2, Padding2d::symmetric(0)},    // one output pixel
+      {1, 3, 9, 11, 5, Padding2d::symmetric(1), 1},    // partial tiles both ways
+      {2, 17, 5, 6, 33, Padding2d::symmetric(1), 1},   // batch, Cout past a panel
+      {1, 16, 13, 70, 24, {0, 1, 0, 1}, 1},            // per-side padding, several tile blocks
+      {1, 20, 8, 8, 16, Padding2d::symmetric(2), 1},   // padding beyond the kernel radius
+      {1, 4, 3, 3, 2, Padding2d::symmetric(0), 1},     // one output pixel
+      {1, 8, 20, 37, 27, Padding2d::symmetric(2), 2},  // dilated: sub-images of unequal sizes
+      {2, 5, 17, 23, 9, Padding2d::symmetric(4), 4},   // dilated, batch
+      {1, 3, 3, 5, 8, Padding2d::symmetric(4), 4},     // dilation beyond the image
   };
   int index = 0;
   for (const Case& c : cases) {
@@ -125,63 +131,22 @@ TEST_CASE(conv2d_winograd_matches_reference_and_prepared_weights) {
     const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
     const Tensor wt = rand_tensor(rng, {c.cout, c.cin, 3, 3});
     const Tensor b = rand_tensor(rng, {c.cout});
-    const Tensor plain = conv2d(ref, x, wt, b, 1, c.padding);
+    const int64_t d = c.dilation;
+    const Tensor plain = conv2d(ref, x, wt, b, 1, c.padding, d);
     const Tensor residual = rand_tensor(rng, plain.shape());
-    const Tensor abs_sum = conv2d(ref, abs_of(x), abs_of(wt), abs_of(b), 1, c.padding);
+    const Tensor abs_sum = conv2d(ref, abs_of(x), abs_of(wt), abs_of(b), 1, c.padding, d);
     for (int e = 0; e < 6; ++e) {
       const Epilogue epi = epilogue_variant(e, residual);
-      const Tensor want = conv2d(ref, x, wt, b, 1, c.padding, 1, epi);
+      const Tensor want = conv2d(ref, x, wt, b, 1, c.padding, d, epi);
       const Tensor scale = add_abs(abs_sum, epi.residual);
       for (Context ctx : fast_contexts()) {
         ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
         const std::string what =
             "winograd case " + std::to_string(index) + " epilogue " + std::to_string(e);
-        const Tensor got = conv2d(ctx, x, wt, b, 1, c.padding, 1, epi);
+        const Tensor got = conv2d(ctx, x, wt, b, 1, c.padding, d, epi);
         expect_sum_close(got, want, scale, 2e-5, label(what, ctx), __FILE__, __LINE__);
         const PreparedConv2dWeight prepared = conv2d_prepare(ctx, wt);
-        EXPECT_BITWISE(conv2d(ctx, x, prepared, b, 1, c.padding, 1, epi), got,
-                       label(what + " prepared", ctx));
-      }
-    }
-    ++index;
-  }
-}
-
-// A dilated 3x3 conv with padding = dilation by Winograd on its polyphase sub-images
-// (conv_winograd_dilated.cpp), forced, against the reference; the epilogues with a residual
-// run the direct conv instead, which must match as well. Same bound as above.
-TEST_CASE(conv2d_dilated_winograd_matches_reference_and_prepared_weights) {
-  const Context ref = reference_ctx();
-  struct Case {
-    int64_t n, cin, h, w, cout, d;
-  };
-  const Case cases[] = {
-      {1, 8, 20, 37, 27, 2},  // sub-images of unequal sizes
-      {2, 5, 17, 23, 9, 4},   // batch, dilation 4
-      {1, 3, 3, 5, 8, 4},     // dilation beyond the image
-  };
-  int index = 0;
-  for (const Case& c : cases) {
-    Rng rng(350 + index);
-    const Tensor x = rand_tensor(rng, {c.n, c.cin, c.h, c.w});
-    const Tensor wt = rand_tensor(rng, {c.cout, c.cin, 3, 3});
-    const Tensor b = rand_tensor(rng, {c.cout});
-    const Padding2d pad = Padding2d::symmetric(c.d);
-    const Tensor plain = conv2d(ref, x, wt, b, 1, pad, c.d);
-    const Tensor residual = rand_tensor(rng, plain.shape());
-    const Tensor abs_sum = conv2d(ref, abs_of(x), abs_of(wt), abs_of(b), 1, pad, c.d);
-    for (int e = 0; e < 6; ++e) {
-      const Epilogue epi = epilogue_variant(e, residual);
-      const Tensor want = conv2d(ref, x, wt, b, 1, pad, c.d, epi);
-      const Tensor scale = add_abs(abs_sum, epi.residual);
-      for (Context ctx : fast_contexts()) {
-        ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
-        const std::string what =
-            "dilated winograd case " + std::to_string(index) + " epilogue " + std::to_string(e);
-        const Tensor got = conv2d(ctx, x, wt, b, 1, pad, c.d, epi);
-        expect_sum_close(got, want, scale, 2e-5, label(what, ctx), __FILE__, __LINE__);
-        const PreparedConv2dWeight prepared = conv2d_prepare(ctx, wt);
-        EXPECT_BITWISE(conv2d(ctx, x, prepared, b, 1, pad, c.d, epi), got,
+        EXPECT_BITWISE(conv2d(ctx, x, prepared, b, 1, c.padding, d, epi), got,
                        label(what + " prepared", ctx));
       }
     }
