@@ -1,7 +1,7 @@
 // The bf16 policy table (see precision_policy.h). Measured with benchmarks/bf16_accuracy.py at
 // 256x208 on random official-layout weights, bf16 against our fp32 output, max abs in 8-bit
 // levels / PSNR (block in bf16, everything else in fp32 unless said):
-//   STFAN all bf16 (6 frames)                       0.45 / 75.4 dB
+//   STFAN all bf16 (6 frames)                       0.45 / 75.4 dB   (then all of STFAN ran bf16)
 //   ASPDC all bf16                                  0.22 / 80.6 dB
 //   IFAN all bf16                                  22.5  / 46.7 dB
 //   IFAN: only the reconstructor in bf16            4.7  / 58.8 dB
@@ -16,7 +16,7 @@
 //                                                   0.30 / 79.8 dB
 //   IFAN, one block in bf16 (256x192): features 1.64 / 64.3 (but 2.69 / 65.9 at 640x360),
 //     filter encoder 5.10 / 54.8, filter predictor 2.43 / 62.0, filter head 1.99 / 65.1,
-//     reconstructor 7.61 / 52.6
+//     reconstructor 7.61 / 52.6; the filter head alone at 640x360 / 1280x720: 2.46 / 2.50
 // so IFAN still keeps every block in float. Rounding the weights alone moves it that far: with
 // only IFAN's conv weights rounded to bf16 and everything else in fp32
 // (benchmarks/bf16_weight_floor.py, 640x360, natural image) the output moves by 13.6 levels /
@@ -25,6 +25,23 @@
 // 2^-9 relative is amplified to several levels by these weights, whatever rounds it.
 // All of these use random weights in the official layouts (no trained checkpoint was at
 // hand); trained weights may behave differently.
+// STFAN, part by part (the blocks of precision_policy.h, fac_warp and fac_deblur apart), same
+// random weights (seed 0), 640x360, max abs against our fp32 output on the uniform-noise frame
+// of benchmarks/models.py (its second frame) / on a 10-frame natural clip:
+//   all bf16                                        2.5e-3 / 4.6e-3   (720p: 1.69 s, fp32 2.64)
+//   filter encoder kconv*                           5.4e-4 / 8.1e-4
+//   fac_warp body / fac_deblur body                 6.0e-4 / 3.2e-4,  4.9e-4 / 1.6e-4
+//   encoder conv*, fea, decoder upconv*, img_prd    8.2e-4 / 6.8e-4,  4.7e-4 / 7.4e-4,
+//                                                   2.1e-3 / 3.8e-3,  4.3e-4 / 6.4e-4
+//   fac_warp.3 / fac_deblur.3 / kconv4 (1x1)        1.1e-4 / 1.7e-4,  8.2e-5 / 9.2e-5,
+//                                                   5.3e-6 / 7.6e-6
+//   the three 1x1 convs together (the policy)       1.1e-4 / 2.1e-4   (720p: 2.29-2.39 s,
+//                                                   fp32 2.54-2.67)
+// OpenVINO's bf16 errs 1.3e-3 on that noise frame and 3.2e-3 on such a clip
+// (benchmarks/bf16_openvino.py). All of STFAN in bf16 is 1.4x faster than fp32 but only ~1.5x
+// more accurate than OpenVINO; the 1x1 convs that make and consume the FAC filters (a quarter
+// of STFAN's multiply-adds) are the only parts whose bf16 error stays ten times below
+// OpenVINO's, so they alone run in bf16: 1.1x faster than fp32.
 // IFAN's output goes through 17 recursive IAC passes whose filters come from the filter
 // encoder, and every one of its blocks alone exceeds 2 levels in bf16: it stays in float. The
 // synthesis network of Analysis-Synthesis works on 0..255 values modulated per channel by the
@@ -35,9 +52,14 @@ namespace deblurcore {
 
 bool keeps_fp32(ModelBlock block) {
   switch (block) {
-    case ModelBlock::Stfan:
+    case ModelBlock::StfanFilterHeads:
     case ModelBlock::Aspdc:
     case ModelBlock::AsAnalysis: return false;
+    case ModelBlock::StfanEncoder:
+    case ModelBlock::StfanFilterEncoder:
+    case ModelBlock::StfanFilterBodies:
+    case ModelBlock::StfanFea:
+    case ModelBlock::StfanDecoder:
     case ModelBlock::IfanFeatures:
     case ModelBlock::IfanFilterEncoder:
     case ModelBlock::IfanFilterPredictor:

@@ -172,8 +172,15 @@ class DeblurNet final : public Model {
   // DeblurNet.forward(img_blur, last_img_blur, output_last_img, output_last_fea) with the
   // three state tensors of the test loop (core/test.py) kept here.
   Tensor forward(const Tensor& img_blur) override {
+    // Each part runs with the context of its block (the model's own or float, see
+    // models/precision_policy.h); ctx is the encoder's, used too for what is not a conv.
     const PrecisionPolicy precision(ctx_);
-    const Context& ctx = precision(ModelBlock::Stfan);
+    const Context& ctx = precision(ModelBlock::StfanEncoder);
+    const Context& ctx_k = precision(ModelBlock::StfanFilterEncoder);
+    const Context& ctx_body = precision(ModelBlock::StfanFilterBodies);
+    const Context& ctx_head = precision(ModelBlock::StfanFilterHeads);
+    const Context& ctx_fea = precision(ModelBlock::StfanFea);
+    const Context& ctx_dec = precision(ModelBlock::StfanDecoder);
     check(img_blur.dim() == 4 && img_blur.size(0) == 1 && img_blur.size(1) == 3,
           "STFAN: the frame tensor must be (1, 3, H, W), got ", img_blur.shape_str());
     check(img_blur.size(2) % 4 == 0 && img_blur.size(3) % 4 == 0,
@@ -206,9 +213,9 @@ class DeblurNet final : public Model {
 
     // Kernel Prediction Branch. kconv1 = self.kconv1_3(self.kconv1_2(self.kconv1_1(merge)))
     // and the like are written chain(merge, kconv1_1, kconv1_2, kconv1_3) (nn::chain).
-    Tensor kconv1 = chain(ctx, last_use(merge), kconv1_1, kconv1_2, kconv1_3);
-    Tensor kconv2 = chain(ctx, last_use(kconv1), kconv2_1, kconv2_2, kconv2_3);
-    Tensor kconv3 = chain(ctx, last_use(kconv2), kconv3_1, kconv3_2, kconv3_3);
+    Tensor kconv1 = chain(ctx_k, last_use(merge), kconv1_1, kconv1_2, kconv1_3);
+    Tensor kconv2 = chain(ctx_k, last_use(kconv1), kconv2_1, kconv2_2, kconv2_3);
+    Tensor kconv3 = chain(ctx_k, last_use(kconv2), kconv3_1, kconv3_2, kconv3_3);
     // fac: kernel_warp = self.fac_warp(kconv3) is made group by group while kconv_warp consumes
     // it (below), which needs the deblurring branch first; kconv4 and kernel_deblur follow.
 
@@ -220,7 +227,7 @@ class DeblurNet final : public Model {
     // encoder last_clear
     Tensor output_last_fea =
         output_last_fea_.defined() ? output_last_fea_ : concat(ctx, {conv3_d, conv3_d}, 1);
-    output_last_fea = fea(ctx, output_last_fea);
+    output_last_fea = fea(ctx_fea, output_last_fea);
 
     // conv3 = cat([conv3_d_k, conv_a_k], 1) (below) is never assembled by a concat: both
     // FAC layers write their outputs straight into its two halves.
@@ -232,25 +239,25 @@ class DeblurNet final : public Model {
     // conv_a_k = kconv_warp(output_last_fea, kernel_warp), and kconv4 = kconv4(kernel_warp)
     // summed over the same groups of kernel_warp as they are made. Each filter head's
     // StreamedFilters (its features) lives in a scope of its own: released once its FAC is done.
-    blocks::ConcatConv2d::RunningSum kconv4_of_kernel_warp = kconv4.running_sum(ctx);
+    blocks::ConcatConv2d::RunningSum kconv4_of_kernel_warp = kconv4.running_sum(ctx_head);
     {
-      const blocks::StreamedFilters kernel_warp = fac_warp.filters_streamed(ctx, kconv3);
-      kconv_warp(ctx, last_use(output_last_fea), kernel_warp, kconv4_of_kernel_warp.as_sink(),
+      const blocks::StreamedFilters kernel_warp = fac_warp.filters_streamed(ctx_body, kconv3);
+      kconv_warp(ctx_head, last_use(output_last_fea), kernel_warp, kconv4_of_kernel_warp.as_sink(),
                  conv3_half(1));
     }
     Tensor kconv4_out = kconv4_of_kernel_warp.result();
     first_frame_stand_in = Tensor();
     {
       const blocks::StreamedFilters kernel_deblur = fac_deblur.filters_streamed(
-          ctx, concat(ctx, {last_use(kconv3), last_use(kconv4_out)}, 1));
+          ctx_body, concat(ctx, {last_use(kconv3), last_use(kconv4_out)}, 1));
       // conv3_d_k = kconv_deblur(conv3_d, kernel_deblur); conv3 = cat([conv3_d_k, conv_a_k], 1)
-      kconv_deblur(ctx, last_use(conv3_d), kernel_deblur, {}, conv3_half(0));
+      kconv_deblur(ctx_head, last_use(conv3_d), kernel_deblur, {}, conv3_half(0));
     }
 
     // decoder
-    Tensor upconv2 = chain(ctx, conv3, upconv2_u, upconv2_2, upconv2_1);
-    Tensor upconv1 = chain(ctx, last_use(upconv2), upconv1_u, upconv1_2, upconv1_1);
-    Tensor output_img = img_prd(ctx, last_use(upconv1), nn::plus(img_blur));
+    Tensor upconv2 = chain(ctx_dec, conv3, upconv2_u, upconv2_2, upconv2_1);
+    Tensor upconv1 = chain(ctx_dec, last_use(upconv2), upconv1_u, upconv1_2, upconv1_1);
+    Tensor output_img = img_prd(ctx_dec, last_use(upconv1), nn::plus(img_blur));
     Tensor output_fea = conv3;
 
     // State for the next frame (core/test.py): the output is carried clamped, the feature as is.

@@ -352,9 +352,10 @@ def load_model(weights_path: PathLike, device: str = "cpu",
     Returns an instance of the matching class (:class:`STFAN`, :class:`IFAN`, :class:`ASPDC` or
     :class:`AnalysisSynthesis`).
 
-    ``precision='bf16'`` runs the bulk of the convolutions with bfloat16 operands and float
-    accumulation (AVX512_BF16's ``vdpbf16ps``; CPU only): faster, within 2/255 of the 'fp32'
-    output on natural images. Layers that need float accuracy stay in float. A CPU without
+    ``precision='bf16'`` runs convolutions with bfloat16 operands and float accumulation
+    (AVX512_BF16's ``vdpbf16ps``; CPU only): faster, within 2/255 of the 'fp32' output on
+    natural images. Layers that need float accuracy stay in float (all of IFAN, most of
+    STFAN; the README's bf16 section says which). A CPU without
     AVX512_BF16 raises ``ValueError`` (see :func:`deblurcore.cpu_supports_bf16`).
     """
     path = _existing_path(weights_path)
