@@ -48,7 +48,9 @@ Every measurement runs in its own process, so its peak RSS (ru_maxrss, in MB) is
 runtime's own: the ort process imports only numpy and onnxruntime, the ov process only numpy
 and openvino. Times are the median over
 --repeat frames after --warmup frames, in seconds per frame, two different frames
-alternating; ratios are torch/ours and ort/ours (> 1 means deblurcore is faster).
+alternating; ratios are torch/ours and ort/ours (> 1 means deblurcore is faster). With both
+bf16 modes run, `bf16 err ov/ours` is OpenVINO bf16's error over ours-bf16's (the times ours is
+the more accurate).
 
     python -m benchmarks.models                       # every model, 1280x720 and 640x360
     python -m benchmarks.models --models stfan --sizes 1280x720 --repeat 3 --threads 2
@@ -136,6 +138,11 @@ def _run_worker(kind, model, h, w, args, weights="", onnx_path="", check_ref="")
     return {"error": err[-1] if err else f"exit status {proc.returncode}"}
 
 
+# The two bf16 modes whose errors against torch are compared (how many times more accurate
+# ours is).
+_BF16_PAIR = {"ours-bf16", "ov-bf16"}
+
+
 def _median(res):
     return statistics.median(res["times"])
 
@@ -214,6 +221,9 @@ def _bench_model(model, args, runtimes, tmp):
             if r != "ours" and "ours" in runtimes:
                 ok = "error" not in res[r] and "error" not in base
                 cells.append(f"{format(_median(res[r]) / _median(base), '.2f') if ok else '':>9}")
+        if _BF16_PAIR <= set(runtimes):
+            a, b = res["ov-bf16"].get("err"), res["ours-bf16"].get("err")
+            cells.append(f"{format(a / b, '.1f') if a is not None and b else '':>12}")
         if export is not None:
             cells.append(f"{_fmt(export, 'export_s', '.1f'):>8}")
         print(" ".join(cells), flush=True)
@@ -312,6 +322,8 @@ def main(argv=None):
     header = [f"{'model':6} {'size':>9}"] + [f"{r + ' s':>8} {'err':>7}" for r in runtimes]
     header += [f"{r + ' MB':>7}" for r in runtimes]
     header += [f"{r + '/ours':>9}" for r in runtimes if r != "ours" and "ours" in runtimes]
+    if _BF16_PAIR <= set(runtimes):
+        header.append(f"{'bf16 err ov/ours':>12}")
     if any(r in ONNX_RUNTIMES for r in runtimes):
         header.append(f"{'export s':>8}")
     print(" ".join(header), flush=True)

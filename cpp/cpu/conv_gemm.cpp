@@ -352,7 +352,7 @@ void run(const Context& ctx, const TileKernel& kern, const ConvGeometry& g,
         const int64_t ci0 = kb * cb, nch = std::min(cb, Cin_k - ci0);
         const int64_t iy0 = qy0 * g.sy + miny;
         if (kern.k_pack == 2)
-          pack_patch_bf16_pairs(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq,
+          pack_patch_bf16_pairs(kern, g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq,
                                 cpitch, bbuf);
         else
           pack_patch(g, xn, ci0, nch, iy0, (Rt - 1) * g.sy + span_y + 1, minx, Wq, cpitch, bbuf);

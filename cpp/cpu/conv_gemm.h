@@ -52,6 +52,9 @@ struct TileKernel {
   int mr, nr;
   void (*tile)(const TileArgs& t);
   int k_pack;
+  // k_pack 2 only: out[j] = the bf16 pair word of (lo[j], hi[j]) for j < n (bf16_pair_word of
+  // conv_gemm_bf16.h), vectorised for the kernel's instruction set; packs the input patch.
+  void (*pair_run)(const float* lo, const float* hi, int64_t n, uint32_t* out) = nullptr;
 };
 
 // The tile kernel for ctx.isa() and ctx.precision().

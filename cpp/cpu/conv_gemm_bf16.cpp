@@ -62,9 +62,9 @@ void pack_a_bf16_pairs(int mr, int64_t Cout, int64_t Cin, int64_t taps, const fl
         }
 }
 
-void pack_patch_bf16_pairs(const ConvGeometry& g, const float* x, int64_t cp0, int64_t npairs,
-                           int64_t iy0, int64_t rows, int64_t ix0, int64_t Wq, int64_t cpitch,
-                           float* buf) {
+void pack_patch_bf16_pairs(const TileKernel& kern, const ConvGeometry& g, const float* x,
+                           int64_t cp0, int64_t npairs, int64_t iy0, int64_t rows, int64_t ix0,
+                           int64_t Wq, int64_t cpitch, float* buf) {
   const int64_t sx = g.sx, rowpitch = sx * Wq;
   word32* out = reinterpret_cast<word32*>(buf);
   for (int64_t c = 0; c < npairs; ++c) {
@@ -86,9 +86,9 @@ void pack_patch_bf16_pairs(const ConvGeometry& g, const float* x, int64_t cp0, i
         const int64_t hi =
             std::max(lo, std::min(Wq, first >= g.W ? 0 : (g.W - 1 - first) / sx + 1));
         for (int64_t u = 0; u < lo; ++u) d[u] = 0;
-        if (src1 && sx == 1) {  // contiguous: the compiler vectorizes the loads as well
-          const float *s0 = src0 + first, *s1 = src1 + first;
-          for (int64_t u = lo; u < hi; ++u) d[u] = bf16_pair(s0[u], s1[u]);
+        if (src1 && sx == 1) {
+          // Contiguous: 4.5% of STFAN's bf16 frame at 720p as the scalar loop this was.
+          kern.pair_run(src0 + first + lo, src1 + first + lo, hi - lo, d + lo);
         } else if (src1) {
           for (int64_t u = lo; u < hi; ++u)
             d[u] = bf16_pair(src0[first + u * sx], src1[first + u * sx]);

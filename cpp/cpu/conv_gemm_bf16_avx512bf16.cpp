@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "cpu/bf16_pairs_avx512bf16.h"
 #include "cpu/conv_gemm_bf16.h"
 #include "cpu/simd.h"
 #include "epilogue.h"
@@ -145,8 +146,17 @@ void conv_gemm_bf16_tile(const convgemm::TileArgs& t) {
   }
 }
 
+// TileKernel::pair_run: 16 pairs per step, the tail through the scalar rounding.
+void bf16_pair_run(const float* lo, const float* hi, int64_t n, uint32_t* out) {
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    _mm512_storeu_si512(out + j, bf16_pairs(_mm512_loadu_ps(lo + j), _mm512_loadu_ps(hi + j)));
+  for (; j < n; ++j) out[j] = convgemm::bf16_pair_word(lo[j], hi[j]);
+}
+
 // The dispatch entry (conv_gemm_bf16.h).
-extern const convgemm::TileKernel conv_gemm_bf16_kernel{kMR, kNR, &conv_gemm_bf16_tile, 2};
+extern const convgemm::TileKernel conv_gemm_bf16_kernel{kMR, kNR, &conv_gemm_bf16_tile, 2,
+                                                        &bf16_pair_run};
 
 }  // namespace avx512bf16
 }  // namespace cpu
