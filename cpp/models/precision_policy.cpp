@@ -35,13 +35,16 @@
 //                                                   2.1e-3 / 3.8e-3,  4.3e-4 / 6.4e-4
 //   fac_warp.3 / fac_deblur.3 / kconv4 (1x1)        1.1e-4 / 1.7e-4,  8.2e-5 / 9.2e-5,
 //                                                   5.3e-6 / 7.6e-6
-//   the three 1x1 convs together (the policy)       1.1e-4 / 2.1e-4   (720p: 2.29-2.39 s,
-//                                                   fp32 2.54-2.67)
+//   fac_deblur.3 + kconv4 (the policy)              8.0e-5 / 9.2e-5   (720p noise 8.6e-5)
+//   the three 1x1 convs                             1.1e-4 / 2.1e-4   (720p noise 1.1e-4)
 // OpenVINO's bf16 errs 1.3e-3 on that noise frame and 3.2e-3 on such a clip
-// (benchmarks/bf16_openvino.py). All of STFAN in bf16 is 1.4x faster than fp32 but only ~1.5x
-// more accurate than OpenVINO; the 1x1 convs that make and consume the FAC filters (a quarter
-// of STFAN's multiply-adds) are the only parts whose bf16 error stays ten times below
-// OpenVINO's, so they alone run in bf16: 1.1x faster than fp32.
+// (benchmarks/bf16_openvino.py). All of STFAN in bf16 is 1.4x faster than fp32 but twice
+// OpenVINO's error. Only the 1x1 convs that make and consume the FAC filters stay ten times
+// below it, and not all three together: in benchmarks/models.py at 1280x720 (against PyTorch,
+// OpenVINO bf16 1.3e-3 in both runs) the three gave 1.3e-4 (9.6 times more accurate) and
+// 2.41-2.44 s against fp32's 2.53-2.67, fac_deblur.3 + kconv4 gave 8.3e-5 (15 times) and
+// 2.37 s against 2.43. So those two run in bf16 and fac_warp.3 (the larger error of the
+// three) in float.
 // IFAN's output goes through 17 recursive IAC passes whose filters come from the filter
 // encoder, and every one of its blocks alone exceeds 2 levels in bf16: it stays in float. The
 // synthesis network of Analysis-Synthesis works on 0..255 values modulated per channel by the
@@ -52,9 +55,11 @@ namespace deblurcore {
 
 bool keeps_fp32(ModelBlock block) {
   switch (block) {
-    case ModelBlock::StfanFilterHeads:
+    case ModelBlock::StfanKconv4:
+    case ModelBlock::StfanDeblurFilterHead:
     case ModelBlock::Aspdc:
     case ModelBlock::AsAnalysis: return false;
+    case ModelBlock::StfanWarpFilterHead:
     case ModelBlock::StfanEncoder:
     case ModelBlock::StfanFilterEncoder:
     case ModelBlock::StfanFilterBodies:

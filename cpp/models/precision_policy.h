@@ -11,20 +11,22 @@ namespace deblurcore {
 
 // The blocks the models place. A model in FP32 runs every block in FP32.
 enum class ModelBlock : int {
-  StfanEncoder,         // STFAN's encoder conv1_1 .. conv3_3
-  StfanFilterEncoder,   // kconv1_1 .. kconv3_3
-  StfanFilterBodies,    // fac_warp.0 - .2 and fac_deblur.0 - .2
-  StfanFilterHeads,     // the 1x1 convs around the FAC filters: fac_warp.3, fac_deblur.3, kconv4
-  StfanFea,             // fea
-  StfanDecoder,         // upconv*, img_prd
-  IfanFeatures,         // IFAN's feature extractor (conv1_1 .. conv4_3)
-  IfanFilterEncoder,    // kconv1_1 .. kconv4_3
-  IfanFilterPredictor,  // DME, conv_DME, conv4_4 and F.0 - F.2
-  IfanFilterHead,       // F.3, the 1x1 conv that outputs the IAC filters (run inside the IAC)
-  IfanReconstructor,    // conv_res, the up-convolutions and out_res
-  Aspdc,                // all of ASPDC
-  AsAnalysis,           // Analysis-Synthesis: the kernel estimation network
-  AsSynthesis,          // Analysis-Synthesis: the restoration network
+  StfanEncoder,           // STFAN's encoder conv1_1 .. conv3_3
+  StfanFilterEncoder,     // kconv1_1 .. kconv3_3
+  StfanFilterBodies,      // fac_warp.0 - .2 and fac_deblur.0 - .2
+  StfanWarpFilterHead,    // fac_warp.3, the 1x1 conv that outputs kernel_warp (run inside the FAC)
+  StfanKconv4,            // kconv4, the 1x1 conv over kernel_warp
+  StfanDeblurFilterHead,  // fac_deblur.3, the 1x1 conv that outputs kernel_deblur
+  StfanFea,               // fea
+  StfanDecoder,           // upconv*, img_prd
+  IfanFeatures,           // IFAN's feature extractor (conv1_1 .. conv4_3)
+  IfanFilterEncoder,      // kconv1_1 .. kconv4_3
+  IfanFilterPredictor,    // DME, conv_DME, conv4_4 and F.0 - F.2
+  IfanFilterHead,         // F.3, the 1x1 conv that outputs the IAC filters (run inside the IAC)
+  IfanReconstructor,      // conv_res, the up-convolutions and out_res
+  Aspdc,                  // all of ASPDC
+  AsAnalysis,             // Analysis-Synthesis: the kernel estimation network
+  AsSynthesis,            // Analysis-Synthesis: the restoration network
 };
 
 // True when `block` keeps float convolutions in a BF16 model.

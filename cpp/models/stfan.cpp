@@ -178,7 +178,9 @@ class DeblurNet final : public Model {
     const Context& ctx = precision(ModelBlock::StfanEncoder);
     const Context& ctx_k = precision(ModelBlock::StfanFilterEncoder);
     const Context& ctx_body = precision(ModelBlock::StfanFilterBodies);
-    const Context& ctx_head = precision(ModelBlock::StfanFilterHeads);
+    const Context& ctx_warp_head = precision(ModelBlock::StfanWarpFilterHead);
+    const Context& ctx_kconv4 = precision(ModelBlock::StfanKconv4);
+    const Context& ctx_deblur_head = precision(ModelBlock::StfanDeblurFilterHead);
     const Context& ctx_fea = precision(ModelBlock::StfanFea);
     const Context& ctx_dec = precision(ModelBlock::StfanDecoder);
     check(img_blur.dim() == 4 && img_blur.size(0) == 1 && img_blur.size(1) == 3,
@@ -239,11 +241,11 @@ class DeblurNet final : public Model {
     // conv_a_k = kconv_warp(output_last_fea, kernel_warp), and kconv4 = kconv4(kernel_warp)
     // summed over the same groups of kernel_warp as they are made. Each filter head's
     // StreamedFilters (its features) lives in a scope of its own: released once its FAC is done.
-    blocks::ConcatConv2d::RunningSum kconv4_of_kernel_warp = kconv4.running_sum(ctx_head);
+    blocks::ConcatConv2d::RunningSum kconv4_of_kernel_warp = kconv4.running_sum(ctx_kconv4);
     {
       const blocks::StreamedFilters kernel_warp = fac_warp.filters_streamed(ctx_body, kconv3);
-      kconv_warp(ctx_head, last_use(output_last_fea), kernel_warp, kconv4_of_kernel_warp.as_sink(),
-                 conv3_half(1));
+      kconv_warp(ctx_warp_head, last_use(output_last_fea), kernel_warp,
+                 kconv4_of_kernel_warp.as_sink(), conv3_half(1));
     }
     Tensor kconv4_out = kconv4_of_kernel_warp.result();
     first_frame_stand_in = Tensor();
@@ -251,7 +253,7 @@ class DeblurNet final : public Model {
       const blocks::StreamedFilters kernel_deblur = fac_deblur.filters_streamed(
           ctx_body, concat(ctx, {last_use(kconv3), last_use(kconv4_out)}, 1));
       // conv3_d_k = kconv_deblur(conv3_d, kernel_deblur); conv3 = cat([conv3_d_k, conv_a_k], 1)
-      kconv_deblur(ctx_head, last_use(conv3_d), kernel_deblur, {}, conv3_half(0));
+      kconv_deblur(ctx_deblur_head, last_use(conv3_d), kernel_deblur, {}, conv3_half(0));
     }
 
     // decoder
