@@ -26,7 +26,8 @@ const TileKernel& select_bf16_tile_kernel(const Context& ctx);
 
 // pack_patch of conv_gemm.cpp for k_pack 2: channel pairs [cp0, cp0+npairs) of image x (input
 // channels 2*cp0 ..), each element the 32-bit pair (bf16(x[2c]), bf16(x[2c+1])), zero outside
-// the image and for a channel past g.Cin; the patch rows that read consecutive input columns are converted by kern.pair_run.
+// the image and for a channel past g.Cin. Rows that read consecutive input columns are
+// converted by kern.pair_run.
 void pack_patch_bf16_pairs(const TileKernel& kern, const ConvGeometry& g, const float* x,
                            int64_t cp0, int64_t npairs, int64_t iy0, int64_t rows, int64_t ix0,
                            int64_t Wq, int64_t cpitch, float* buf);
