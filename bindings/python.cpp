@@ -67,8 +67,11 @@ void apply_conv_algorithm(Context& ctx, const std::string& algorithm) {
     ctx.set_conv_algorithm(ConvAlgorithm::Direct);
   else if (algorithm == "winograd")
     ctx.set_conv_algorithm(ConvAlgorithm::Winograd);
+  else if (algorithm == "winograd6")
+    ctx.set_conv_algorithm(ConvAlgorithm::Winograd).set_winograd_tile(6);
   else
-    fail<ValueError>("algorithm must be 'auto', 'direct' or 'winograd', got '", algorithm, "'");
+    fail<ValueError>("algorithm must be 'auto', 'direct', 'winograd' or 'winograd6', got '",
+                     algorithm, "'");
 }
 
 // The context of a convolution op binding (conv2d, conv_transpose2d).

@@ -28,6 +28,10 @@ void conv2d_bf16_weight(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw, const
                         float* out);
 int64_t conv2d_winograd_bf16_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw);
 void conv2d_winograd_bf16_weight(int64_t Cout, int64_t Cin, const float* weight, float* out);
+// The same for the Winograd F(6x6, 3x3) of a context with winograd_tile() 6 (0 where this
+// CPU or build has no such kernel).
+int64_t conv2d_winograd6_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw);
+void conv2d_winograd6_weight(int64_t Cout, int64_t Cin, const float* weight, float* out);
 // The CPU's prepared form of a conv_transpose2d weight (Cin, Cout, kh, kw)
 // (conv_transpose2d_prepare): the size in floats of the Winograd transform of its stride-2
 // phase convolution, 0 where conv_transpose2d never runs such a weight by Winograd; and the

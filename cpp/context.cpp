@@ -122,6 +122,12 @@ Context& Context::set_precision(Precision precision) {
   return *this;
 }
 
+Context& Context::set_winograd_tile(int tile) {
+  check(tile == 4 || tile == 6, "winograd_tile must be 4 or 6, got ", tile);
+  winograd_tile_ = tile;
+  return *this;
+}
+
 void Context::check_precision() const {
   if (precision_ == Precision::FP32) return;
   check(device_ == Device::CPU, "precision 'bf16' runs on the CPU only (device is ",

@@ -27,6 +27,8 @@ struct Conv2dParams {
   // its Winograd transform in bf16 pairs.
   const float* bf16_packed_weight = nullptr;
   const float* winograd_bf16_weight = nullptr;
+  // Its Winograd F(6x6, 3x3) transform (conv2d_prepare on a context with winograd_tile 6).
+  const float* winograd6_weight = nullptr;
 };
 
 // Transposed convolution: input pixel (iy, ix) scatters w[ci,co,ky,kx] to

@@ -41,14 +41,20 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
   if (winograd::applies(p) && algo != ConvAlgorithm::Direct &&
       (algo == ConvAlgorithm::Winograd ||
        (bf16 ? winograd::faster_bf16(p) : winograd::faster(p)))) {
-    winograd::conv2d(ctx, p, x, w, bf16 ? p.winograd_bf16_weight : p.winograd_weight, bias,
-                     residual, out);
+    const int tile = bf16 ? 4 : winograd::float_tile(ctx, p);
+    const float* u = bf16        ? p.winograd_bf16_weight
+                     : tile == 6 ? p.winograd6_weight
+                                 : p.winograd_weight;
+    winograd::conv2d(ctx, p, x, w, u, bias, residual, out, tile);
     return;
   }
   if (!residual && winograd::dilated_applies(p) && algo != ConvAlgorithm::Direct &&
       (algo == ConvAlgorithm::Winograd || winograd::dilated_faster(p, bf16))) {
-    winograd::conv2d_dilated(ctx, p, x, w, bf16 ? p.winograd_bf16_weight : p.winograd_weight, bias,
-                             out);
+    const int tile = bf16 ? 4 : winograd::float_tile(ctx, winograd::sub_image_params(p));
+    const float* u = bf16        ? p.winograd_bf16_weight
+                     : tile == 6 ? p.winograd6_weight
+                                 : p.winograd_weight;
+    winograd::conv2d_dilated(ctx, p, x, w, u, bias, out, tile);
     return;
   }
   const TileKernel& kern = select_tile_kernel(ctx);

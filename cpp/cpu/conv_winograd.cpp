@@ -31,9 +31,33 @@ constexpr double kG[kAlpha][3] = {{1., 0., 0.},
                                   {4. / 3, -2. / 3, 1. / 3},
                                   {0., 0., 1. / 4}};
 
+// G of F(6x6, 3x3) (conv_winograd6_avx512.cpp): the Vandermonde rows (1, p, p^2) of the points
+// 0, 1, -1, 2, -2, 1/2, -1/2 and infinity, scaled by the inverse of B^T's row factors.
+constexpr double kG6[8][3] = {{1., 0., 0.},
+                              {-2. / 9, -2. / 9, -2. / 9},
+                              {-2. / 9, 2. / 9, -2. / 9},
+                              {1. / 90, 1. / 45, 2. / 45},
+                              {1. / 90, -1. / 45, 2. / 45},
+                              {32. / 45, 16. / 45, 8. / 45},
+                              {32. / 45, -16. / 45, 8. / 45},
+                              {0., 0., 1.}};
+constexpr int kAlpha6 = 8, kPoints6 = 64;
+
 int64_t panels_of(int64_t Cout) { return (Cout + kPanel - 1) / kPanel; }
 
-const Kernel& select_kernel(const Context& ctx) {
+const Kernel* f6_kernel_or_null() {
+#if defined(DEBLURCORE_X86_ISA)
+  if (detect_isa() == Isa::AVX512) return &avx512::conv_winograd6_kernel;
+#endif
+  return nullptr;
+}
+
+const Kernel& select_kernel(const Context& ctx, int tile) {
+  if (tile == 6) {
+    const Kernel* kern = ctx.isa() == Isa::AVX512 ? f6_kernel_or_null() : nullptr;
+    check(kern != nullptr, "Winograd F(6x6, 3x3) needs instruction set avx512");
+    return *kern;
+  }
   if (ctx.precision() == Precision::BF16) {
     const Kernel* kern = nullptr;
 #if defined(DEBLURCORE_X86_ISA)
@@ -73,6 +97,46 @@ void transform_weights(int64_t Cout, int64_t Cin, const float* w, float* u) {
           u[((xi * panels + co / kPanel) * Cin + ci) * kPanel + co % kPanel] = float(v);
         }
     }
+}
+
+int64_t transformed_weight_size6(int64_t Cout, int64_t Cin) {
+  return kPoints6 * panels_of(Cout) * kPanel * Cin;
+}
+
+void transform_weights6(int64_t Cout, int64_t Cin, const float* w, float* u) {
+  const int64_t panels = panels_of(Cout);
+  std::fill(u, u + transformed_weight_size6(Cout, Cin), 0.f);
+  for (int64_t co = 0; co < Cout; ++co)
+    for (int64_t ci = 0; ci < Cin; ++ci) {
+      const float* g = w + (co * Cin + ci) * 9;
+      double gg[kAlpha6][3];  // G g
+      for (int i = 0; i < kAlpha6; ++i)
+        for (int k = 0; k < 3; ++k)
+          gg[i][k] = kG6[i][0] * g[k] + kG6[i][1] * g[3 + k] + kG6[i][2] * g[6 + k];
+      for (int i = 0; i < kAlpha6; ++i)
+        for (int j = 0; j < kAlpha6; ++j) {
+          const double v = gg[i][0] * kG6[j][0] + gg[i][1] * kG6[j][1] + gg[i][2] * kG6[j][2];
+          const int64_t xi = i * kAlpha6 + j;
+          u[((xi * panels + co / kPanel) * Cin + ci) * kPanel + co % kPanel] = float(v);
+        }
+    }
+}
+
+bool f6_available() { return f6_kernel_or_null() != nullptr; }
+
+bool worth_preparing6(int64_t Cout, int64_t Cin) { return Cout >= 64 && Cin >= 64; }
+
+// F(6x6, 3x3) against F(4x4, 3x3) (a C++ loop over conv2d with prepared weights, both in the
+// same process alternating, 2 threads, medians of 7, 2-core Zen 4): 128->128 at 160x90 1.20x,
+// at 320x180 1.08-1.17x, 64->64 at 640x360 1.05x, 256->128 at 160x90 1.02x; 32->32 at
+// 1280x720 0.95x (with few channels the transforms, which cost more per output than
+// F(4x4, 3x3)'s, outweigh the GEMM). Its blocks span 16 tiles (96 columns) of a row or two.
+// Hence: at least 64 channels in and out, 96 columns and 4096 output pixels.
+// ConvAlgorithm::Winograd forces it wherever its blocks fit (16 tiles across).
+int float_tile(const Context& ctx, const Conv2dParams& p) {
+  if (ctx.winograd_tile() != 6 || ctx.isa() != Isa::AVX512 || !f6_available()) return 4;
+  if (ctx.conv_algorithm() == ConvAlgorithm::Winograd) return (p.Wout + 5) / 6 >= 16 ? 6 : 4;
+  return worth_preparing6(p.Cout, p.Cin) && p.Wout >= 96 && p.Hout * p.Wout >= 4096 ? 6 : 4;
 }
 
 int64_t transformed_weight_size_bf16(int64_t Cout, int64_t Cin) {
@@ -141,21 +205,25 @@ bool faster_bf16(const Conv2dParams& p) {
 constexpr int64_t kStreamThresholdBytes = int64_t(32) << 20;
 
 void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
-            const float* u, const float* bias, const float* residual, float* out) {
-  const Kernel& kern = select_kernel(ctx);
-  const bool bf16 = ctx.precision() == Precision::BF16;
+            const float* u, const float* bias, const float* residual, float* out, int tile) {
+  const Kernel& kern = select_kernel(ctx, tile);
+  const bool bf16 = tile == 4 && ctx.precision() == Precision::BF16;
   Tensor own_u;
   if (!u) {
-    own_u = ctx.empty({bf16 ? transformed_weight_size_bf16(p.Cout, p.Cin)
-                            : transformed_weight_size(p.Cout, p.Cin)});
-    if (bf16)
+    own_u = ctx.empty({tile == 6 ? transformed_weight_size6(p.Cout, p.Cin)
+                       : bf16    ? transformed_weight_size_bf16(p.Cout, p.Cin)
+                                 : transformed_weight_size(p.Cout, p.Cin)});
+    if (tile == 6)
+      transform_weights6(p.Cout, p.Cin, w, own_u.data());
+    else if (bf16)
       transform_weights_bf16(p.Cout, p.Cin, w, own_u.data());
     else
       transform_weights(p.Cout, p.Cin, w, own_u.data());
     u = own_u.data();
   }
-  const int64_t T = kern.block_tiles;
-  const int64_t tiles_h = (p.Hout + kTile - 1) / kTile, tiles_w = (p.Wout + kTile - 1) / kTile;
+  const int64_t T = kern.block_tiles, tile_side = kern.tile;
+  const int64_t tiles_h = (p.Hout + tile_side - 1) / tile_side,
+                tiles_w = (p.Wout + tile_side - 1) / tile_side;
   if (p.N == 0 || tiles_h == 0 || tiles_w == 0) return;
   // Blocks of T tiles along a tile row, the last one narrower: the kernel computes a block
   // in whole vectors of tiles, so 80 tiles (a 320-pixel row) as 32 + 32 + 16 on AVX-512 cost
@@ -171,11 +239,15 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
   const int64_t per_group = rows_per_group * full + (rem > 0 ? 1 : 0);
   const int64_t last_rows = tiles_h - (groups - 1) * rows_per_group;
   const int64_t per_image = (groups - 1) * per_group + last_rows * full + (rem > 0 ? 1 : 0);
-  const int64_t items = p.N * per_image;
+  // A flat kernel's blocks: T consecutive tiles of the image each.
+  const int64_t flat_tiles = tiles_h * tiles_w;
+  check(!kern.flat || tiles_w >= T, "Winograd: the image is narrower than a block of tiles");
+  const int64_t flat_per_image = (flat_tiles + T - 1) / T;
+  const int64_t items = p.N * (kern.flat ? flat_per_image : per_image);
   const int threads = int(std::min<int64_t>(ctx.num_threads(), items));
 
-  const int64_t v_size = kPoints * (p.Cin * T + kSkew);
-  const int64_t m_size = kPoints * (panels_of(p.Cout) * kPanel * T + kSkew);
+  const int64_t v_size = kern.points * (p.Cin * T + kSkew);
+  const int64_t m_size = kern.points * (panels_of(p.Cout) * kPanel * T + kSkew);
   const int64_t per_thread = (v_size + m_size + 15) / 16 * 16;
   Tensor scratch = ctx.empty({int64_t(threads), per_thread});
   const int64_t in_image = p.Cin * p.H * p.W, out_image = p.Cout * p.Hout * p.Wout;
@@ -198,6 +270,20 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
     b.m = b.v + v_size;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
+      if (kern.flat) {
+        const int64_t n = item / flat_per_image, f0 = item % flat_per_image * T;
+        const int64_t count = std::min(T, flat_tiles - f0);
+        b.ty = f0 / tiles_w, b.tx0 = f0 % tiles_w;
+        b.nt = std::min(count, tiles_w - b.tx0);
+        b.ty2 = b.ty + 1, b.tx02 = 0, b.nt2 = count - b.nt;
+        b.x = x + n * in_image;
+        b.out = out + n * out_image;
+        b.residual = residual ? residual + n * out_image : nullptr;
+        b.scale = p.epilogue.scale ? p.epilogue.scale + n * p.Cout : nullptr;
+        b.shift = p.epilogue.shift ? p.epilogue.shift + n * p.Cout : nullptr;
+        kern.run(b);
+        continue;
+      }
       const int64_t n = item / per_image, in_image_item = item % per_image;
       const int64_t g = std::min(in_image_item / per_group, groups - 1);
       const int64_t j = in_image_item - g * per_group;
@@ -229,6 +315,16 @@ int64_t conv2d_winograd_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64
 
 void conv2d_winograd_weight(int64_t Cout, int64_t Cin, const float* weight, float* out) {
   winograd::transform_weights(Cout, Cin, weight, out);
+}
+
+int64_t conv2d_winograd6_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw) {
+  return kh == 3 && kw == 3 && winograd::worth_preparing6(Cout, Cin) && winograd::f6_available()
+             ? winograd::transformed_weight_size6(Cout, Cin)
+             : 0;
+}
+
+void conv2d_winograd6_weight(int64_t Cout, int64_t Cin, const float* weight, float* out) {
+  winograd::transform_weights6(Cout, Cin, weight, out);
 }
 
 int64_t conv2d_winograd_bf16_weight_size(int64_t Cout, int64_t Cin, int64_t kh, int64_t kw) {

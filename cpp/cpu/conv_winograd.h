@@ -74,10 +74,24 @@ bool worth_preparing(int64_t Cout, int64_t Cin);
 bool faster_bf16(const Conv2dParams& p);
 bool worth_preparing_bf16(int64_t Cout, int64_t Cin);
 
-// Runs conv2d by Winograd, the bf16 one on a Precision::BF16 context; u: the transformed
-// weights of w in the form of that precision, or null (transformed here).
+// F(6x6, 3x3) (conv_winograd6_avx512.cpp, AVX-512 only; see Context::winograd_tile): its
+// transformed weights, U[xi][panel][ci][r] over 64 points xi, as for F(4x4, 3x3).
+int64_t transformed_weight_size6(int64_t Cout, int64_t Cin);
+void transform_weights6(int64_t Cout, int64_t Cin, const float* w, float* u);
+// Whether this build and CPU have the F(6x6, 3x3) kernel, and whether weights (Cout, Cin, 3, 3)
+// are worth its transform at load (float_tile() may pick it for some size).
+bool f6_available();
+bool worth_preparing6(int64_t Cout, int64_t Cin);
+// The output tile of the float Winograd of this layer on ctx: 6 where ctx.winograd_tile() is 6,
+// the kernel is available and measured faster for the layer (the rule in conv_winograd.cpp),
+// else 4.
+int float_tile(const Context& ctx, const Conv2dParams& p);
+
+// Runs conv2d by Winograd: F(4x4, 3x3), the bf16 one on a Precision::BF16 context, or with
+// tile 6 (float only) F(6x6, 3x3); u: the transformed weights of w in the form of that kernel,
+// or null (transformed here).
 void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
-            const float* u, const float* bias, const float* residual, float* out);
+            const float* u, const float* bias, const float* residual, float* out, int tile = 4);
 
 // Dilated 3x3 convolutions (conv_winograd_dilated.cpp): stride 1, dilation d > 1 both ways
 // and padding d on every side, without a residual or a per-image scale / shift, are d*d
@@ -86,7 +100,9 @@ bool dilated_applies(const Conv2dParams& p);  // (the residual is checked by the
 // Whether that pays for these parameters (the measured rule in conv_winograd_dilated.cpp).
 bool dilated_faster(const Conv2dParams& p, bool bf16);
 void conv2d_dilated(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
-                    const float* u, const float* bias, float* out);
+                    const float* u, const float* bias, float* out, int tile = 4);
+// The sub-image convolution conv2d_dilated runs (for float_tile()).
+Conv2dParams sub_image_params(const Conv2dParams& p);
 
 // One work item: tiles [tx0, tx0 + nt) of tile row ty of one image, all output channels; with
 // nt2 > 0 also tiles [tx02, tx02 + nt2) of tile row ty2, in the lanes after the first run's.
@@ -118,6 +134,12 @@ struct Kernel {
   int block_tiles;  // tiles per work item (a multiple of the GEMM's columns)
   void (*run)(const Block& b);
   int vector_tiles;  // tiles per vector (the lanes of one register)
+  int tile = kTile;  // output tile side (F(4x4, 3x3) or F(6x6, 3x3))
+  int points = kPoints;
+  // Blocks are runs of block_tiles consecutive tiles of the image in row-major order (the
+  // end of one tile row and the start of the next as Block's two runs; the image at least
+  // block_tiles tiles wide), instead of blocks within a tile row.
+  bool flat = false;
 };
 
 }  // namespace winograd
@@ -130,7 +152,8 @@ extern const winograd::Kernel conv_winograd_kernel;
 }
 namespace avx512 {
 extern const winograd::Kernel conv_winograd_kernel;
-}
+extern const winograd::Kernel conv_winograd6_kernel;
+}  // namespace avx512
 namespace avx512bf16 {
 extern const winograd::Kernel conv_winograd_bf16_kernel;
 }

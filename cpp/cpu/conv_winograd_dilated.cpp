@@ -111,13 +111,13 @@ bool dilated_faster(const Conv2dParams& p, bool bf16) {
 }
 
 void conv2d_dilated(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
-                    const float* u, const float* bias, float* out) {
+                    const float* u, const float* bias, float* out, int tile) {
   const Polyphase g(p);
   const Conv2dParams q = sub_image_params(p);
   Tensor xs = ctx.empty({q.N, q.Cin, q.H, q.W});
   gather(ctx, p, g, x, xs.data());
   Tensor ys = ctx.empty({q.N, q.Cout, q.Hout, q.Wout});
-  conv2d(ctx, q, xs.data(), w, u, bias, nullptr, ys.data());
+  conv2d(ctx, q, xs.data(), w, u, bias, nullptr, ys.data(), tile);
   scatter(ctx, p, g, ys.data(), out);
 }
 

@@ -85,7 +85,8 @@ struct FilterPredictor {
   nn::Sequential body;           // F.0 .. F.2
   blocks::StreamedConv1x1 last;  // F.3
   FilterPredictor() = default;
-  FilterPredictor(const Scope& s, int N)
+  // head: the scope of F.3 (with the context of ModelBlock::IfanFilterHead).
+  FilterPredictor(const Scope& s, const Scope& head, int N)
       : body(nn::Sequential(s)
                  .add<Conv>(ch4, ch4, ks)
                  .add<ResnetBlock>(ch4, res_num)
@@ -95,7 +96,7 @@ struct FilterPredictor {
     for (int64_t i = 0; i < N; ++i)
       per_iteration.push_back(
           {{2 * ck * i, 2 * ck * i + ck}, {2 * ck * N + ch4 * i, 2 * ck * N + ch4 * (i + 1)}});
-    last = blocks::StreamedConv1x1(nn::Conv2d(s[3], ch4, kernel_dim, 1), per_iteration);
+    last = blocks::StreamedConv1x1(nn::Conv2d(head, ch4, kernel_dim, 1), per_iteration);
   }
   // self.F(f), made iteration by iteration by the IAC.
   blocks::StreamedFilters filters_streamed(const Context& ctx, const Tensor& f) const {
@@ -134,62 +135,69 @@ class Network final : public IfanModel {
                             {"size_policy", size_policies("crop")},
                             {"recurrent", {"false"}}});
 
+    // Each block's layers are prepared for the context it runs with (precision_policy.h).
+    const PrecisionPolicy precision(ctx);
     const Scope s(w, ctx);
+    const Scope s_feat = s.on(precision(ModelBlock::IfanFeatures));
+    const Scope s_k = s.on(precision(ModelBlock::IfanFilterEncoder));
+    const Scope s_f = s.on(precision(ModelBlock::IfanFilterPredictor));
+    const Scope s_r = s.on(precision(ModelBlock::IfanReconstructor));
+    const Scope s_head = s.on(precision(ModelBlock::IfanFilterHead));
     // feature extractor
-    conv1_1 = Conv(s["conv1_1"], 3, ch1, ks, 1);
-    conv1_2 = Conv(s["conv1_2"], ch1, ch1, ks, 1);
-    conv1_3 = Conv(s["conv1_3"], ch1, ch1, ks, 1);
-    conv2_1 = Conv(s["conv2_1"], ch1, ch2, ks, 2);
-    conv2_2 = Conv(s["conv2_2"], ch2, ch2, ks, 1);
-    conv2_3 = Conv(s["conv2_3"], ch2, ch2, ks, 1);
-    conv3_1 = Conv(s["conv3_1"], ch2, ch3, ks, 2);
-    conv3_2 = Conv(s["conv3_2"], ch3, ch3, ks, 1);
-    conv3_3 = Conv(s["conv3_3"], ch3, ch3, ks, 1);
-    conv4_1 = Conv(s["conv4_1"], ch3, ch4, ks, 2);
-    conv4_2 = Conv(s["conv4_2"], ch4, ch4, ks, 1);
-    conv4_3 = Conv(s["conv4_3"], ch4, ch4, ks, 1);
-    conv4_4 = nn::Sequential(s["conv4_4"])
+    conv1_1 = Conv(s_feat["conv1_1"], 3, ch1, ks, 1);
+    conv1_2 = Conv(s_feat["conv1_2"], ch1, ch1, ks, 1);
+    conv1_3 = Conv(s_feat["conv1_3"], ch1, ch1, ks, 1);
+    conv2_1 = Conv(s_feat["conv2_1"], ch1, ch2, ks, 2);
+    conv2_2 = Conv(s_feat["conv2_2"], ch2, ch2, ks, 1);
+    conv2_3 = Conv(s_feat["conv2_3"], ch2, ch2, ks, 1);
+    conv3_1 = Conv(s_feat["conv3_1"], ch2, ch3, ks, 2);
+    conv3_2 = Conv(s_feat["conv3_2"], ch3, ch3, ks, 1);
+    conv3_3 = Conv(s_feat["conv3_3"], ch3, ch3, ks, 1);
+    conv4_1 = Conv(s_feat["conv4_1"], ch3, ch4, ks, 2);
+    conv4_2 = Conv(s_feat["conv4_2"], ch4, ch4, ks, 1);
+    conv4_3 = Conv(s_feat["conv4_3"], ch4, ch4, ks, 1);
+    conv4_4 = nn::Sequential(s_f["conv4_4"])
                   .add<Conv>(2 * ch4, ch4, ks)
                   .add<ResnetBlock>(ch4, res_num)
                   .add<ResnetBlock>(ch4, res_num)
                   .add<Conv>(ch4, ch4, ks);
     // reconstructor
-    conv_res = nn::Sequential(s["conv_res"])
+    conv_res = nn::Sequential(s_r["conv_res"])
                    .add<Conv>(ch4, ch4, ks)
                    .add<ResnetBlock>(ch4, 3)
                    .add<Conv>(ch4, ch4, ks);
-    upconv3_u = upconv(s["upconv3_u"], ch4, ch3);
-    upconv3_1 = ResnetBlock(s["upconv3_1"], ch3, 1);
-    upconv3_2 = ResnetBlock(s["upconv3_2"], ch3, 1);
-    upconv2_u = upconv(s["upconv2_u"], ch3, ch2);
-    upconv2_1 = ResnetBlock(s["upconv2_1"], ch2, 1);
-    upconv2_2 = ResnetBlock(s["upconv2_2"], ch2, 1);
-    upconv1_u = upconv(s["upconv1_u"], ch2, ch1);
-    upconv1_1 = ResnetBlock(s["upconv1_1"], ch1, 1);
-    upconv1_2 = ResnetBlock(s["upconv1_2"], ch1, 1);
-    out_res = Conv(s["out_res"], ch1, 3, ks);
+    upconv3_u = upconv(s_r["upconv3_u"], ch4, ch3);
+    upconv3_1 = ResnetBlock(s_r["upconv3_1"], ch3, 1);
+    upconv3_2 = ResnetBlock(s_r["upconv3_2"], ch3, 1);
+    upconv2_u = upconv(s_r["upconv2_u"], ch3, ch2);
+    upconv2_1 = ResnetBlock(s_r["upconv2_1"], ch2, 1);
+    upconv2_2 = ResnetBlock(s_r["upconv2_2"], ch2, 1);
+    upconv1_u = upconv(s_r["upconv1_u"], ch2, ch1);
+    upconv1_1 = ResnetBlock(s_r["upconv1_1"], ch1, 1);
+    upconv1_2 = ResnetBlock(s_r["upconv1_2"], ch1, 1);
+    out_res = Conv(s_r["out_res"], ch1, 3, ks);
     // filter encoder (IFAN_dual: it reads cat(R, L))
-    kconv1_1 = Conv(s["kconv1_1"], dual_ ? 6 : 3, ch1, ks, 1);
-    kconv1_2 = Conv(s["kconv1_2"], ch1, ch1, ks, 1);
-    kconv1_3 = Conv(s["kconv1_3"], ch1, ch1, ks, 1);
-    kconv2_1 = Conv(s["kconv2_1"], ch1, ch2, ks, 2);
-    kconv2_2 = Conv(s["kconv2_2"], ch2, ch2, ks, 1);
-    kconv2_3 = Conv(s["kconv2_3"], ch2, ch2, ks, 1);
-    kconv3_1 = Conv(s["kconv3_1"], ch2, ch3, ks, 2);
-    kconv3_2 = Conv(s["kconv3_2"], ch3, ch3, ks, 1);
-    kconv3_3 = Conv(s["kconv3_3"], ch3, ch3, ks, 1);
-    kconv4_1 = Conv(s["kconv4_1"], ch3, ch4, ks, 2);
-    kconv4_2 = Conv(s["kconv4_2"], ch4, ch4, ks, 1);
-    kconv4_3 = Conv(s["kconv4_3"], ch4, ch4, ks, 1);
+    kconv1_1 = Conv(s_k["kconv1_1"], dual_ ? 6 : 3, ch1, ks, 1);
+    kconv1_2 = Conv(s_k["kconv1_2"], ch1, ch1, ks, 1);
+    kconv1_3 = Conv(s_k["kconv1_3"], ch1, ch1, ks, 1);
+    kconv2_1 = Conv(s_k["kconv2_1"], ch1, ch2, ks, 2);
+    kconv2_2 = Conv(s_k["kconv2_2"], ch2, ch2, ks, 1);
+    kconv2_3 = Conv(s_k["kconv2_3"], ch2, ch2, ks, 1);
+    kconv3_1 = Conv(s_k["kconv3_1"], ch2, ch3, ks, 2);
+    kconv3_2 = Conv(s_k["kconv3_2"], ch3, ch3, ks, 1);
+    kconv3_3 = Conv(s_k["kconv3_3"], ch3, ch3, ks, 1);
+    kconv4_1 = Conv(s_k["kconv4_1"], ch3, ch4, ks, 2);
+    kconv4_2 = Conv(s_k["kconv4_2"], ch4, ch4, ks, 1);
+    kconv4_3 = Conv(s_k["kconv4_3"], ch4, ch4, ks, 1);
     // disparity map estimator; its last conv has act=None: a bare Conv2d
-    DME = nn::Sequential(s["DME"])
+    DME = nn::Sequential(s_f["DME"])
               .add<Conv>(ch4, ch4, ks)
               .add<ResnetBlock>(ch4, res_num)
               .add<ResnetBlock>(ch4, res_num)
               .add<nn::Conv2d>(ch4, 1, 3, 1, 1);
     // filter predictor
-    conv_DME = Conv(s["conv_DME"], 1, ch4, 3);
-    F = FilterPredictor(s["F"], N);
+    conv_DME = Conv(s_f["conv_DME"], 1, ch4, 3);
+    F = FilterPredictor(s_f["F"], s_head["F"][3], N);
     w.check_all_used();
   }
 

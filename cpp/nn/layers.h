@@ -101,7 +101,7 @@ struct Conv2d {
   PreparedConv2dWeight prepared_weight() const {
     if (prepared.weight.data() == weight.data() && prepared.weight.shape() == weight.shape())
       return prepared;
-    return {weight, Tensor(), Tensor(), Tensor()};
+    return {weight, Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 

@@ -30,6 +30,9 @@ class Scope {
     return weights_->get(join(name), shape);
   }
 
+  // The same path, with its layers prepared for `ctx` (a block's context, as the model runs it).
+  Scope on(const Context& ctx) const { return {*weights_, ctx, path_}; }
+
   const std::string& path() const { return path_; }
   const Context& context() const { return *ctx_; }
 

@@ -17,13 +17,13 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const T
 
 Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
               Pair stride, Padding2d padding, Pair dilation, const Epilogue& epilogue) {
-  return conv2d(ctx, x, PreparedConv2dWeight{weight, Tensor(), Tensor(), Tensor()}, bias, stride,
-                padding, dilation, epilogue);
+  return conv2d(ctx, x, PreparedConv2dWeight{weight, Tensor(), Tensor(), Tensor(), Tensor()}, bias,
+                stride, padding, dilation, epilogue);
 }
 
 PreparedConv2dWeight conv2d_prepare(const Context& ctx, const Tensor& weight) {
   check_input(ctx, "conv2d_prepare", "weight", weight, 4, "(Cout, Cin, kh, kw)");
-  PreparedConv2dWeight prepared{weight, Tensor(), Tensor(), Tensor()};
+  PreparedConv2dWeight prepared{weight, Tensor(), Tensor(), Tensor(), Tensor()};
   if (ctx.device() != Device::CPU) return prepared;
   const int64_t size = cpu::conv2d_winograd_weight_size(weight.size(0), weight.size(1),
                                                         weight.size(2), weight.size(3));
@@ -32,6 +32,15 @@ PreparedConv2dWeight conv2d_prepare(const Context& ctx, const Tensor& weight) {
   if (size > 0) {
     prepared.winograd = ctx.empty({size});
     cpu::conv2d_winograd_weight(Cout, Cin, weight.data(), prepared.winograd.data());
+  }
+  // A bf16 context prepares it too: the float blocks of a bf16 model run F(6x6, 3x3)
+  // (models/precision_policy.h).
+  const int64_t size6 = ctx.winograd_tile() == 6 || ctx.precision() == Precision::BF16
+                            ? cpu::conv2d_winograd6_weight_size(Cout, Cin, kh, kw)
+                            : 0;
+  if (size6 > 0) {
+    prepared.winograd6 = ctx.empty({size6});
+    cpu::conv2d_winograd6_weight(Cout, Cin, weight.data(), prepared.winograd6.data());
   }
   if (ctx.precision() == Precision::BF16) {
     const int64_t packed = cpu::conv2d_bf16_weight_size(Cout, Cin, kh, kw);
@@ -80,6 +89,13 @@ Tensor conv2d(const Context& ctx, const Tensor& x, const PreparedConv2dWeight& p
           "conv2d: the prepared weight does not belong to a weight of shape ", weight.shape_str(),
           " (build it with conv2d_prepare on a CPU context)");
     p.winograd_weight = prepared.winograd.data();
+  }
+  if (prepared.winograd6.defined() && ctx.device() == Device::CPU) {
+    check(
+        prepared.winograd6.numel() == cpu::conv2d_winograd6_weight_size(p.Cout, p.Cin, p.kh, p.kw),
+        "conv2d: the prepared F(6x6, 3x3) weight does not belong to a weight of shape ",
+        weight.shape_str(), " (build it with conv2d_prepare on a CPU context)");
+    p.winograd6_weight = prepared.winograd6.data();
   }
   if (ctx.device() == Device::CPU && ctx.precision() == Precision::BF16) {
     if (prepared.bf16.defined()) {

@@ -82,9 +82,10 @@ def _isa(isa: Optional[str]) -> str:
 def _algorithm(algorithm: Optional[str]) -> str:
     if algorithm is None:
         return ""
-    if algorithm not in ("auto", "direct", "winograd"):
+    if algorithm not in ("auto", "direct", "winograd", "winograd6"):
         raise ValueError(
-            f"algorithm must be None, 'auto', 'direct' or 'winograd', got {algorithm!r}")
+            "algorithm must be None, 'auto', 'direct', 'winograd' or 'winograd6', "
+            f"got {algorithm!r}")
     return algorithm
 
 
@@ -141,8 +142,10 @@ def conv2d(
             testing and benchmarking the portable paths.
         algorithm: CPU algorithm of 3x3 stride-1 convolutions: None (the environment variable
             ``DEBLURCORE_CONV_ALGO``, else 'auto'), 'auto' (Winograd F(4x4, 3x3) or direct per
-            layer, by a measured rule), 'direct', or 'winograd' (where it applies: 3x3 kernel,
-            stride 1, dilation 1).
+            layer, by a measured rule), 'direct', 'winograd' (where it applies: 3x3 kernel,
+            stride 1, dilation 1), or 'winograd6': Winograd F(6x6, 3x3) in fp32 where this CPU
+            has AVX-512 (``isa`` 'avx512') and the output is at least 91 columns wide, else as
+            'winograd' (the float blocks of a ``precision='bf16'`` model run it).
         precision: 'fp32', or 'bf16': operands rounded to bfloat16 with float accumulation
             (CPUs with AVX512_BF16 only, ``ValueError`` elsewhere; ignored by ``reference``).
             ``deblurcore.cpu_supports_bf16()`` tells whether this CPU has it.

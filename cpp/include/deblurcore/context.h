@@ -64,6 +64,13 @@ class DEBLURCORE_API Context {
   Isa isa() const { return isa_; }
   ConvAlgorithm conv_algorithm() const { return conv_algorithm_; }
   Precision precision() const { return precision_; }
+  // The output tile of the float Winograd convolution (3x3, stride 1, CPU): 4, F(4x4, 3x3),
+  // the default; or 6, F(6x6, 3x3): 1.78 multiplies per output and channel pair instead of
+  // 2.25, at about ten times the rounding error (still ~1e-5 of the values, see
+  // cpu/conv_winograd.cpp), with an AVX-512 kernel only (other instruction sets run tile 4).
+  // The float blocks of a bf16 model use 6 (models/precision_policy.h): that mode's budget is
+  // 2/255, not fp32's agreement with PyTorch.
+  int winograd_tile() const { return winograd_tile_; }
   // Run the plain scalar reference kernels (the executable spec) instead of the fast ones.
   bool reference_kernels() const { return reference_kernels_; }
   // The CUDA stream (a cudaStream_t) ops are queued on; nullptr is the default stream.
@@ -85,6 +92,12 @@ class DEBLURCORE_API Context {
     Context c = *this;
     c.precision_ = precision;
     c.check_precision();
+    return c;
+  }
+  Context& set_winograd_tile(int tile);  // 4 or 6, a ValueError otherwise
+  Context with_winograd_tile(int tile) const {
+    Context c = *this;
+    c.set_winograd_tile(tile);
     return c;
   }
   Context& set_reference_kernels(bool on) {
@@ -125,6 +138,7 @@ class DEBLURCORE_API Context {
   Isa isa_;
   ConvAlgorithm conv_algorithm_;
   Precision precision_ = Precision::FP32;
+  int winograd_tile_ = 4;
   bool reference_kernels_ = false;
   void* stream_ = nullptr;
   std::shared_ptr<Allocator> allocator_;

@@ -69,12 +69,14 @@ DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& 
 // On a bf16 context (Precision::BF16) it also holds the weight rounded to bfloat16 and packed
 // for the bf16 kernels (direct, and Winograd where it may run), so that no conversion is left
 // for each call; the float Winograd form is kept too, for blocks of a bf16 model that run in
-// float (models/precision_policy.h).
+// float (models/precision_policy.h). On a context with winograd_tile() 6, and on a bf16 one
+// (whose models run their float blocks so), it also holds the F(6x6, 3x3) form, `winograd6`.
 struct PreparedConv2dWeight {
   Tensor weight;         // (Cout, Cin, kh, kw)
   Tensor winograd;       // undefined where not used
   Tensor bf16;           // bf16 direct-GEMM form, undefined where not used
   Tensor winograd_bf16;  // bf16 Winograd form, undefined where not used
+  Tensor winograd6;      // F(6x6, 3x3) form (a context with winograd_tile 6), likewise
 };
 // weight (Cout, Cin, kh, kw) -> its prepared form (shares the weight's memory).
 DEBLURCORE_API PreparedConv2dWeight conv2d_prepare(const Context& ctx, const Tensor& weight);
