@@ -86,9 +86,11 @@ class AnalysisSynthesis final : public AnalysisSynthesisModel {
                             {"pad_mode", {"symmetric"}},
                             {"recurrent", {"false"}},
                             {"kernel_size", {std::to_string(kKernelSize)}}});
+    // Each network's layers are prepared for the context it runs with (precision_policy.h).
+    const PrecisionPolicy precision(ctx);
     const nn::Scope s(w, ctx);
-    analysis_ = AnalysisNet(s["analysis"]);
-    synthesis_ = SynthesisNet(s["synthesis"]);
+    analysis_ = AnalysisNet(s.on(precision(ModelBlock::AsAnalysis))["analysis"]);
+    synthesis_ = SynthesisNet(s.on(precision(ModelBlock::AsSynthesis))["synthesis"]);
     w.check_all_used();
   }
 

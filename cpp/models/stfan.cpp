@@ -72,9 +72,10 @@ struct FilterHead {
   blocks::StreamedConv1x1
       last;  // <name>.3 (conv 1x1 + LeakyReLU), kFilterGroup channels' filters per group
   FilterHead() = default;
-  FilterHead(const Scope& s, int64_t cin)
+  // s: the body's scope; head: the scope of <name>.3 (each with its block's context).
+  FilterHead(const Scope& s, const Scope& head, int64_t cin)
       : body(nn::Sequential(s).add<Conv>(cin, ch3, ks).add<ResnetBlock>(ch3).add<ResnetBlock>(ch3)),
-        last(blocks::StreamedConv1x1::in_groups_of(Conv(s[3], ch3, ch3 * ks_2d * ks_2d, 1).conv,
+        last(blocks::StreamedConv1x1::in_groups_of(Conv(head, ch3, ch3 * ks_2d * ks_2d, 1).conv,
                                                    kFilterGroup * ks_2d * ks_2d)) {}
   // self.fac_*(x): the filters, made group by group by whoever consumes them.
   blocks::StreamedFilters filters_streamed(const Context& ctx, const Tensor& x) const {
@@ -107,42 +108,50 @@ class DeblurNet final : public Model {
                             {"output_clamped", {"false"}},
                             {"size_policy", size_policies("error")},
                             {"recurrent", {"true"}}});
+    // Each block's layers are prepared for the context it runs with (precision_policy.h).
+    const PrecisionPolicy precision(ctx);
     const Scope s(w, ctx);
-    fea = Conv(s["fea"], 2 * ch3, ch3, ks, 1);
+    const auto in = [&](ModelBlock block) { return s.on(precision(block)); };
+    const Scope s_enc = in(ModelBlock::StfanEncoder), s_k = in(ModelBlock::StfanFilterEncoder);
+    const Scope s_body = in(ModelBlock::StfanFilterBodies), s_fea = in(ModelBlock::StfanFea);
+    const Scope s_dec = in(ModelBlock::StfanDecoder);
+    fea = Conv(s_fea["fea"], 2 * ch3, ch3, ks, 1);
     // Deblurring Branch: encoder
-    conv1_1 = Conv(s["conv1_1"], 3, ch1, ks, 1);
-    conv1_2 = ResnetBlock(s["conv1_2"], ch1);
-    conv1_3 = ResnetBlock(s["conv1_3"], ch1);
-    conv2_1 = Conv(s["conv2_1"], ch1, ch2, ks, 2);
-    conv2_2 = ResnetBlock(s["conv2_2"], ch2);
-    conv2_3 = ResnetBlock(s["conv2_3"], ch2);
-    conv3_1 = Conv(s["conv3_1"], ch2, ch3, ks, 2);
-    conv3_2 = ResnetBlock(s["conv3_2"], ch3);
-    conv3_3 = ResnetBlock(s["conv3_3"], ch3);
+    conv1_1 = Conv(s_enc["conv1_1"], 3, ch1, ks, 1);
+    conv1_2 = ResnetBlock(s_enc["conv1_2"], ch1);
+    conv1_3 = ResnetBlock(s_enc["conv1_3"], ch1);
+    conv2_1 = Conv(s_enc["conv2_1"], ch1, ch2, ks, 2);
+    conv2_2 = ResnetBlock(s_enc["conv2_2"], ch2);
+    conv2_3 = ResnetBlock(s_enc["conv2_3"], ch2);
+    conv3_1 = Conv(s_enc["conv3_1"], ch2, ch3, ks, 2);
+    conv3_2 = ResnetBlock(s_enc["conv3_2"], ch3);
+    conv3_3 = ResnetBlock(s_enc["conv3_3"], ch3);
     // decoder
-    upconv2_u = upconv(s["upconv2_u"], 2 * ch3, ch2);
-    upconv2_2 = ResnetBlock(s["upconv2_2"], ch2);
-    upconv2_1 = ResnetBlock(s["upconv2_1"], ch2);
-    upconv1_u = upconv(s["upconv1_u"], ch2, ch1);
-    upconv1_2 = ResnetBlock(s["upconv1_2"], ch1);
-    upconv1_1 = ResnetBlock(s["upconv1_1"], ch1);
-    img_prd = Conv(s["img_prd"], ch1, 3, ks);
+    upconv2_u = upconv(s_dec["upconv2_u"], 2 * ch3, ch2);
+    upconv2_2 = ResnetBlock(s_dec["upconv2_2"], ch2);
+    upconv2_1 = ResnetBlock(s_dec["upconv2_1"], ch2);
+    upconv1_u = upconv(s_dec["upconv1_u"], ch2, ch1);
+    upconv1_2 = ResnetBlock(s_dec["upconv1_2"], ch1);
+    upconv1_1 = ResnetBlock(s_dec["upconv1_1"], ch1);
+    img_prd = Conv(s_dec["img_prd"], ch1, 3, ks);
     // Kernel Prediction Branch
-    kconv1_1 = Conv(s["kconv1_1"], 9, ch1, ks, 1);
-    kconv1_2 = ResnetBlock(s["kconv1_2"], ch1);
-    kconv1_3 = ResnetBlock(s["kconv1_3"], ch1);
-    kconv2_1 = Conv(s["kconv2_1"], ch1, ch2, ks, 2);
-    kconv2_2 = ResnetBlock(s["kconv2_2"], ch2);
-    kconv2_3 = ResnetBlock(s["kconv2_3"], ch2);
-    kconv3_1 = Conv(s["kconv3_1"], ch2, ch3, ks, 2);
-    kconv3_2 = ResnetBlock(s["kconv3_2"], ch3);
-    kconv3_3 = ResnetBlock(s["kconv3_3"], ch3);
-    fac_warp = FilterHead(s["fac_warp"], ch3);
+    kconv1_1 = Conv(s_k["kconv1_1"], 9, ch1, ks, 1);
+    kconv1_2 = ResnetBlock(s_k["kconv1_2"], ch1);
+    kconv1_3 = ResnetBlock(s_k["kconv1_3"], ch1);
+    kconv2_1 = Conv(s_k["kconv2_1"], ch1, ch2, ks, 2);
+    kconv2_2 = ResnetBlock(s_k["kconv2_2"], ch2);
+    kconv2_3 = ResnetBlock(s_k["kconv2_3"], ch2);
+    kconv3_1 = Conv(s_k["kconv3_1"], ch2, ch3, ks, 2);
+    kconv3_2 = ResnetBlock(s_k["kconv3_2"], ch3);
+    kconv3_3 = ResnetBlock(s_k["kconv3_3"], ch3);
+    fac_warp =
+        FilterHead(s_body["fac_warp"], in(ModelBlock::StfanWarpFilterHead)["fac_warp"][3], ch3);
     // kconv4 = conv(ch3 * ks_2d**2, ch3, kernel_size=1), over kernel_warp's groups
     kconv4 = blocks::ConcatConv2d(
-        Conv(s["kconv4"], ch3 * ks_2d * ks_2d, ch3, 1).conv,
+        Conv(in(ModelBlock::StfanKconv4)["kconv4"], ch3 * ks_2d * ks_2d, ch3, 1).conv,
         std::vector<int64_t>(ch3 / kFilterGroup, kFilterGroup * ks_2d * ks_2d));
-    fac_deblur = FilterHead(s["fac_deblur"], 2 * ch3);
+    fac_deblur = FilterHead(s_body["fac_deblur"],
+                            in(ModelBlock::StfanDeblurFilterHead)["fac_deblur"][3], 2 * ch3);
     w.check_all_used();
   }
 

@@ -25,19 +25,20 @@ PreparedConv2dWeight conv2d_prepare(const Context& ctx, const Tensor& weight) {
   check_input(ctx, "conv2d_prepare", "weight", weight, 4, "(Cout, Cin, kh, kw)");
   PreparedConv2dWeight prepared{weight, Tensor(), Tensor(), Tensor(), Tensor()};
   if (ctx.device() != Device::CPU) return prepared;
-  const int64_t size = cpu::conv2d_winograd_weight_size(weight.size(0), weight.size(1),
-                                                        weight.size(2), weight.size(3));
+  // The forms this context runs (the models prepare each block's layers with the context the
+  // block runs with, models/precision_policy.h): float Winograd F(4x4, 3x3), and F(6x6, 3x3)
+  // too with winograd_tile() 6 (F(4x4, 3x3) still runs the sizes it does not take); or the
+  // bf16 forms.
   const int64_t Cout = weight.size(0), Cin = weight.size(1), kh = weight.size(2),
                 kw = weight.size(3);
+  const bool fp32 = ctx.precision() == Precision::FP32;
+  const int64_t size = fp32 ? cpu::conv2d_winograd_weight_size(Cout, Cin, kh, kw) : 0;
   if (size > 0) {
     prepared.winograd = ctx.empty({size});
     cpu::conv2d_winograd_weight(Cout, Cin, weight.data(), prepared.winograd.data());
   }
-  // A bf16 context prepares it too: the float blocks of a bf16 model run F(6x6, 3x3)
-  // (models/precision_policy.h).
-  const int64_t size6 = ctx.winograd_tile() == 6 || ctx.precision() == Precision::BF16
-                            ? cpu::conv2d_winograd6_weight_size(Cout, Cin, kh, kw)
-                            : 0;
+  const int64_t size6 =
+      fp32 && ctx.winograd_tile() == 6 ? cpu::conv2d_winograd6_weight_size(Cout, Cin, kh, kw) : 0;
   if (size6 > 0) {
     prepared.winograd6 = ctx.empty({size6});
     cpu::conv2d_winograd6_weight(Cout, Cin, weight.data(), prepared.winograd6.data());

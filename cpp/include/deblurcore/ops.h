@@ -66,11 +66,13 @@ DEBLURCORE_API Tensor conv2d(const Context& ctx, const Tensor& x, const Tensor& 
 // on a CPU context), its transformed form, so that conv2d does not transform it on every call.
 // `winograd` has a layout private to the CPU backend; treat the struct as an opaque handle
 // built by conv2d_prepare. The results equal those of conv2d with the plain weight.
-// On a bf16 context (Precision::BF16) it also holds the weight rounded to bfloat16 and packed
-// for the bf16 kernels (direct, and Winograd where it may run), so that no conversion is left
-// for each call; the float Winograd form is kept too, for blocks of a bf16 model that run in
-// float (models/precision_policy.h). On a context with winograd_tile() 6, and on a bf16 one
-// (whose models run their float blocks so), it also holds the F(6x6, 3x3) form, `winograd6`.
+// It holds the forms the context it was prepared with runs: on a bf16 context
+// (Precision::BF16) the weight rounded to bfloat16 and packed for the bf16 kernels (direct, and
+// Winograd where it may run) instead of the float forms, so that no conversion is left for each
+// call; on a context with winograd_tile() 6 the F(6x6, 3x3) form too, `winograd6`. Used on
+// another context it still gives that context's results, converting the weight on each call.
+// The models prepare each block's layers with the context the block runs with
+// (models/precision_policy.h).
 struct PreparedConv2dWeight {
   Tensor weight;         // (Cout, Cin, kh, kw)
   Tensor winograd;       // undefined where not used
