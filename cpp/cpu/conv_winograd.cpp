@@ -127,11 +127,14 @@ bool f6_available() { return f6_kernel_or_null() != nullptr; }
 bool worth_preparing6(int64_t Cout, int64_t Cin) { return Cout >= 64 && Cin >= 64; }
 
 // F(6x6, 3x3) against F(4x4, 3x3) (a C++ loop over conv2d with prepared weights, both in the
-// same process alternating, 2 threads, medians of 7, 2-core Zen 4): 128->128 at 160x90 1.20x,
-// at 320x180 1.08-1.17x, 64->64 at 640x360 1.05x, 256->128 at 160x90 1.02x; 32->32 at
-// 1280x720 0.95x (with few channels the transforms, which cost more per output than
-// F(4x4, 3x3)'s, outweigh the GEMM). Its blocks span 16 tiles (96 columns) of a row or two.
-// Hence: at least 64 channels in and out, 96 columns and 4096 output pixels.
+// same process alternating, 2 threads, medians of 7-11, 2-core Zen 4): 128->128 at 160x90
+// 1.20x, at 320x180 1.08-1.17x, 64->64 at 640x360 1.02-1.06x (some runs of both 0.75x: this
+// size is bimodal here), 256->128 at 160x90 1.02x; with a residual (IFAN's ResnetBlocks)
+// 128->128 1.17-1.20x and 1.15x once its rows are prefetched (1.13x and 1.10x before). 32->32
+// at 1280x720 0.95-0.97x: with few channels the transforms outweigh the GEMM, and the large
+// output misses the non-temporal stores of F(4x4, 3x3) (which, tried here, made F(6x6, 3x3)
+// slower still). Its blocks span 16 tiles (96 columns). Hence: at least 64 channels in and
+// out, 96 columns and 4096 output pixels.
 // ConvAlgorithm::Winograd forces it wherever its blocks fit (16 tiles across).
 int float_tile(const Context& ctx, const Conv2dParams& p) {
   if (ctx.winograd_tile() != 6 || ctx.isa() != Isa::AVX512 || !f6_available()) return 4;

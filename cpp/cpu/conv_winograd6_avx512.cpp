@@ -277,9 +277,30 @@ inline void gemm_rows(const float* vx, const float* up, int64_t up_stride, int64
   for (int r = 0; r < R; ++r) _mm512_storeu_ps(mo + r * kBlockTiles, acc[r]);
 }
 
+// Part xi of 64 of the residual rows the output transform will read (6 per output channel and
+// run), prefetched into L2 by the GEMM of point xi, as conv_winograd_impl.h's
+// prefetch_residual does for F(4x4, 3x3) (short rows the hardware prefetcher does not follow).
+inline void prefetch_residual_run(const winograd::Block& b, int xi, int64_t ty, int64_t tx0,
+                                  int64_t nt) {
+  const int64_t rows = b.Cout * kTile;
+  const int64_t oy0 = ty * kTile, ox0 = tx0 * kTile;
+  const int64_t width0 = b.Wout - ox0, wmax = kTile * nt;
+  const int64_t width = width0 < wmax ? width0 : wmax;
+  for (int64_t row = rows * xi / kPoints; row < rows * (xi + 1) / kPoints; ++row) {
+    const int64_t oy = oy0 + row % kTile;
+    if (oy >= b.Hout) continue;
+    const float* r = b.residual + (row / kTile * b.Hout + oy) * b.Wout + ox0;
+    prefetch_l2(r, r + width);
+  }
+}
+
 inline void gemm(const winograd::Block& b, int64_t vstride, int64_t mstride) {
   const int64_t panels = (b.Cout + kPanel - 1) / kPanel, Cin = b.Cin;
   for (int xi = 0; xi < kPoints; ++xi) {
+    if (b.residual) {
+      prefetch_residual_run(b, xi, b.ty, b.tx0, b.nt);
+      if (b.nt2 > 0) prefetch_residual_run(b, xi, b.ty2, b.tx02, b.nt2);
+    }
     const float* vx = b.v + xi * vstride;
     const float* ux = b.u + xi * panels * Cin * kPanel;
     float* mx = b.m + xi * mstride;
