@@ -55,41 +55,73 @@ def _gamma(n):
     return n * U / (1 - n * U)
 
 
-def _tiles(x, padding, Hout, Wout):
-    """The 6x6 input tiles (N, C, th, tw, 6, 6) of the 4x4 output tiles, zero outside."""
+def _tiles(x, padding, Hout, Wout, m):
+    """The (m+2)x(m+2) input tiles (N, C, th, tw, m+2, m+2) of the mxm output tiles, zero
+    outside."""
     top, bottom, left, right = padding
-    th, tw = -(-Hout // 4), -(-Wout // 4)
+    th, tw = -(-Hout // m), -(-Wout // m)
     N, C, H, W = x.shape
-    xp = np.zeros((N, C, 4 * th + 2, 4 * tw + 2))
-    h = min(H, 4 * th + 2 - top)
-    w = min(W, 4 * tw + 2 - left)
+    xp = np.zeros((N, C, m * th + 2, m * tw + 2))
+    h = min(H, m * th + 2 - top)
+    w = min(W, m * tw + 2 - left)
     xp[:, :, top:top + h, left:left + w] = x[:, :, :h, :w]
-    out = np.empty((N, C, th, tw, 6, 6))
+    out = np.empty((N, C, th, tw, m + 2, m + 2))
     for i in range(th):
         for j in range(tw):
-            out[:, :, i, j] = xp[:, :, 4 * i:4 * i + 6, 4 * j:4 * j + 6]
+            out[:, :, i, j] = xp[:, :, m * i:m * i + m + 2, m * j:m * j + m + 2]
     return out
+
+
+def winograd_chain(x, w, padding, Hout, Wout, bt, g, at):
+    """A^T [sum_ci (G g G^T) (.) (B^T d B)] A in float64 with the matrices given (any F(m, 3)),
+    (N, Cout, Hout, Wout). On the absolute values of the operands and matrices it is S_w."""
+    m = at.shape[0]
+    d = _tiles(x.astype(np.float64), padding, Hout, Wout, m)
+    v = np.einsum("ab,ncyxbd,ed->ncyxae", bt, d, bt)
+    u = np.einsum("ab,ocbd,ed->ocae", g, w.astype(np.float64), g)
+    y = np.einsum("ia,noyxae,je->noyixj", at, np.einsum("ncyxae,ocae->noyxae", v, u), at)
+    N, Co, th, _, tw, _ = y.shape
+    return y.reshape(N, Co, m * th, m * tw)[:, :, :Hout, :Wout]
 
 
 def winograd_abs_sum(x, w, padding, Hout, Wout):
     """S_w of the module docstring, (N, Cout, Hout, Wout), in float64."""
-    d = _tiles(np.abs(x.astype(np.float64)), padding, Hout, Wout)
-    v = np.einsum("ab,ncyxbd,ed->ncyxae", np.abs(BT), d, np.abs(BT))
-    u = np.einsum("ab,ocbd,ed->ocae", np.abs(G), np.abs(w.astype(np.float64)), np.abs(G))
-    m = np.einsum("ncyxae,ocae->noyxae", v, u)
-    y = np.einsum("ia,noyxae,je->noyixj", np.abs(AT), m, np.abs(AT))
-    N, Co, th, _, tw, _ = y.shape
-    return y.reshape(N, Co, 4 * th, 4 * tw)[:, :, :Hout, :Wout]
+    return winograd_chain(np.abs(x), np.abs(w), padding, Hout, Wout, np.abs(BT), np.abs(G),
+                          np.abs(AT))
 
 
 def winograd_float64(x, w, padding, Hout, Wout):
     """The Winograd formula itself in float64 (checks the matrices against F.conv2d)."""
-    d = _tiles(x.astype(np.float64), padding, Hout, Wout)
-    v = np.einsum("ab,ncyxbd,ed->ncyxae", BT, d, BT)
-    u = np.einsum("ab,ocbd,ed->ocae", G, w.astype(np.float64), G)
-    y = np.einsum("ia,noyxae,je->noyixj", AT, np.einsum("ncyxae,ocae->noyxae", v, u), AT)
-    N, Co, th, _, tw, _ = y.shape
-    return y.reshape(N, Co, 4 * th, 4 * tw)[:, :, :Hout, :Wout]
+    return winograd_chain(x, w, padding, Hout, Wout, BT, G, AT)
+
+
+def with_epilogue(rng, y, act, slope, use_res, before, affine):
+    """The float64 conv output y (a torch tensor, bias included) through a random epilogue:
+    per-image scale / shift when `affine`, then the activation and, when `use_res`, a
+    residual. Returns (the expected output as numpy, scale, shift, residual), None where not
+    drawn."""
+    N, Cout = y.shape[:2]
+    scale = shift = None
+    if affine:
+        scale = rng.uniform(-2, 2, (N, Cout)).astype(np.float32)
+        shift = rng.standard_normal((N, Cout), dtype=np.float32)
+        y = y * torch.from_numpy(scale).double()[:, :, None, None] \
+            + torch.from_numpy(shift).double()[:, :, None, None]
+    res = rng.standard_normal(tuple(y.shape), dtype=np.float32) if use_res else None
+    y = torch_epilogue(y, act, slope, None if res is None else torch.from_numpy(res).double(),
+                       before).numpy()
+    return y, scale, shift, res
+
+
+def epilogue_abs_sum(s, b, scale, shift, res):
+    """A convolution's sum of |terms| s carried through the epilogue's magnitudes (bias, scale
+    and shift, residual): what the epilogue's roundings are relative to."""
+    s = s + (0 if b is None else np.abs(b)[None, :, None, None])
+    if scale is not None:
+        s = s * np.abs(scale)[:, :, None, None] + np.abs(shift)[:, :, None, None]
+    if res is not None:
+        s = s + np.abs(res)
+    return s
 
 
 def assert_within(ours, want, tol, what):
@@ -155,22 +187,9 @@ def test_winograd_matches_float64(case):
         ywin = winograd_float64(x, w, (top, bottom, left, right), Hout, Wout)
         assert np.allclose(ywin + (0 if b is None else b[None, :, None, None]), y.numpy(),
                            rtol=1e-9, atol=1e-9 * np.abs(y.numpy()).max())
-    scale = shift = None
-    if affine:
-        scale = rng.uniform(-2, 2, (N, Cout)).astype(np.float32)
-        shift = rng.standard_normal((N, Cout), dtype=np.float32)
-        y = y * torch.from_numpy(scale).double()[:, :, None, None] \
-            + torch.from_numpy(shift).double()[:, :, None, None]
-    res = rng.standard_normal(tuple(y.shape), dtype=np.float32) if use_res else None
-    y = torch_epilogue(y, act, slope, None if res is None else torch.from_numpy(res).double(),
-                       before).numpy()
-
-    s = winograd_abs_sum(x, w, (top, bottom, left, right), Hout, Wout)
-    s = s + (0 if b is None else np.abs(b)[None, :, None, None])
-    if affine:
-        s = s * np.abs(scale)[:, :, None, None] + np.abs(shift)[:, :, None, None]
-    if res is not None:
-        s = s + np.abs(res)
+    y, scale, shift, res = with_epilogue(rng, y, act, slope, use_res, before, affine)
+    s = epilogue_abs_sum(winograd_abs_sum(x, w, (top, bottom, left, right), Hout, Wout), b,
+                         scale, shift, res)
     tol = _gamma(Cin + 24) * s
 
     for isa in ISAS:

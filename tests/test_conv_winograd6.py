@@ -15,8 +15,16 @@ import pytest
 
 import deblurcore
 from deblurcore import ops
-from tests.helpers.numerics import case_rng, torch_epilogue
-from tests.test_conv_winograd import EPILOGUES, assert_within
+from tests.helpers.numerics import case_rng
+from tests.test_conv_winograd import (
+    EPILOGUES,
+    _gamma,
+    _torch_padding,
+    assert_within,
+    epilogue_abs_sum,
+    winograd_chain,
+    with_epilogue,
+)
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -24,7 +32,6 @@ F = torch.nn.functional
 pytestmark = pytest.mark.skipif(deblurcore._core.cpu_isa() != "avx512",
                                 reason="the F(6x6, 3x3) kernel is AVX-512 only")
 
-U = 2.0**-24
 BT = np.array([[1, 0, -21 / 4, 0, 21 / 4, 0, -1, 0],
                [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
                [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0],
@@ -40,33 +47,6 @@ AT = np.array([[1, 1, 1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0],
                [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0], [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 0],
                [0, 1, 1, 16, 16, 1 / 16, 1 / 16, 0], [0, 1, -1, 32, -32, 1 / 32, -1 / 32, 1]],
               np.float64)
-
-
-def _tiles(x, padding, Hout, Wout):
-    """The 8x8 input tiles (N, C, th, tw, 8, 8) of the 6x6 output tiles, zero outside."""
-    top, _, left, _ = padding
-    th, tw = -(-Hout // 6), -(-Wout // 6)
-    N, C, H, W = x.shape
-    xp = np.zeros((N, C, 6 * th + 2, 6 * tw + 2))
-    h = min(H, 6 * th + 2 - top)
-    w = min(W, 6 * tw + 2 - left)
-    xp[:, :, top:top + h, left:left + w] = x[:, :, :h, :w]
-    out = np.empty((N, C, th, tw, 8, 8))
-    for i in range(th):
-        for j in range(tw):
-            out[:, :, i, j] = xp[:, :, 6 * i:6 * i + 8, 6 * j:6 * j + 8]
-    return out
-
-
-def _winograd(x, w, padding, Hout, Wout, absolute):
-    """The F(6x6, 3x3) formula in float64, or (absolute) the chain on absolute values."""
-    f = np.abs if absolute else (lambda a: a)
-    d = _tiles(f(x.astype(np.float64)), padding, Hout, Wout)
-    v = np.einsum("ab,ncyxbd,ed->ncyxae", f(BT), d, f(BT))
-    u = np.einsum("ab,ocbd,ed->ocae", f(G), f(w.astype(np.float64)), f(G))
-    y = np.einsum("ia,noyxae,je->noyixj", f(AT), np.einsum("ncyxae,ocae->noyxae", v, u), f(AT))
-    N, Co, th, _, tw, _ = y.shape
-    return y.reshape(N, Co, 6 * th, 6 * tw)[:, :, :Hout, :Wout]
 
 
 # (N, Cin, Cout, H, W, padding): padding an int or per side (top, bottom, left, right).
@@ -88,34 +68,19 @@ def test_winograd6_matches_float64(case):
     x = rng.standard_normal((N, Cin, H, W), dtype=np.float32)
     w = rng.standard_normal((Cout, Cin, 3, 3), dtype=np.float32)
     b = rng.standard_normal(Cout, dtype=np.float32) if case % 3 else None
-    top, bottom, left, right = (padding,) * 4 if isinstance(padding, int) else padding
-    pads = (top, bottom, left, right)
+    top, bottom, left, right = pads = _torch_padding(padding)
     xt = F.pad(torch.from_numpy(x).double(), (left, right, top, bottom))
     y = F.conv2d(xt, torch.from_numpy(w).double(),
                  None if b is None else torch.from_numpy(b).double())
     Hout, Wout = y.shape[2], y.shape[3]
     # The matrices themselves (exact arithmetic up to float64 rounding).
-    ywin = _winograd(x, w, pads, Hout, Wout, False)
+    ywin = winograd_chain(x, w, pads, Hout, Wout, BT, G, AT)
     assert np.allclose(ywin + (0 if b is None else b[None, :, None, None]), y.numpy(),
                        rtol=1e-9, atol=1e-9 * np.abs(y.numpy()).max())
-    scale = shift = None
-    if affine:
-        scale = rng.uniform(-2, 2, (N, Cout)).astype(np.float32)
-        shift = rng.standard_normal((N, Cout), dtype=np.float32)
-        y = y * torch.from_numpy(scale).double()[:, :, None, None] \
-            + torch.from_numpy(shift).double()[:, :, None, None]
-    res = rng.standard_normal(tuple(y.shape), dtype=np.float32) if use_res else None
-    y = torch_epilogue(y, act, slope, None if res is None else torch.from_numpy(res).double(),
-                       before).numpy()
-
-    s = _winograd(x, w, pads, Hout, Wout, True)
-    s = s + (0 if b is None else np.abs(b)[None, :, None, None])
-    if affine:
-        s = s * np.abs(scale)[:, :, None, None] + np.abs(shift)[:, :, None, None]
-    if res is not None:
-        s = s + np.abs(res)
-    n = Cin + 40
-    tol = n * U / (1 - n * U) * s
+    y, scale, shift, res = with_epilogue(rng, y, act, slope, use_res, before, affine)
+    s = epilogue_abs_sum(winograd_chain(np.abs(x), np.abs(w), pads, Hout, Wout, np.abs(BT),
+                                        np.abs(G), np.abs(AT)), b, scale, shift, res)
+    tol = _gamma(Cin + 40) * s
 
     ours = ops.conv2d(x, w, b, 1, padding, activation=act, negative_slope=slope, residual=res,
                       residual_before_activation=before, scale=scale, shift=shift,

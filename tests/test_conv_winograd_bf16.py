@@ -22,7 +22,7 @@ import pytest
 
 import deblurcore
 from deblurcore import ops
-from tests.helpers.numerics import case_rng, torch_epilogue
+from tests.helpers.numerics import case_rng
 from tests.test_conv_winograd import (
     DILATED_CASES,
     EPILOGUES,
@@ -30,7 +30,9 @@ from tests.test_conv_winograd import (
     _torch_padding,
     assert_within,
     dilated_abs_sum,
+    epilogue_abs_sum,
     winograd_abs_sum,
+    with_epilogue,
 )
 
 torch = pytest.importorskip("torch")
@@ -68,22 +70,9 @@ def test_winograd_bf16_matches_float64(case):
     y = F.conv2d(xt, torch.from_numpy(w).double(),
                  None if b is None else torch.from_numpy(b).double())
     Hout, Wout = y.shape[2], y.shape[3]
-    scale = shift = None
-    if affine:
-        scale = rng.uniform(-2, 2, (N, Cout)).astype(np.float32)
-        shift = rng.standard_normal((N, Cout), dtype=np.float32)
-        y = y * torch.from_numpy(scale).double()[:, :, None, None] \
-            + torch.from_numpy(shift).double()[:, :, None, None]
-    res = rng.standard_normal(tuple(y.shape), dtype=np.float32) if use_res else None
-    y = torch_epilogue(y, act, slope, None if res is None else torch.from_numpy(res).double(),
-                       before).numpy()
-
-    s = winograd_abs_sum(x, w, (top, bottom, left, right), Hout, Wout)
-    s = s + (0 if b is None else np.abs(b)[None, :, None, None])
-    if affine:
-        s = s * np.abs(scale)[:, :, None, None] + np.abs(shift)[:, :, None, None]
-    if res is not None:
-        s = s + np.abs(res)
+    y, scale, shift, res = with_epilogue(rng, y, act, slope, use_res, before, affine)
+    s = epilogue_abs_sum(winograd_abs_sum(x, w, (top, bottom, left, right), Hout, Wout), b,
+                         scale, shift, res)
     tol = (1.01 * 2.0**-8 + _gamma(Cin + 24)) * s
 
     ours = ops.conv2d(x, w, b, 1, padding, activation=act, negative_slope=slope, residual=res,

@@ -28,6 +28,12 @@ int64_t packed_size(const TileKernel& kern, int64_t Cout, int64_t Cin, int64_t t
   return round_up(Cout, kern.mr) * packed_k(kern, Cin, taps);
 }
 
+// The prepared weight (or null) of the Winograd that runs: bf16, or float with this tile.
+const float* prepared_winograd(const Conv2dParams& p, bool bf16, int tile) {
+  if (bf16) return p.winograd_bf16_weight;
+  return tile == 6 ? p.winograd6_weight : p.winograd_weight;
+}
+
 }  // namespace
 
 void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const float* w,
@@ -42,19 +48,13 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
       (algo == ConvAlgorithm::Winograd ||
        (bf16 ? winograd::faster_bf16(p) : winograd::faster(p)))) {
     const int tile = bf16 ? 4 : winograd::float_tile(ctx, p);
-    const float* u = bf16        ? p.winograd_bf16_weight
-                     : tile == 6 ? p.winograd6_weight
-                                 : p.winograd_weight;
-    winograd::conv2d(ctx, p, x, w, u, bias, residual, out, tile);
+    winograd::conv2d(ctx, p, x, w, prepared_winograd(p, bf16, tile), bias, residual, out, tile);
     return;
   }
   if (!residual && winograd::dilated_applies(p) && algo != ConvAlgorithm::Direct &&
       (algo == ConvAlgorithm::Winograd || winograd::dilated_faster(p, bf16))) {
     const int tile = bf16 ? 4 : winograd::float_tile(ctx, winograd::sub_image_params(p));
-    const float* u = bf16        ? p.winograd_bf16_weight
-                     : tile == 6 ? p.winograd6_weight
-                                 : p.winograd_weight;
-    winograd::conv2d_dilated(ctx, p, x, w, u, bias, out, tile);
+    winograd::conv2d_dilated(ctx, p, x, w, prepared_winograd(p, bf16, tile), bias, out, tile);
     return;
   }
   const TileKernel& kern = select_tile_kernel(ctx);

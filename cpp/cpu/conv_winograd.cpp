@@ -41,9 +41,32 @@ constexpr double kG6[8][3] = {{1., 0., 0.},
                               {32. / 45, 16. / 45, 8. / 45},
                               {32. / 45, -16. / 45, 8. / 45},
                               {0., 0., 1.}};
-constexpr int kAlpha6 = 8, kPoints6 = 64;
+constexpr int kPoints6 = 64;
 
 int64_t panels_of(int64_t Cout) { return (Cout + kPanel - 1) / kPanel; }
+
+// U[xi][panel][ci][r] = (G g G^T)[xi] of output channel panel*kPanel + r (zero past Cout), in
+// double, for the A x 3 matrix G of F(4x4, 3x3) or F(6x6, 3x3).
+template <int A>
+void transform_weights_by(const double (&g_mat)[A][3], int64_t Cout, int64_t Cin, const float* w,
+                          float* u) {
+  const int64_t panels = panels_of(Cout);
+  std::fill(u, u + int64_t(A) * A * panels * kPanel * Cin, 0.f);
+  for (int64_t co = 0; co < Cout; ++co)
+    for (int64_t ci = 0; ci < Cin; ++ci) {
+      const float* g = w + (co * Cin + ci) * 9;
+      double gg[A][3];  // G g
+      for (int i = 0; i < A; ++i)
+        for (int k = 0; k < 3; ++k)
+          gg[i][k] = g_mat[i][0] * g[k] + g_mat[i][1] * g[3 + k] + g_mat[i][2] * g[6 + k];
+      for (int i = 0; i < A; ++i)
+        for (int j = 0; j < A; ++j) {
+          const double v = gg[i][0] * g_mat[j][0] + gg[i][1] * g_mat[j][1] + gg[i][2] * g_mat[j][2];
+          const int64_t xi = i * A + j;
+          u[((xi * panels + co / kPanel) * Cin + ci) * kPanel + co % kPanel] = float(v);
+        }
+    }
+}
 
 const Kernel* f6_kernel_or_null() {
 #if defined(DEBLURCORE_X86_ISA)
@@ -81,22 +104,7 @@ int64_t transformed_weight_size(int64_t Cout, int64_t Cin) {
 }
 
 void transform_weights(int64_t Cout, int64_t Cin, const float* w, float* u) {
-  const int64_t panels = panels_of(Cout);
-  std::fill(u, u + transformed_weight_size(Cout, Cin), 0.f);
-  for (int64_t co = 0; co < Cout; ++co)
-    for (int64_t ci = 0; ci < Cin; ++ci) {
-      const float* g = w + (co * Cin + ci) * 9;
-      double gg[kAlpha][3];  // G g
-      for (int i = 0; i < kAlpha; ++i)
-        for (int k = 0; k < 3; ++k)
-          gg[i][k] = kG[i][0] * g[k] + kG[i][1] * g[3 + k] + kG[i][2] * g[6 + k];
-      for (int i = 0; i < kAlpha; ++i)
-        for (int j = 0; j < kAlpha; ++j) {
-          const double v = gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2];
-          const int64_t xi = i * kAlpha + j;
-          u[((xi * panels + co / kPanel) * Cin + ci) * kPanel + co % kPanel] = float(v);
-        }
-    }
+  transform_weights_by(kG, Cout, Cin, w, u);
 }
 
 int64_t transformed_weight_size6(int64_t Cout, int64_t Cin) {
@@ -104,22 +112,7 @@ int64_t transformed_weight_size6(int64_t Cout, int64_t Cin) {
 }
 
 void transform_weights6(int64_t Cout, int64_t Cin, const float* w, float* u) {
-  const int64_t panels = panels_of(Cout);
-  std::fill(u, u + transformed_weight_size6(Cout, Cin), 0.f);
-  for (int64_t co = 0; co < Cout; ++co)
-    for (int64_t ci = 0; ci < Cin; ++ci) {
-      const float* g = w + (co * Cin + ci) * 9;
-      double gg[kAlpha6][3];  // G g
-      for (int i = 0; i < kAlpha6; ++i)
-        for (int k = 0; k < 3; ++k)
-          gg[i][k] = kG6[i][0] * g[k] + kG6[i][1] * g[3 + k] + kG6[i][2] * g[6 + k];
-      for (int i = 0; i < kAlpha6; ++i)
-        for (int j = 0; j < kAlpha6; ++j) {
-          const double v = gg[i][0] * kG6[j][0] + gg[i][1] * kG6[j][1] + gg[i][2] * kG6[j][2];
-          const int64_t xi = i * kAlpha6 + j;
-          u[((xi * panels + co / kPanel) * Cin + ci) * kPanel + co % kPanel] = float(v);
-        }
-    }
+  transform_weights_by(kG6, Cout, Cin, w, u);
 }
 
 bool f6_available() { return f6_kernel_or_null() != nullptr; }
@@ -273,30 +266,26 @@ void conv2d(const Context& ctx, const Conv2dParams& p, const float* x, const flo
     b.m = b.v + v_size;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
+      int64_t n;
       if (kern.flat) {
-        const int64_t n = item / flat_per_image, f0 = item % flat_per_image * T;
-        const int64_t count = std::min(T, flat_tiles - f0);
+        n = item / flat_per_image;
+        const int64_t f0 = item % flat_per_image * T, count = std::min(T, flat_tiles - f0);
         b.ty = f0 / tiles_w, b.tx0 = f0 % tiles_w;
         b.nt = std::min(count, tiles_w - b.tx0);
         b.ty2 = b.ty + 1, b.tx02 = 0, b.nt2 = count - b.nt;
-        b.x = x + n * in_image;
-        b.out = out + n * out_image;
-        b.residual = residual ? residual + n * out_image : nullptr;
-        b.scale = p.epilogue.scale ? p.epilogue.scale + n * p.Cout : nullptr;
-        b.shift = p.epilogue.shift ? p.epilogue.shift + n * p.Cout : nullptr;
-        kern.run(b);
-        continue;
-      }
-      const int64_t n = item / per_image, in_image_item = item % per_image;
-      const int64_t g = std::min(in_image_item / per_group, groups - 1);
-      const int64_t j = in_image_item - g * per_group;
-      const int64_t rows = std::min(rows_per_group, tiles_h - g * rows_per_group);
-      b.nt2 = 0;
-      if (j < rows * full) {
-        b.ty = g * rows_per_group + j / full, b.tx0 = (j % full) * T, b.nt = T;
       } else {
-        b.ty = g * rows_per_group, b.tx0 = full * T, b.nt = rem;
-        if (rows == 2) b.ty2 = b.ty + 1, b.tx02 = b.tx0, b.nt2 = rem;
+        n = item / per_image;
+        const int64_t in_image_item = item % per_image;
+        const int64_t g = std::min(in_image_item / per_group, groups - 1);
+        const int64_t j = in_image_item - g * per_group;
+        const int64_t rows = std::min(rows_per_group, tiles_h - g * rows_per_group);
+        b.nt2 = 0;
+        if (j < rows * full) {
+          b.ty = g * rows_per_group + j / full, b.tx0 = (j % full) * T, b.nt = T;
+        } else {
+          b.ty = g * rows_per_group, b.tx0 = full * T, b.nt = rem;
+          if (rows == 2) b.ty2 = b.ty + 1, b.tx02 = b.tx0, b.nt2 = rem;
+        }
       }
       b.x = x + n * in_image;
       b.out = out + n * out_image;

@@ -367,7 +367,7 @@ inline void transform_output(const Permutes& pm, const winograd::Block& b, int64
 inline void run_block(const winograd::Block& b) {
   const int64_t vstride = b.Cin * kBlockTiles + kSkew;
   const int64_t mstride = (b.Cout + kPanel - 1) / kPanel * kPanel * kBlockTiles + kSkew;
-  const Permutes pm;
+  static const Permutes pm;  // built once, not per block
   transform_input(pm, b, b.v, vstride);
   gemm(b, vstride, mstride);
   transform_output(pm, b, mstride);
